@@ -1,0 +1,80 @@
+/*
+ * rpc/http_server.h: a small HTTP/1.1 server on libuv for the JSON-RPC port.
+ *
+ * Requests are parsed with http-parser (libhttp-parser-dev).  Keep-alive and
+ * pipelining are supported; requests on one connection are answered in
+ * order, one at a time (a pipelined request is parsed only after the previous
+ * response is queued).  Every limit below is enforced before memory grows:
+ * header bytes, body bytes, clients, idle time.  A malformed request gets a
+ * 4xx answer and the connection is closed; the server keeps serving.
+ *
+ * Authentication (rpc/auth.h) is checked here: no valid Authorization
+ * header means 401 with WWW-Authenticate, before the body is handed on.
+ *
+ * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
+ *
+ * Ownership: the caller owns struct rumor_http_server (embedded, libuv
+ * style).  rumor_http_server_close() closes every connection; close_cb runs
+ * when all handles are closed, after which the struct may be freed.
+ */
+#ifndef RUMOR_RPC_HTTP_SERVER_H
+#define RUMOR_RPC_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "rpc/auth.h"
+
+struct rumor_http_limits {
+	size_t max_header_bytes; /* default 8192 */
+	size_t max_body_bytes;   /* default 32 MiB */
+	unsigned max_clients;    /* default 64; past it new sockets are closed */
+	uint64_t idle_timeout_ms; /* default 30000; also bounds a slow request */
+};
+void rumor_http_limits_default(struct rumor_http_limits *limits);
+
+struct rumor_http_request; /* one request awaiting its response */
+
+/* Body is borrowed until rumor_http_respond() is called on req.  Called only
+ * for authenticated POST requests.  The handler must call
+ * rumor_http_respond() exactly once, now or later. */
+typedef void (*rumor_http_handler_fn)(struct rumor_http_request *req, const char *body,
+				      size_t len, void *ctx);
+/* Respond.  body is taken (malloc'd or NULL).  status 204 sends no body.
+ * Safe to call after the connection died (the response is dropped). */
+void rumor_http_respond(struct rumor_http_request *req, int status, const char *content_type,
+			char *body, size_t len);
+/* The request's connection closed before the answer; hook to drop work.  The
+ * hook runs once, on the loop thread; rumor_http_respond() must still be
+ * called later (it then frees the request). */
+typedef void (*rumor_http_abort_fn)(struct rumor_http_request *req, void *arg);
+void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
+				 void *arg);
+
+struct rumor_http_stats {
+	uint64_t connections_accepted;
+	uint64_t connections_refused; /* over max_clients */
+	uint64_t requests;
+	uint64_t bad_requests;        /* 4xx for malformed or oversize input */
+	uint64_t auth_failures;
+	unsigned clients;             /* open now */
+};
+
+struct rumor_http_server; /* opaque; allocated by _new */
+
+/* Binds and listens on host:port (numeric IPv4 or IPv6).  Returns 0 or a
+ * negative libuv error; *out is set on success. */
+int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const char *host,
+			  int port, const struct rumor_http_limits *limits,
+			  const struct rumor_auth *auth, rumor_http_handler_fn handler, void *ctx);
+/* The port actually bound (useful with port 0). */
+int rumor_http_server_port(const struct rumor_http_server *server);
+void rumor_http_server_get_stats(const struct rumor_http_server *server,
+				 struct rumor_http_stats *out);
+/* Stops listening and closes every connection; frees the server once its
+ * handles are closed (the loop must run), then calls close_cb if not NULL. */
+void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(void *arg),
+			     void *arg);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * rpc/jsonrpc.h: the JSON-RPC 2.0 engine.  Transport-free: it takes a request
+ * body, dispatches each call to a method table supplied by the caller, and
+ * hands back one response body once every call has been answered.
+ *
+ * Methods may answer at once or later (after a durable write): a method is
+ * given a struct rumor_jsonrpc_call and must call rumor_jsonrpc_reply() or
+ * rumor_jsonrpc_error() exactly once, now or from a later callback on the
+ * same thread.  If the client has gone away meanwhile
+ * (rumor_jsonrpc_request_cancel), the answer is still accepted and dropped.
+ *
+ * Spec: https://www.jsonrpc.org/specification (single calls, batches,
+ * notifications; errors -32700, -32600, -32601, -32602, -32603).
+ */
+#ifndef RUMOR_RPC_JSONRPC_H
+#define RUMOR_RPC_JSONRPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define RUMOR_JSONRPC_PARSE_ERROR (-32700)
+#define RUMOR_JSONRPC_INVALID_REQUEST (-32600)
+#define RUMOR_JSONRPC_METHOD_NOT_FOUND (-32601)
+#define RUMOR_JSONRPC_INVALID_PARAMS (-32602)
+#define RUMOR_JSONRPC_INTERNAL_ERROR (-32603)
+
+/* Calls in one batch are capped; a larger batch is one -32600 error. */
+#define RUMOR_JSONRPC_BATCH_MAX 1000
+
+struct rumor_jsonrpc_call;
+struct rumor_jsonrpc_request;
+
+/* params is borrowed for the duration of the call to fn only; it is always a
+ * JSON array (named params are converted by position using the method's
+ * param_names, and missing ones are absent at the end) or an empty array. */
+typedef void (*rumor_jsonrpc_fn)(struct rumor_jsonrpc_call *call, json_t *params, void *ctx);
+
+struct rumor_jsonrpc_method {
+	const char *name;
+	rumor_jsonrpc_fn fn;
+	const char *const *param_names; /* NULL-terminated, for named params */
+	const char *help;               /* usage line(s) for `help METHOD` */
+};
+
+struct rumor_jsonrpc_server {
+	const struct rumor_jsonrpc_method *methods; /* borrowed */
+	size_t n_methods;
+	void *ctx; /* passed to every method */
+};
+
+/* Answer a call.  result is stolen (may be json_null()). */
+void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result);
+/* Answer a call with an error; message is copied; data (stolen) may be NULL. */
+void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
+			 json_t *data);
+/* Attach/read caller data on a call (e.g. to find it again in a callback). */
+void *rumor_jsonrpc_call_data(const struct rumor_jsonrpc_call *call);
+void rumor_jsonrpc_set_call_data(struct rumor_jsonrpc_call *call, void *data);
+
+/* Called once per request with the response body (malloc'd; the callee takes
+ * it) or body == NULL when nothing is to be sent back (only notifications). */
+typedef void (*rumor_jsonrpc_done_fn)(void *arg, char *body, size_t len);
+
+/* Parses body and dispatches.  done runs exactly once: possibly before this
+ * returns, possibly later.  Returns the request handle (for cancel), or NULL
+ * when done has already run. */
+struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
+						   const char *body, size_t len,
+						   rumor_jsonrpc_done_fn done, void *arg);
+/* The client went away: done will not be called; outstanding calls are
+ * still answered by their methods and then the request is freed. */
+void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req);
+
+/* Looks up a method by name, or NULL. */
+const struct rumor_jsonrpc_method *rumor_jsonrpc_find(const struct rumor_jsonrpc_server *server,
+						      const char *name);
+
+#endif
