@@ -1,0 +1,381 @@
+/*
+ * rpc/jsonrpc.c: the JSON-RPC 2.0 engine (see rpc/jsonrpc.h).
+ *
+ * One struct rumor_jsonrpc_request per HTTP body.  It holds one slot per call
+ * (one for a single request, one per element for a batch) and a count of
+ * calls not yet answered.  While the calls are being dispatched the count
+ * carries one extra "guard" unit, so that methods answering at once cannot
+ * finish the request half-way through the batch.
+ *
+ * States of a request:
+ *
+ *   dispatching --(guard dropped)--> waiting --(last answer)--> finished
+ *        |                               |
+ *        +-------(cancel)---------> cancelled --(last answer)--> freed, no done
+ *
+ * finished: the response body is built from the slots in call order (slots
+ * of notifications stay empty), done() runs once, the request is freed.
+ *
+ * Spec quotes (https://www.jsonrpc.org/specification):
+ *  - "A Notification is a Request object without an "id" member ... The
+ *    Server MUST NOT reply to a Notification, including those that are
+ *    within a batch request."
+ *  - "If the batch rpc call itself fails to be recognized as an valid JSON or
+ *    as an Array with at least one value, the response from the Server MUST
+ *    be a single Response object."
+ *  - "If there are no Response objects contained within the Response array
+ *    as it is to be sent to the client, the server MUST NOT return an empty
+ *    Array and should return nothing at all."
+ *  - "If there was an error in detecting the id in the Request object (e.g.
+ *    Parse error/Invalid Request), it MUST be Null."
+ *
+ * Memory: a batch has at most RUMOR_JSONRPC_BATCH_MAX calls; the body size is
+ * bounded by the HTTP layer.  A method answering twice is a bug (assert).
+ */
+#include "rpc/jsonrpc.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rumor_jsonrpc_call {
+	struct rumor_jsonrpc_request *req;
+	json_t *id;        /* owned reference; NULL for a notification */
+	json_t *response;  /* owned; NULL until answered or for notifications */
+	int answered;
+	void *data;
+};
+
+struct rumor_jsonrpc_request {
+	rumor_jsonrpc_done_fn done;
+	void *arg;
+	size_t n_calls;
+	size_t outstanding; /* calls not yet answered, +1 while dispatching */
+	int batch;          /* the body was an array */
+	int cancelled;
+	struct rumor_jsonrpc_call calls[]; /* n_calls slots */
+};
+
+static json_t *make_error(int code, const char *message, json_t *data, json_t *id)
+{
+	json_t *err = json_pack("{s:i,s:s}", "code", code, "message", message ? message : "");
+	if (!err) {
+		/* message was not valid UTF-8 or we ran out of memory */
+		err = json_pack("{s:i,s:s}", "code", code, "message", "(invalid error message)");
+	}
+	assert(err);
+	if (data)
+		json_object_set_new(err, "data", data);
+	json_t *resp = json_object();
+	assert(resp);
+	json_object_set_new(resp, "jsonrpc", json_string("2.0"));
+	json_object_set_new(resp, "error", err);
+	json_object_set(resp, "id", id ? id : json_null());
+	return resp;
+}
+
+static json_t *make_result(json_t *result, json_t *id)
+{
+	json_t *resp = json_object();
+	assert(resp);
+	json_object_set_new(resp, "jsonrpc", json_string("2.0"));
+	json_object_set_new(resp, "result", result ? result : json_null());
+	json_object_set(resp, "id", id);
+	return resp;
+}
+
+static void request_free(struct rumor_jsonrpc_request *req)
+{
+	for (size_t i = 0; i < req->n_calls; i++) {
+		json_decref(req->calls[i].id);
+		json_decref(req->calls[i].response);
+	}
+	free(req);
+}
+
+/* Serialises one response value (object or array) with a trailing newline. */
+static char *serialise(json_t *value, size_t *len)
+{
+	char *text = json_dumps(value, JSON_COMPACT);
+	if (!text) {
+		static const char fallback[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,"
+					       "\"message\":\"cannot serialise response\"},"
+					       "\"id\":null}";
+		text = strdup(fallback);
+		assert(text);
+	}
+	size_t n = strlen(text);
+	char *out = realloc(text, n + 2);
+	assert(out);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	*len = n + 1;
+	return out;
+}
+
+static void request_finish(struct rumor_jsonrpc_request *req)
+{
+	assert(req->outstanding == 0);
+	if (req->cancelled) {
+		request_free(req);
+		return;
+	}
+	rumor_jsonrpc_done_fn done = req->done;
+	void *arg = req->arg;
+	char *body = NULL;
+	size_t len = 0;
+	if (req->batch) {
+		json_t *array = json_array();
+		assert(array);
+		for (size_t i = 0; i < req->n_calls; i++) {
+			if (req->calls[i].response)
+				json_array_append(array, req->calls[i].response);
+		}
+		if (json_array_size(array) > 0)
+			body = serialise(array, &len);
+		json_decref(array);
+	} else if (req->calls[0].response) {
+		body = serialise(req->calls[0].response, &len);
+	}
+	request_free(req);
+	done(arg, body, len);
+}
+
+static void call_answer(struct rumor_jsonrpc_call *call, json_t *response)
+{
+	struct rumor_jsonrpc_request *req = call->req;
+	/* A method that answers twice is a bug. */
+	assert(!call->answered);
+	assert(req->outstanding > 0);
+	call->answered = 1;
+	if (call->id)
+		call->response = response;
+	else
+		json_decref(response); /* notification: never answered on the wire */
+	if (--req->outstanding == 0)
+		request_finish(req);
+}
+
+void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result)
+{
+	assert(call);
+	if (!call->id) {
+		json_decref(result);
+		call_answer(call, NULL);
+		return;
+	}
+	call_answer(call, make_result(result, call->id));
+}
+
+void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
+			 json_t *data)
+{
+	assert(call);
+	if (!call->id) {
+		json_decref(data);
+		call_answer(call, NULL);
+		return;
+	}
+	call_answer(call, make_error(code, message, data, call->id));
+}
+
+void *rumor_jsonrpc_call_data(const struct rumor_jsonrpc_call *call)
+{
+	return call->data;
+}
+
+void rumor_jsonrpc_set_call_data(struct rumor_jsonrpc_call *call, void *data)
+{
+	call->data = data;
+}
+
+const struct rumor_jsonrpc_method *rumor_jsonrpc_find(const struct rumor_jsonrpc_server *server,
+						      const char *name)
+{
+	for (size_t i = 0; i < server->n_methods; i++) {
+		if (strcmp(server->methods[i].name, name) == 0)
+			return &server->methods[i];
+	}
+	return NULL;
+}
+
+static int id_is_valid(const json_t *id)
+{
+	return json_is_string(id) || json_is_number(id) || json_is_null(id);
+}
+
+/* Named params to positional.  Returns a new array, or NULL with *reason set
+ * when a name is unknown. */
+static json_t *params_by_name(const struct rumor_jsonrpc_method *method, json_t *object,
+			      const char **reason)
+{
+	size_t n_names = 0;
+	if (method->param_names) {
+		while (method->param_names[n_names])
+			n_names++;
+	}
+	const char *key;
+	json_t *value;
+	json_object_foreach(object, key, value)
+	{
+		size_t i;
+		for (i = 0; i < n_names; i++) {
+			if (strcmp(method->param_names[i], key) == 0)
+				break;
+		}
+		if (i == n_names) {
+			*reason = "unknown parameter name";
+			return NULL;
+		}
+	}
+	/* Positions up to the last name given; gaps before it are null. */
+	size_t used = 0;
+	for (size_t i = 0; i < n_names; i++) {
+		if (json_object_get(object, method->param_names[i]))
+			used = i + 1;
+	}
+	json_t *array = json_array();
+	assert(array);
+	for (size_t i = 0; i < used; i++) {
+		json_t *v = json_object_get(object, method->param_names[i]);
+		json_array_append(array, v ? v : json_null());
+	}
+	return array;
+}
+
+/* Validates one request object and runs its method, or answers the slot
+ * with an error.  The slot's id is set before the method runs. */
+static void dispatch_one(const struct rumor_jsonrpc_server *server,
+			 struct rumor_jsonrpc_call *call, json_t *request)
+{
+	if (!json_is_object(request)) {
+		call->id = json_null();
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INVALID_REQUEST,
+				    "invalid request: not a JSON object", NULL);
+		return;
+	}
+	json_t *id = json_object_get(request, "id");
+	if (id && !id_is_valid(id)) {
+		call->id = json_null();
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INVALID_REQUEST,
+				    "invalid request: id must be a string, number or null", NULL);
+		return;
+	}
+	json_t *version = json_object_get(request, "jsonrpc");
+	json_t *name = json_object_get(request, "method");
+	json_t *params = json_object_get(request, "params");
+	const char *bad = NULL;
+	if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0)
+		bad = "invalid request: \"jsonrpc\" must be \"2.0\"";
+	else if (!json_is_string(name))
+		bad = "invalid request: \"method\" must be a string";
+	else if (params && !json_is_array(params) && !json_is_object(params))
+		bad = "invalid request: \"params\" must be an array or an object";
+	if (bad) {
+		/* An invalid request is answered even without an id. */
+		call->id = json_incref(id ? id : json_null());
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INVALID_REQUEST, bad, NULL);
+		return;
+	}
+	call->id = id ? json_incref(id) : NULL;
+
+	const struct rumor_jsonrpc_method *method = rumor_jsonrpc_find(server,
+								       json_string_value(name));
+	if (!method) {
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_METHOD_NOT_FOUND, "method not found",
+				    NULL);
+		return;
+	}
+	json_t *positional;
+	if (!params) {
+		positional = json_array();
+		assert(positional);
+	} else if (json_is_array(params)) {
+		positional = json_incref(params);
+	} else {
+		const char *reason = NULL;
+		positional = params_by_name(method, params, &reason);
+		if (!positional) {
+			rumor_jsonrpc_error(call, RUMOR_JSONRPC_INVALID_PARAMS, reason, NULL);
+			return;
+		}
+	}
+	method->fn(call, positional, server->ctx);
+	json_decref(positional);
+}
+
+static struct rumor_jsonrpc_request *request_new(size_t n_calls, int batch,
+						 rumor_jsonrpc_done_fn done, void *arg)
+{
+	struct rumor_jsonrpc_request *req =
+		calloc(1, sizeof(*req) + n_calls * sizeof(struct rumor_jsonrpc_call));
+	assert(req);
+	req->done = done;
+	req->arg = arg;
+	req->n_calls = n_calls;
+	req->batch = batch;
+	for (size_t i = 0; i < n_calls; i++)
+		req->calls[i].req = req;
+	return req;
+}
+
+/* Answers at once with a single error object (id null). */
+static void answer_single_error(int code, const char *message, rumor_jsonrpc_done_fn done,
+				void *arg)
+{
+	json_t *resp = make_error(code, message, NULL, NULL);
+	size_t len;
+	char *body = serialise(resp, &len);
+	json_decref(resp);
+	done(arg, body, len);
+}
+
+struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
+						   const char *body, size_t len,
+						   rumor_jsonrpc_done_fn done, void *arg)
+{
+	json_error_t error;
+	json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
+	if (!root) {
+		answer_single_error(RUMOR_JSONRPC_PARSE_ERROR, "parse error", done, arg);
+		return NULL;
+	}
+	struct rumor_jsonrpc_request *req;
+	if (json_is_array(root)) {
+		size_t n = json_array_size(root);
+		if (n == 0) {
+			json_decref(root);
+			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST,
+					    "invalid request: empty batch", done, arg);
+			return NULL;
+		}
+		if (n > RUMOR_JSONRPC_BATCH_MAX) {
+			json_decref(root);
+			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST,
+					    "invalid request: batch too large", done, arg);
+			return NULL;
+		}
+		req = request_new(n, 1, done, arg);
+	} else {
+		req = request_new(1, 0, done, arg);
+	}
+	req->outstanding = req->n_calls + 1; /* +1: the dispatch guard */
+	for (size_t i = 0; i < req->n_calls; i++) {
+		json_t *element = req->batch ? json_array_get(root, i) : root;
+		dispatch_one(server, &req->calls[i], element);
+	}
+	json_decref(root);
+	if (--req->outstanding == 0) {
+		request_finish(req);
+		return NULL;
+	}
+	return req;
+}
+
+void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req)
+{
+	assert(req);
+	assert(!req->cancelled);
+	assert(req->outstanding > 0);
+	req->cancelled = 1;
+}
