@@ -1,0 +1,348 @@
+/*
+ * src/config.c: option table, command-line and config-file parsing.
+ *
+ * Order: scan argv once for --datadir/--conf/--help/--version (so the file
+ * can be found), read the file, then apply argv on top.  Every value goes
+ * through the same setter, whatever its origin.
+ */
+#include "config.h"
+
+#include "src/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/hex.h"
+
+enum option_id {
+	OPT_DATADIR = 1,
+	OPT_CONF,
+	OPT_NETWORK,
+	OPT_RPCBIND,
+	OPT_RPCAUTH,
+	OPT_LOGLEVEL,
+	OPT_BLOCKPRODUCER,
+	OPT_RPCMAXBODY,
+	OPT_RPCMAXCLIENTS,
+	OPT_RPCTIMEOUT,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+struct option_spec {
+	const char *name;
+	enum option_id id;
+	int takes_value;
+	int in_file; /* allowed in the config file */
+	const char *help;
+};
+
+static const struct option_spec options[] = {
+	{"datadir", OPT_DATADIR, 1, 0, "DIR      data directory (default ~/.rumor)"},
+	{"conf", OPT_CONF, 1, 0, "FILE        config file (default DATADIR/rumor.conf)"},
+	{"network", OPT_NETWORK, 1, 1, "NAME     network name; items are bound to it (default main)"},
+	{"rpcbind", OPT_RPCBIND, 1, 1, "HOST:PORT JSON-RPC address (default 127.0.0.1:8632)"},
+	{"rpcauth", OPT_RPCAUTH, 1, 1, "USER:SALT$HMAC  extra RPC user (repeatable; see rumor-tx rpcauth)"},
+	{"loglevel", OPT_LOGLEVEL, 1, 1, "LEVEL   debug, info, warn or error (default info)"},
+	{"blockproducer", OPT_BLOCKPRODUCER, 1, 1,
+	 "PUBKEY  allowed block producer (repeatable; default: anyone)"},
+	{"rpcmaxbody", OPT_RPCMAXBODY, 1, 1, "BYTES largest RPC request body (default 33554432)"},
+	{"rpcmaxclients", OPT_RPCMAXCLIENTS, 1, 1, "N  most RPC connections at once (default 64)"},
+	{"rpctimeout", OPT_RPCTIMEOUT, 1, 1, "SECONDS  idle RPC connection timeout (default 30)"},
+	{"help", OPT_HELP, 0, 0, "              show this help"},
+	{"version", OPT_VERSION, 0, 0, "           show the version"},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+void rumor_config_defaults(struct rumor_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	const char *home = getenv("HOME");
+	snprintf(cfg->datadir, sizeof(cfg->datadir), "%s/.rumor", home && *home ? home : ".");
+	snprintf(cfg->network, sizeof(cfg->network), "main");
+	snprintf(cfg->rpc_host, sizeof(cfg->rpc_host), "127.0.0.1");
+	cfg->rpc_port = RUMOR_DEFAULT_RPC_PORT;
+	cfg->log_level = RUMOR_LOG_INFO;
+	cfg->rpc_max_body = 32u * 1024 * 1024;
+	cfg->rpc_max_clients = 64;
+	cfg->rpc_timeout_s = 30;
+}
+
+int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
+{
+	const char *colon;
+	const char *h = s;
+	size_t hlen;
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen))
+			return -1; /* bare IPv6 needs brackets */
+	}
+	if (hlen == 0 || hlen >= hostcap)
+		return -1;
+	char *end;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Applies one option.  Returns NULL or a reason. */
+static const char *apply(struct rumor_config *cfg, const struct option_spec *opt, const char *value)
+{
+	uint64_t n;
+	switch (opt->id) {
+	case OPT_DATADIR:
+		if (!*value || strlen(value) >= sizeof(cfg->datadir) - 64)
+			return "datadir must be a non-empty path";
+		snprintf(cfg->datadir, sizeof(cfg->datadir), "%s", value);
+		return NULL;
+	case OPT_CONF:
+		if (!*value || strlen(value) >= sizeof(cfg->conf))
+			return "conf must be a non-empty path";
+		snprintf(cfg->conf, sizeof(cfg->conf), "%s", value);
+		cfg->conf_given = 1;
+		return NULL;
+	case OPT_NETWORK: {
+		struct rumor_network net;
+		if (rumor_network_init(&net, value) != 0)
+			return "network name must be 1-32 characters of A-Z a-z 0-9 . _ -";
+		snprintf(cfg->network, sizeof(cfg->network), "%s", value);
+		return NULL;
+	}
+	case OPT_RPCBIND:
+		if (rumor_parse_hostport(value, cfg->rpc_host, sizeof(cfg->rpc_host), &cfg->rpc_port))
+			return "rpcbind must be HOST:PORT (numeric address, port 0-65535; [IPv6]:PORT)";
+		return NULL;
+	case OPT_RPCAUTH: {
+		if (cfg->n_rpcauth >= RUMOR_RPCAUTH_MAX)
+			return "too many rpcauth entries";
+		struct rumor_auth probe;
+		rumor_auth_init(&probe);
+		const char *why = rumor_auth_add_rpcauth(&probe, value);
+		if (why)
+			return why;
+		snprintf(cfg->rpcauth[cfg->n_rpcauth++], sizeof(cfg->rpcauth[0]), "%s", value);
+		return NULL;
+	}
+	case OPT_LOGLEVEL:
+		if (rumor_log_parse_level(value, &cfg->log_level))
+			return "loglevel must be debug, info, warn or error";
+		return NULL;
+	case OPT_BLOCKPRODUCER:
+		if (cfg->n_producers >= RUMOR_PRODUCERS_MAX)
+			return "too many blockproducer entries";
+		if (strlen(value) != 64 ||
+		    rumor_hex_decode(value, 64, cfg->producers[cfg->n_producers]) != 32)
+			return "blockproducer must be a 64-hex-character public key";
+		cfg->n_producers++;
+		return NULL;
+	case OPT_RPCMAXBODY:
+		if (parse_u64(value, 1024, 1024ull * 1024 * 1024, &n))
+			return "rpcmaxbody must be a number of bytes from 1024 to 1073741824";
+		cfg->rpc_max_body = (size_t)n;
+		return NULL;
+	case OPT_RPCMAXCLIENTS:
+		if (parse_u64(value, 1, 65536, &n))
+			return "rpcmaxclients must be a number from 1 to 65536";
+		cfg->rpc_max_clients = (unsigned)n;
+		return NULL;
+	case OPT_RPCTIMEOUT:
+		if (parse_u64(value, 1, 86400, &n))
+			return "rpctimeout must be a number of seconds from 1 to 86400";
+		cfg->rpc_timeout_s = (unsigned)n;
+		return NULL;
+	case OPT_HELP:
+		cfg->show_help = 1;
+		return NULL;
+	case OPT_VERSION:
+		cfg->show_version = 1;
+		return NULL;
+	}
+	return "unknown option";
+}
+
+static const struct option_spec *find_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+static int read_file(struct rumor_config *cfg, const char *path, int must_exist, char *err,
+		     size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[1024];
+	unsigned lineno = 0;
+	int rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%u: line too long (limit %zu bytes)", path, lineno,
+				 sizeof(line) - 2);
+			rc = -1;
+			break;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%u: expected name=value, got '%s'", path, lineno, s);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *name = trim(s);
+		char *value = trim(eq + 1);
+		const struct option_spec *opt = find_option(name, strlen(name));
+		if (!opt || !opt->in_file) {
+			snprintf(err, errlen, "%s:%u: unknown option '%s'", path, lineno, name);
+			rc = -1;
+			break;
+		}
+		const char *why = apply(cfg, opt, value);
+		if (why) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int rumor_config_load(struct rumor_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option longopts[N_OPTIONS + 1];
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		longopts[i].name = options[i].name;
+		longopts[i].has_arg = options[i].takes_value ? required_argument : no_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = (int)options[i].id;
+	}
+	memset(&longopts[N_OPTIONS], 0, sizeof(longopts[0]));
+
+	/* Pass 1: validate everything, apply only what locates the file. */
+	struct rumor_config scratch = *cfg;
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, "", longopts, &idx);
+		if (c == -1)
+			break;
+		if (c == '?' || c == ':') {
+			const char *arg = argv[optind - 1];
+			if (c == ':' || (optopt && optopt != 0))
+				snprintf(err, errlen, "option '%s' needs a value", arg);
+			else
+				snprintf(err, errlen, "unknown option '%s' (see --help)", arg);
+			return -1;
+		}
+		const struct option_spec *opt = &options[idx];
+		const char *why = apply(&scratch, opt, optarg ? optarg : "");
+		if (why) {
+			snprintf(err, errlen, "--%s: %s", opt->name, why);
+			return -1;
+		}
+		if (opt->id == OPT_DATADIR || opt->id == OPT_CONF || opt->id == OPT_HELP ||
+		    opt->id == OPT_VERSION)
+			apply(cfg, opt, optarg ? optarg : "");
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (options are --name=value)",
+			 argv[optind]);
+		return -1;
+	}
+	if (cfg->show_help || cfg->show_version)
+		return 0;
+
+	/* The config file. */
+	char path[RUMOR_PATH_MAX + 16];
+	if (cfg->conf_given)
+		snprintf(path, sizeof(path), "%s", cfg->conf);
+	else
+		snprintf(path, sizeof(path), "%s/rumor.conf", cfg->datadir);
+	if (read_file(cfg, path, cfg->conf_given, err, errlen))
+		return -1;
+
+	/* Pass 2: the command line wins. */
+	optind = 1;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, "", longopts, &idx);
+		if (c == -1)
+			break;
+		const struct option_spec *opt = &options[idx];
+		if (opt->id == OPT_DATADIR || opt->id == OPT_CONF)
+			continue;
+		const char *why = apply(cfg, opt, optarg ? optarg : "");
+		if (why) { /* cannot happen: pass 1 checked it */
+			snprintf(err, errlen, "--%s: %s", opt->name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void rumor_config_usage(const char *prog)
+{
+	printf("Usage: %s [OPTIONS]\n\n"
+	       "rumord: relay node for signed transactions and blocks.\n"
+	       "Every option can also be given as name=value in the config file.\n\n",
+	       prog);
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		printf("  --%s%s%s\n", options[i].name, options[i].takes_value ? "=" : "",
+		       options[i].help);
+	printf("\nSee rumord(1), doc/rpc.md.\n");
+}

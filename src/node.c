@@ -1,0 +1,580 @@
+/*
+ * src/node.c: see node.h.
+ *
+ * Submission life cycle (struct submission):
+ *
+ *   rumor_node_submit
+ *        | decode, kind, check fail -> callback now (nothing allocated)
+ *        | id already in flight      -> join that submission's waiters
+ *        | id in store               -> callback KNOWN now
+ *        v
+ *   QUEUED (node->verify_queue) --end of loop turn--> VERIFYING (thread pool)
+ *        | bad signature -> finish(EREJECT)
+ *        v
+ *   WRITING (store writer thread) --commit--> finish(ACCEPTED | KNOWN | ESTORE)
+ *
+ * finish() answers every waiter, removes the id from the in-flight map and
+ * frees the submission.  During shutdown no new work is queued; the loop
+ * keeps running until verify batches and writes already started are done.
+ */
+#include "config.h"
+
+#include "src/node.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "crypto/hex.h"
+#include "crypto/idmap.h"
+#include "crypto/sign.h"
+#include "rpc/auth.h"
+#include "rpc/http_server.h"
+#include "rpc/jsonrpc.h"
+#include "src/datadir.h"
+#include "src/log.h"
+#include "src/rpc_methods.h"
+#include "store/store.h"
+
+/* Items per thread-pool work request: large enough to amortise the hop,
+ * small enough to spread a burst across threads. */
+#define VERIFY_CHUNK_MAX 512
+
+struct waiter {
+	rumor_submit_cb cb;
+	void *arg;
+	struct waiter *next;
+};
+
+struct submission {
+	struct rumor_node *node;
+	uint8_t *bytes; /* owned copy; item points into it */
+	struct rumor_item item;
+	const char *reason;      /* set by verification */
+	struct waiter first;     /* the first submitter */
+	struct waiter *more;     /* later submitters of the same id */
+	struct rumor_store_put put;
+	struct submission *next; /* in verify queue or a chunk */
+};
+
+struct verify_chunk {
+	uv_work_t work;
+	struct rumor_node *node;
+	struct submission *head;
+};
+
+struct rumor_node {
+	uv_loop_t *loop;
+	struct rumor_config cfg;
+	struct rumor_network network;
+	uint8_t node_seed[32];
+	uint8_t node_id[32];
+	int lock_fd;
+	char cookie_path[RUMOR_PATH_MAX + 16];
+	struct rumor_auth auth;
+	struct rumor_store *store;
+	struct rumor_http_server *http;
+	struct rumor_jsonrpc_server rpc;
+
+	uv_signal_t sigint, sigterm;
+	uv_check_t turn_end;   /* flushes the verify queue once per loop turn */
+	uv_timer_t stop_timer; /* delayed stop after the `stop` RPC */
+
+	struct rumor_idmap in_flight; /* id -> struct submission */
+	size_t in_flight_bytes;
+	struct submission *verify_head, *verify_tail;
+	size_t verify_queued;
+	unsigned chunks_running;
+	unsigned verify_threads;
+
+	uint64_t start_ms;
+	int stopping;
+	int closed_handles;
+};
+
+static int64_t wall_clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- finishing ------------------------------------------------------- */
+
+static void maybe_finish_stop(struct rumor_node *node);
+
+static void finish(struct submission *sub, enum rumor_submit_status status, const char *reason)
+{
+	struct rumor_node *node = sub->node;
+	void *removed = rumor_idmap_del(&node->in_flight, sub->item.id);
+	assert(removed == sub);
+	(void)removed;
+	node->in_flight_bytes -= sub->item.size;
+	uint8_t id[RUMOR_ID_SIZE];
+	memcpy(id, sub->item.id, sizeof(id));
+
+	struct waiter *w = sub->more;
+	sub->first.cb(sub->first.arg, status, reason, id);
+	while (w) {
+		struct waiter *next = w->next;
+		/* A later submitter of an item the first one stored finds it known. */
+		w->cb(w->arg, status == RUMOR_SUBMIT_ACCEPTED ? RUMOR_SUBMIT_KNOWN : status, reason,
+		      id);
+		free(w);
+		w = next;
+	}
+	free(sub->bytes);
+	free(sub);
+	if (node->stopping)
+		maybe_finish_stop(node);
+}
+
+/* ---- store ----------------------------------------------------------- */
+
+static void on_put_done(struct rumor_store_put *put, int status)
+{
+	struct submission *sub = put->data;
+	if (status == 0) {
+		log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
+		finish(sub, RUMOR_SUBMIT_ACCEPTED, NULL);
+	} else if (status == 1) {
+		finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
+	} else {
+		log_error("cannot store item: %s", rumor_store_strerror(status));
+		finish(sub, RUMOR_SUBMIT_ESTORE, "database error: item not stored");
+	}
+}
+
+static void start_write(struct submission *sub)
+{
+	struct rumor_store_put *put = &sub->put;
+	memcpy(put->id, sub->item.id, RUMOR_ID_SIZE);
+	put->kind = sub->item.kind;
+	put->encoding = sub->bytes;
+	put->size = sub->item.size;
+	put->first_seen_us = wall_clock_us();
+	put->cb = on_put_done;
+	put->data = sub;
+	int rc = rumor_store_put(sub->node->store, put);
+	if (rc != 0)
+		finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+}
+
+/* ---- verification on the thread pool -------------------------------- */
+
+static void verify_work(uv_work_t *work)
+{
+	struct verify_chunk *chunk = work->data;
+	for (struct submission *s = chunk->head; s; s = s->next)
+		s->reason = rumor_item_verify(&s->item, &chunk->node->network);
+}
+
+static void dispatch_verify(struct rumor_node *node);
+
+static void verify_done(uv_work_t *work, int status)
+{
+	struct verify_chunk *chunk = work->data;
+	struct rumor_node *node = chunk->node;
+	node->chunks_running--;
+	struct submission *s = chunk->head;
+	free(chunk);
+	while (s) {
+		struct submission *next = s->next;
+		s->next = NULL;
+		if (status != 0) /* UV_ECANCELED: never ran */
+			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		else if (s->reason)
+			finish(s, RUMOR_SUBMIT_EREJECT, s->reason);
+		else if (node->stopping && !node->store)
+			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		else
+			start_write(s);
+		s = next;
+	}
+	dispatch_verify(node);
+}
+
+/* Hands queued submissions to idle pool threads, split evenly. */
+static void dispatch_verify(struct rumor_node *node)
+{
+	while (node->verify_head && node->chunks_running < node->verify_threads) {
+		unsigned idle = node->verify_threads - node->chunks_running;
+		size_t take = (node->verify_queued + idle - 1) / idle;
+		if (take > VERIFY_CHUNK_MAX)
+			take = VERIFY_CHUNK_MAX;
+		struct verify_chunk *chunk = calloc(1, sizeof(*chunk));
+		if (!chunk) {
+			log_error("out of memory queueing verification");
+			return; /* retried at the end of the next loop turn */
+		}
+		chunk->node = node;
+		chunk->work.data = chunk;
+		chunk->head = node->verify_head;
+		struct submission *last = chunk->head;
+		for (size_t i = 1; i < take && last->next; i++)
+			last = last->next;
+		node->verify_head = last->next;
+		if (!node->verify_head)
+			node->verify_tail = NULL;
+		last->next = NULL;
+		size_t n = 0;
+		for (struct submission *s = chunk->head; s; s = s->next)
+			n++;
+		node->verify_queued -= n;
+		int rc = uv_queue_work(node->loop, &chunk->work, verify_work, verify_done);
+		assert(rc == 0); /* only fails for a NULL work_cb */
+		(void)rc;
+		node->chunks_running++;
+	}
+}
+
+static void on_turn_end(uv_check_t *handle)
+{
+	struct rumor_node *node = handle->data;
+	dispatch_verify(node);
+	if (!node->verify_head)
+		uv_check_stop(handle);
+}
+
+/* ---- submission ------------------------------------------------------ */
+
+void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len, int expect,
+		       const char *source, rumor_submit_cb cb, void *arg)
+{
+	if (node->stopping) {
+		cb(arg, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down", NULL);
+		return;
+	}
+	struct rumor_item item;
+	const char *why = rumor_item_decode(&item, bytes, len);
+	if (why) {
+		cb(arg, RUMOR_SUBMIT_EDECODE, why, NULL);
+		return;
+	}
+	if (expect && (int)item.kind != expect) {
+		cb(arg, RUMOR_SUBMIT_EDECODE,
+		   expect == RUMOR_ITEM_TX ? "expected a transaction, got a block (use submitblock)"
+					   : "expected a block, got a transaction (use sendrawtransaction)",
+		   item.id);
+		return;
+	}
+	why = rumor_item_check(&item, &node->network, (uint64_t)(wall_clock_us() / 1000000));
+	if (why) {
+		cb(arg, RUMOR_SUBMIT_EREJECT, why, item.id);
+		return;
+	}
+	struct submission *running = rumor_idmap_get(&node->in_flight, item.id);
+	if (running) {
+		struct waiter *w = malloc(sizeof(*w));
+		if (!w) {
+			cb(arg, RUMOR_SUBMIT_EBUSY, "out of memory", item.id);
+			return;
+		}
+		w->cb = cb;
+		w->arg = arg;
+		w->next = running->more;
+		running->more = w;
+		return;
+	}
+	int has = rumor_store_has(node->store, item.id);
+	if (has == 1) {
+		cb(arg, RUMOR_SUBMIT_KNOWN, NULL, item.id);
+		return;
+	}
+	if (has < 0) {
+		cb(arg, RUMOR_SUBMIT_ESTORE, "database error while checking for the item", item.id);
+		return;
+	}
+	if (node->in_flight.count >= RUMOR_NODE_PENDING_MAX ||
+	    node->in_flight_bytes + len > RUMOR_NODE_PENDING_BYTES_MAX) {
+		cb(arg, RUMOR_SUBMIT_EBUSY, "node is busy: too many items awaiting verification",
+		   item.id);
+		return;
+	}
+	struct submission *sub = calloc(1, sizeof(*sub));
+	uint8_t *copy = malloc(len);
+	if (!sub || !copy) {
+		free(sub);
+		free(copy);
+		cb(arg, RUMOR_SUBMIT_EBUSY, "out of memory", item.id);
+		return;
+	}
+	memcpy(copy, bytes, len);
+	sub->node = node;
+	sub->bytes = copy;
+	/* Re-point the decoded view at our copy (cannot fail: same bytes). */
+	why = rumor_item_decode(&sub->item, copy, len);
+	assert(!why);
+	(void)why;
+	sub->first.cb = cb;
+	sub->first.arg = arg;
+	snprintf(sub->put.source, sizeof(sub->put.source), "%s", source);
+	int rc = rumor_idmap_put(&node->in_flight, sub->item.id, sub);
+	if (rc != 0) {
+		free(copy);
+		free(sub);
+		cb(arg, RUMOR_SUBMIT_EBUSY, "node is busy", item.id);
+		return;
+	}
+	node->in_flight_bytes += len;
+	if (node->verify_tail)
+		node->verify_tail->next = sub;
+	else
+		node->verify_head = sub;
+	node->verify_tail = sub;
+	node->verify_queued++;
+	uv_check_start(&node->turn_end, on_turn_end);
+}
+
+/* ---- RPC glue -------------------------------------------------------- */
+
+static void rpc_done(void *arg, char *body, size_t len)
+{
+	struct rumor_http_request *req = arg;
+	if (body)
+		rumor_http_respond(req, 200, "application/json", body, len);
+	else
+		rumor_http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void rpc_abort(struct rumor_http_request *req, void *arg)
+{
+	(void)req;
+	rumor_jsonrpc_request_cancel(arg);
+}
+
+static void on_http_request(struct rumor_http_request *req, const char *body, size_t len,
+			    void *ctx)
+{
+	struct rumor_node *node = ctx;
+	struct rumor_jsonrpc_request *rr = rumor_jsonrpc_handle(&node->rpc, body, len, rpc_done, req);
+	if (rr)
+		rumor_http_request_on_abort(req, rpc_abort, rr);
+}
+
+/* ---- start and stop -------------------------------------------------- */
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+	struct rumor_node *node = handle->data;
+	log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	rumor_node_stop(node);
+}
+
+static void on_stop_timer(uv_timer_t *timer)
+{
+	rumor_node_stop(timer->data);
+}
+
+void rumor_node_request_stop(struct rumor_node *node)
+{
+	/* Give the event loop a moment to write the `stop` reply first. */
+	uv_timer_start(&node->stop_timer, on_stop_timer, 50, 0);
+}
+
+static void on_http_closed(void *arg)
+{
+	struct rumor_node *node = arg;
+	node->http = NULL;
+	maybe_finish_stop(node);
+}
+
+/* The last step of shutdown: runs once nothing is in flight. */
+static void maybe_finish_stop(struct rumor_node *node)
+{
+	if (node->closed_handles || node->http || node->in_flight.count || node->chunks_running)
+		return;
+	node->closed_handles = 1;
+	if (node->store) {
+		rumor_store_close(node->store);
+		node->store = NULL;
+	}
+	if (node->cookie_path[0] && unlink(node->cookie_path) != 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", node->cookie_path, strerror(errno));
+	uv_close((uv_handle_t *)&node->sigint, NULL);
+	uv_close((uv_handle_t *)&node->sigterm, NULL);
+	uv_close((uv_handle_t *)&node->turn_end, NULL);
+	uv_close((uv_handle_t *)&node->stop_timer, NULL);
+	log_info("shutdown complete");
+}
+
+void rumor_node_stop(struct rumor_node *node)
+{
+	if (node->stopping)
+		return;
+	node->stopping = 1;
+	/* Refuse what is queued but not yet verifying. */
+	struct submission *s = node->verify_head;
+	node->verify_head = node->verify_tail = NULL;
+	node->verify_queued = 0;
+	while (s) {
+		struct submission *next = s->next;
+		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		s = next;
+	}
+	if (node->http)
+		rumor_http_server_close(node->http, on_http_closed, node);
+	else
+		maybe_finish_stop(node);
+}
+
+static int write_cookie(struct rumor_node *node, char *err, size_t errlen)
+{
+	snprintf(node->cookie_path, sizeof(node->cookie_path), "%s/.cookie", node->cfg.datadir);
+	int rc = rumor_auth_write_cookie(&node->auth, node->cookie_path);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot write RPC cookie %s: %s", node->cookie_path,
+			 strerror(-rc));
+		node->cookie_path[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumor_config *cfg,
+		     char *err, size_t errlen)
+{
+	*out = NULL;
+	struct rumor_node *node = calloc(1, sizeof(*node));
+	if (!node) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	node->loop = loop;
+	node->cfg = *cfg;
+	node->lock_fd = -1;
+	node->start_ms = uv_now(loop);
+
+	if (rumor_network_init(&node->network, cfg->network) != 0) {
+		snprintf(err, errlen, "invalid network name '%s'", cfg->network);
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_producers; i++)
+		rumor_network_add_producer(&node->network, cfg->producers[i]);
+
+	if (rumor_datadir_prepare(cfg->datadir, err, errlen) ||
+	    rumor_datadir_lock(cfg->datadir, &node->lock_fd, err, errlen))
+		goto fail;
+	int created = 0;
+	if (rumor_datadir_node_key(cfg->datadir, node->node_seed, &created, err, errlen))
+		goto fail;
+	uint8_t secret[RUMOR_SECRET_SIZE];
+	rumor_sign_keypair_from_seed(node->node_seed, node->node_id, secret);
+	memset(secret, 0, sizeof(secret));
+	char idhex[65];
+	rumor_hex_encode(node->node_id, 32, idhex);
+	log_info("node id %s%s, network %s", idhex, created ? " (new key)" : "", cfg->network);
+
+	uint8_t mapkey[16];
+	rumor_random(mapkey, sizeof(mapkey));
+	if (rumor_idmap_init(&node->in_flight, RUMOR_NODE_PENDING_MAX, mapkey)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	char dbpath[RUMOR_PATH_MAX + 32];
+	snprintf(dbpath, sizeof(dbpath), "%s/rumor.sqlite", cfg->datadir);
+	char dberr[512] = "";
+	int rc = rumor_store_open(&node->store, loop, dbpath, dberr, sizeof(dberr));
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot open database: %s", dberr);
+		goto fail;
+	}
+	uint64_t ntx = 0, nblock = 0;
+	rumor_store_counts(node->store, &ntx, &nblock);
+	log_info("database %s: %llu transactions, %llu blocks", dbpath, (unsigned long long)ntx,
+		 (unsigned long long)nblock);
+
+	rumor_auth_init(&node->auth);
+	for (size_t i = 0; i < cfg->n_rpcauth; i++) {
+		const char *why = rumor_auth_add_rpcauth(&node->auth, cfg->rpcauth[i]);
+		if (why) {
+			snprintf(err, errlen, "rpcauth: %s", why);
+			goto fail;
+		}
+	}
+	if (write_cookie(node, err, errlen))
+		goto fail;
+
+	rumor_rpc_methods_setup(&node->rpc, node);
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.max_body_bytes = cfg->rpc_max_body;
+	limits.max_clients = cfg->rpc_max_clients;
+	limits.idle_timeout_ms = (uint64_t)cfg->rpc_timeout_s * 1000;
+	rc = rumor_http_server_new(&node->http, loop, cfg->rpc_host, cfg->rpc_port, &limits,
+				   &node->auth, on_http_request, node);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot listen for RPC on %s:%d: %s", cfg->rpc_host,
+			 cfg->rpc_port, uv_strerror(rc));
+		goto fail;
+	}
+
+	uv_signal_init(loop, &node->sigint);
+	uv_signal_init(loop, &node->sigterm);
+	node->sigint.data = node->sigterm.data = node;
+	uv_signal_start(&node->sigint, on_signal, SIGINT);
+	uv_signal_start(&node->sigterm, on_signal, SIGTERM);
+	uv_check_init(loop, &node->turn_end);
+	node->turn_end.data = node;
+	uv_timer_init(loop, &node->stop_timer);
+	node->stop_timer.data = node;
+
+	unsigned cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	node->verify_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : cpus; /* libuv's pool has 4 */
+
+	log_info("rpc: listening on %s%s%s:%d", strchr(cfg->rpc_host, ':') ? "[" : "",
+		 cfg->rpc_host, strchr(cfg->rpc_host, ':') ? "]" : "",
+		 rumor_http_server_port(node->http));
+	*out = node;
+	return 0;
+
+fail:
+	if (node->store) {
+		rumor_store_close(node->store);
+		uv_run(loop, UV_RUN_DEFAULT); /* let the store's handle close */
+	}
+	if (node->cookie_path[0])
+		unlink(node->cookie_path);
+	rumor_idmap_free(&node->in_flight);
+	rumor_datadir_unlock(node->lock_fd);
+	sodium_memzero(node->node_seed, sizeof(node->node_seed));
+	free(node);
+	return -1;
+}
+
+void rumor_node_free(struct rumor_node *node)
+{
+	if (!node)
+		return;
+	rumor_idmap_free(&node->in_flight);
+	rumor_datadir_unlock(node->lock_fd);
+	sodium_memzero(node->node_seed, sizeof(node->node_seed));
+	free(node);
+}
+
+struct rumor_store *rumor_node_store(struct rumor_node *node)
+{
+	return node->store;
+}
+
+const struct rumor_network *rumor_node_network(const struct rumor_node *node)
+{
+	return &node->network;
+}
+
+const uint8_t *rumor_node_id(const struct rumor_node *node)
+{
+	return node->node_id;
+}
+
+uint64_t rumor_node_uptime_s(const struct rumor_node *node)
+{
+	return (uv_now(node->loop) - node->start_ms) / 1000;
+}

@@ -1,0 +1,76 @@
+/*
+ * src/node.h: the node, the wiring of every part on one libuv loop.
+ *
+ * It owns the store, the RPC server and the submission pipeline through
+ * which every item enters:
+ *
+ *   submit(bytes) -> decode (structure) -> check (network, clock, Merkle,
+ *   producer) -> dedup (in-flight map, then the store) -> queue for
+ *   verification -> [end of loop turn] batches to the libuv thread pool ->
+ *   signature verified -> rumor_store_put (group commit on the writer
+ *   thread) -> committed -> callback.
+ *
+ * A submission's callback runs once, on the loop thread, only after the item
+ * is durable (or with the reason it was refused).  Two submissions of the
+ * same id while the first is in flight share its outcome.
+ *
+ * The pipeline is bounded: at most RUMOR_NODE_PENDING_MAX items and
+ * RUMOR_NODE_PENDING_BYTES_MAX bytes in flight; past that, submissions are
+ * refused as busy (the client may retry) rather than growing memory.
+ */
+#ifndef RUMOR_SRC_NODE_H
+#define RUMOR_SRC_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "crypto/item.h"
+#include "src/config.h"
+
+#define RUMOR_NODE_PENDING_MAX 65536
+#define RUMOR_NODE_PENDING_BYTES_MAX (256u * 1024 * 1024)
+
+/* Outcome of a submission. */
+enum rumor_submit_status {
+	RUMOR_SUBMIT_ACCEPTED = 0, /* new item, stored durably */
+	RUMOR_SUBMIT_KNOWN = 1,    /* already stored: nothing to do */
+	RUMOR_SUBMIT_EDECODE = -1, /* malformed encoding or wrong kind */
+	RUMOR_SUBMIT_EREJECT = -2, /* a validation rule failed */
+	RUMOR_SUBMIT_ESTORE = -3,  /* database error; not stored */
+	RUMOR_SUBMIT_EBUSY = -4,   /* too much in flight; retry later */
+	RUMOR_SUBMIT_ESHUTDOWN = -5, /* node is stopping */
+};
+
+/* reason: NULL on success, else static text.  id is valid when the item
+ * decoded (NULL otherwise). */
+typedef void (*rumor_submit_cb)(void *arg, enum rumor_submit_status status, const char *reason,
+				const uint8_t *id);
+
+struct rumor_node;
+
+/* Starts the node: datadir, lock, key, store, cookie, RPC port, signals.
+ * Returns 0 or -1 with err set (nothing left running). */
+int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumor_config *cfg,
+		     char *err, size_t errlen);
+/* Begins a clean shutdown (idempotent): stops taking requests, finishes the
+ * items in flight, closes the store, removes the cookie.  The loop then runs
+ * out; rumor_node_free() after uv_run returns. */
+void rumor_node_stop(struct rumor_node *node);
+void rumor_node_free(struct rumor_node *node);
+
+/* Submits an item (bytes are copied).  expect: the kind the caller wants, or
+ * 0 for either.  source: "rpc" or "peer". */
+void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len,
+		       int expect, const char *source, rumor_submit_cb cb,
+		       void *arg);
+
+/* Accessors for the RPC methods. */
+struct rumor_store *rumor_node_store(struct rumor_node *node);
+const struct rumor_network *rumor_node_network(const struct rumor_node *node);
+const uint8_t *rumor_node_id(const struct rumor_node *node);
+uint64_t rumor_node_uptime_s(const struct rumor_node *node);
+/* Asks for shutdown soon, after the current RPC response is written. */
+void rumor_node_request_stop(struct rumor_node *node);
+
+#endif

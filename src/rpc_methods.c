@@ -1,0 +1,377 @@
+/*
+ * src/rpc_methods.c: the node's JSON-RPC surface.  One table row per method:
+ * name, handler, named parameters, help.  Handlers validate their params
+ * (-32602 with a message naming the parameter), then answer at once or, for
+ * submissions, once the item is durable (node.h).
+ */
+#include "config.h"
+
+#include "src/rpc_methods.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/hex.h"
+#include "crypto/item.h"
+#include "src/node.h"
+#include "store/store.h"
+
+static void invalid_params(struct rumor_jsonrpc_call *call, const char *msg)
+{
+	rumor_jsonrpc_error(call, RUMOR_JSONRPC_INVALID_PARAMS, msg, NULL);
+}
+
+/* Checks the param count is in [min, max].  Returns 0 or answers and -1. */
+static int want_params(struct rumor_jsonrpc_call *call, json_t *params, size_t min, size_t max,
+		       const char *usage)
+{
+	size_t n = json_array_size(params);
+	if (n < min || n > max) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "expected %s", usage);
+		invalid_params(call, msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses a 64-hex id param.  Returns 0 or answers and -1. */
+static int id_param(struct rumor_jsonrpc_call *call, json_t *v, uint8_t id[RUMOR_ID_SIZE])
+{
+	if (!json_is_string(v) || json_string_length(v) != 64 ||
+	    rumor_hex_decode(json_string_value(v), 64, id) != RUMOR_ID_SIZE) {
+		invalid_params(call, "id must be a string of 64 hex characters");
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *hex_json(const uint8_t *bytes, size_t len)
+{
+	char *s = malloc(len * 2 + 1);
+	if (!s)
+		return NULL;
+	rumor_hex_encode(bytes, len, s);
+	json_t *j = json_stringn_nocheck(s, len * 2);
+	free(s);
+	return j;
+}
+
+/* ---- submissions ----------------------------------------------------- */
+
+static void on_submitted(void *arg, enum rumor_submit_status status, const char *reason,
+			 const uint8_t *id)
+{
+	struct rumor_jsonrpc_call *call = arg;
+	switch (status) {
+	case RUMOR_SUBMIT_ACCEPTED:
+	case RUMOR_SUBMIT_KNOWN:
+		rumor_jsonrpc_reply(call, hex_json(id, RUMOR_ID_SIZE));
+		return;
+	case RUMOR_SUBMIT_EDECODE:
+		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR, reason, NULL);
+		return;
+	case RUMOR_SUBMIT_EREJECT:
+		rumor_jsonrpc_error(call, RUMOR_RPC_REJECTED, reason, NULL);
+		return;
+	case RUMOR_SUBMIT_ESTORE:
+		rumor_jsonrpc_error(call, RUMOR_RPC_DATABASE_ERROR, reason, NULL);
+		return;
+	case RUMOR_SUBMIT_EBUSY:
+	case RUMOR_SUBMIT_ESHUTDOWN:
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, reason, NULL);
+		return;
+	}
+	rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "unknown submission status", NULL);
+}
+
+static void submit(struct rumor_jsonrpc_call *call, json_t *params, void *ctx,
+		   enum rumor_item_kind kind)
+{
+	struct rumor_node *node = ctx;
+	if (want_params(call, params, 1, 1, "one parameter: the item as a hex string"))
+		return;
+	json_t *v = json_array_get(params, 0);
+	if (!json_is_string(v)) {
+		invalid_params(call, "hexstring must be a string");
+		return;
+	}
+	size_t hexlen = json_string_length(v);
+	size_t limit = kind == RUMOR_ITEM_TX ? RUMOR_TX_SIZE_MAX : RUMOR_BLOCK_SIZE_MAX;
+	if (hexlen % 2 != 0) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
+				    "hex string has an odd number of characters", NULL);
+		return;
+	}
+	if (hexlen / 2 > limit) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
+				    kind == RUMOR_ITEM_TX
+					    ? "transaction exceeds the largest allowed size"
+					    : "block exceeds 4 MiB",
+				    NULL);
+		return;
+	}
+	uint8_t *bytes = malloc(hexlen / 2 + 1);
+	if (!bytes) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "out of memory", NULL);
+		return;
+	}
+	long n = rumor_hex_decode(json_string_value(v), hexlen, bytes);
+	if (n < 0) {
+		free(bytes);
+		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
+				    "not a hex string (only 0-9, a-f, A-F allowed)", NULL);
+		return;
+	}
+	rumor_node_submit(node, bytes, (size_t)n, kind, "rpc", on_submitted, call);
+	free(bytes);
+}
+
+static void m_sendrawtransaction(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	submit(call, params, ctx, RUMOR_ITEM_TX);
+}
+
+static void m_submitblock(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	submit(call, params, ctx, RUMOR_ITEM_BLOCK);
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+/* Looks up an item of the wanted kind (0: any).  Returns 0 or answers and -1. */
+static int lookup(struct rumor_jsonrpc_call *call, struct rumor_node *node, json_t *idv,
+		  int kind, int want_encoding, struct rumor_store_item *out)
+{
+	uint8_t id[RUMOR_ID_SIZE];
+	if (id_param(call, idv, id))
+		return -1;
+	struct rumor_store *store = rumor_node_store(node);
+	int rc = store ? rumor_store_get(store, id, out, want_encoding) : RUMOR_STORE_ECLOSED;
+	if (rc == RUMOR_STORE_ENOTFOUND) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_NOT_FOUND, "no item with that id", NULL);
+		return -1;
+	}
+	if (rc != 0) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_DATABASE_ERROR, rumor_store_strerror(rc), NULL);
+		return -1;
+	}
+	if (kind && (int)out->kind != kind) {
+		free(out->encoding);
+		rumor_jsonrpc_error(call, RUMOR_RPC_NOT_FOUND,
+				    kind == RUMOR_ITEM_TX
+					    ? "that id is a block, not a transaction (use getblock)"
+					    : "that id is a transaction, not a block (use getrawtransaction)",
+				    NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void m_getrawtransaction(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 1, 1, "one parameter: the transaction id"))
+		return;
+	struct rumor_store_item it;
+	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_TX, 1, &it))
+		return;
+	json_t *hex = hex_json(it.encoding, it.size);
+	free(it.encoding);
+	rumor_jsonrpc_reply(call, hex);
+}
+
+static json_t *block_json(const struct rumor_item *item)
+{
+	const struct rumor_block *b = &item->u.block;
+	char buf[65];
+	json_t *o = json_object();
+	rumor_hex_encode(item->id, 32, buf);
+	json_object_set_new(o, "id", json_string(buf));
+	json_object_set_new(o, "version", json_integer(item->version));
+	rumor_hex_encode(item->magic, RUMOR_MAGIC_SIZE, buf);
+	json_object_set_new(o, "network_magic", json_string(buf));
+	json_object_set_new(o, "height", json_integer((json_int_t)b->height));
+	rumor_hex_encode(b->prev, 32, buf);
+	json_object_set_new(o, "prev", json_string(buf));
+	json_object_set_new(o, "timestamp", json_integer((json_int_t)b->timestamp));
+	rumor_hex_encode(b->producer, 32, buf);
+	json_object_set_new(o, "producer", json_string(buf));
+	rumor_hex_encode(b->merkle_root, 32, buf);
+	json_object_set_new(o, "merkle_root", json_string(buf));
+	json_t *txs = json_array();
+	for (uint32_t i = 0; i < b->tx_count; i++) {
+		rumor_hex_encode(b->tx_ids + 32 * (size_t)i, 32, buf);
+		json_array_append_new(txs, json_string(buf));
+	}
+	json_object_set_new(o, "tx", txs);
+	json_object_set_new(o, "size", json_integer((json_int_t)item->size));
+	return o;
+}
+
+static void m_getblock(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 1, 2, "parameters: id, optional verbose (boolean)"))
+		return;
+	int verbose = 1;
+	json_t *vb = json_array_get(params, 1);
+	if (vb && !json_is_null(vb)) {
+		if (json_is_boolean(vb))
+			verbose = json_is_true(vb);
+		else if (json_is_integer(vb) && (json_integer_value(vb) == 0 ||
+						 json_integer_value(vb) == 1))
+			verbose = (int)json_integer_value(vb);
+		else {
+			invalid_params(call, "verbose must be true or false");
+			return;
+		}
+	}
+	struct rumor_store_item it;
+	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_BLOCK, 1, &it))
+		return;
+	json_t *result;
+	if (!verbose) {
+		result = hex_json(it.encoding, it.size);
+	} else {
+		struct rumor_item item;
+		const char *why = rumor_item_decode(&item, it.encoding, it.size);
+		if (why) {
+			free(it.encoding);
+			rumor_jsonrpc_error(call, RUMOR_RPC_DATABASE_ERROR,
+					    "stored block does not decode (database damaged?)", NULL);
+			return;
+		}
+		result = block_json(&item);
+	}
+	free(it.encoding);
+	rumor_jsonrpc_reply(call, result);
+}
+
+static void m_getiteminfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 1, 1, "one parameter: the item id"))
+		return;
+	struct rumor_store_item it;
+	if (lookup(call, ctx, json_array_get(params, 0), 0, 0, &it))
+		return;
+	json_t *o = json_object();
+	json_object_set_new(o, "kind", json_string(rumor_item_kind_name(it.kind)));
+	json_object_set_new(o, "size", json_integer((json_int_t)it.size));
+	json_object_set_new(o, "first_seen_us", json_integer((json_int_t)it.first_seen_us));
+	json_object_set_new(o, "source", json_string(it.source));
+	if (it.has_peer) {
+		char buf[65];
+		rumor_hex_encode(it.peer, 32, buf);
+		json_object_set_new(o, "peer", json_string(buf));
+	}
+	rumor_jsonrpc_reply(call, o);
+}
+
+static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	struct rumor_node *node = ctx;
+	if (want_params(call, params, 0, 0, "no parameters"))
+		return;
+	uint64_t ntx = 0, nblock = 0;
+	struct rumor_store *store = rumor_node_store(node);
+	int rc = store ? rumor_store_counts(store, &ntx, &nblock) : RUMOR_STORE_ECLOSED;
+	if (rc != 0) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_DATABASE_ERROR, rumor_store_strerror(rc), NULL);
+		return;
+	}
+	char idhex[65];
+	rumor_hex_encode(rumor_node_id(node), 32, idhex);
+	json_t *o = json_object();
+	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(o, "network", json_string(rumor_node_network(node)->name));
+	json_object_set_new(o, "node_id", json_string(idhex));
+	json_object_set_new(o, "items", json_pack("{s:I,s:I}", "tx", (json_int_t)ntx, "block",
+						  (json_int_t)nblock));
+	json_object_set_new(o, "uptime_s", json_integer((json_int_t)rumor_node_uptime_s(node)));
+	rumor_jsonrpc_reply(call, o);
+}
+
+static void m_stop(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 0, 0, "no parameters"))
+		return;
+	rumor_jsonrpc_reply(call, json_string("rumord stopping"));
+	rumor_node_request_stop(ctx);
+}
+
+static void m_help(struct rumor_jsonrpc_call *call, json_t *params, void *ctx);
+
+static const char *const p_hex[] = {"hexstring", NULL};
+static const char *const p_id[] = {"id", NULL};
+static const char *const p_getblock[] = {"id", "verbose", NULL};
+static const char *const p_help[] = {"method", NULL};
+static const char *const p_none[] = {NULL};
+
+static const struct rumor_jsonrpc_method methods[] = {
+	{"getblock", m_getblock, p_getblock,
+	 "getblock \"id\" ( verbose )\n"
+	 "Returns a stored block: an object (verbose true, the default) or its hex (false)."},
+	{"getinfo", m_getinfo, p_none,
+	 "getinfo\nReturns version, network, node_id, item counts and uptime_s."},
+	{"getiteminfo", m_getiteminfo, p_id,
+	 "getiteminfo \"id\"\nReturns kind, size, first_seen_us and source of a stored item."},
+	{"getrawtransaction", m_getrawtransaction, p_id,
+	 "getrawtransaction \"id\"\nReturns a stored transaction as hex."},
+	{"help", m_help, p_help,
+	 "help ( \"method\" )\nLists the methods, or explains one."},
+	{"sendrawtransaction", m_sendrawtransaction, p_hex,
+	 "sendrawtransaction \"hexstring\"\n"
+	 "Validates and stores a signed transaction; returns its id once it is durable.\n"
+	 "Submitting a transaction the node already has returns its id again."},
+	{"stop", m_stop, p_none, "stop\nShuts the node down cleanly."},
+	{"submitblock", m_submitblock, p_hex,
+	 "submitblock \"hexstring\"\n"
+	 "Validates and stores a signed block; returns its id once it is durable."},
+};
+
+static void m_help(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	(void)ctx;
+	if (want_params(call, params, 0, 1, "at most one parameter: a method name"))
+		return;
+	json_t *name = json_array_get(params, 0);
+	if (name && !json_is_null(name)) {
+		if (!json_is_string(name)) {
+			invalid_params(call, "method must be a string");
+			return;
+		}
+		for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+			if (strcmp(methods[i].name, json_string_value(name)) == 0) {
+				rumor_jsonrpc_reply(call, json_string(methods[i].help));
+				return;
+			}
+		}
+		invalid_params(call, "unknown method (call help for the list)");
+		return;
+	}
+	size_t cap = 4096, len = 0;
+	char *text = malloc(cap);
+	if (!text) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "out of memory", NULL);
+		return;
+	}
+	text[0] = '\0';
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		const char *h = methods[i].help;
+		size_t first = strcspn(h, "\n");
+		int w = snprintf(text + len, cap - len, "%.*s\n", (int)first, h);
+		if (w > 0 && (size_t)w < cap - len)
+			len += (size_t)w;
+	}
+	if (len)
+		text[len - 1] = '\0';
+	rumor_jsonrpc_reply(call, json_string(text));
+	free(text);
+}
+
+void rumor_rpc_methods_setup(struct rumor_jsonrpc_server *server, struct rumor_node *node)
+{
+	server->methods = methods;
+	server->n_methods = sizeof(methods) / sizeof(methods[0]);
+	server->ctx = node;
+}
