@@ -8,7 +8,7 @@
  *                       format), mode 0600, created on first start
  *   DATADIR/.cookie     RPC cookie (rpc/auth.h), removed at clean shutdown
  *   DATADIR/rumor.sqlite  the item store (store/store.h)
- *   DATADIR/rumor.conf  optional config file (src/config.h)
+ *   DATADIR/rumor.conf  optional config file (src/options.h)
  *
  * Every function returns 0 or -1 with a message for the operator in err.
  */

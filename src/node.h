@@ -26,7 +26,7 @@
 #include <uv.h>
 
 #include "crypto/item.h"
-#include "src/config.h"
+#include "src/options.h"
 
 #define RUMOR_NODE_PENDING_MAX 65536
 #define RUMOR_NODE_PENDING_BYTES_MAX (256u * 1024 * 1024)

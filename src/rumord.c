@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "crypto/sign.h"
-#include "src/config.h"
+#include "src/options.h"
 #include "src/log.h"
 #include "src/node.h"
 

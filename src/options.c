@@ -1,5 +1,5 @@
 /*
- * src/config.c: option table, command-line and config-file parsing.
+ * src/options.c: option table, command-line and config-file parsing.
  *
  * Order: scan argv once for --datadir/--conf/--help/--version (so the file
  * can be found), read the file, then apply argv on top.  Every value goes
@@ -7,7 +7,7 @@
  */
 #include "config.h"
 
-#include "src/config.h"
+#include "src/options.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,0 +1,55 @@
+/*
+ * src/options.h: rumord's settings, from the command line and a config file.
+ *
+ * Every option is a GNU long option (--name=value) and may also appear as a
+ * `name=value` line in the config file (DATADIR/rumor.conf, or --conf=FILE).
+ * Command-line values win over the file; repeatable options (rpcauth,
+ * blockproducer) collect from both.  One table (config.c) describes every
+ * option, so the two syntaxes cannot drift apart.
+ *
+ * Errors are reported into a caller buffer as one line naming the option and,
+ * for the file, "FILE:LINE".
+ */
+#ifndef RUMOR_SRC_OPTIONS_H
+#define RUMOR_SRC_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/item.h"
+#include "rpc/auth.h"
+#include "src/log.h"
+
+#define RUMOR_DEFAULT_RPC_PORT 8632
+#define RUMOR_PATH_MAX 4096
+
+struct rumor_config {
+	char datadir[RUMOR_PATH_MAX];
+	char conf[RUMOR_PATH_MAX]; /* "" = DATADIR/rumor.conf if it exists */
+	int conf_given;
+	char network[RUMOR_NETWORK_NAME_MAX + 1];
+	char rpc_host[64];
+	int rpc_port;
+	size_t n_rpcauth;
+	char rpcauth[RUMOR_RPCAUTH_MAX][256];
+	enum rumor_log_level log_level;
+	size_t n_producers;
+	uint8_t producers[RUMOR_PRODUCERS_MAX][RUMOR_PUBKEY_SIZE];
+	size_t rpc_max_body;
+	unsigned rpc_max_clients;
+	unsigned rpc_timeout_s;
+	int show_help;
+	int show_version;
+};
+
+/* Defaults; datadir from $HOME/.rumor. */
+void rumor_config_defaults(struct rumor_config *cfg);
+/* Parses argv and then the config file.  Returns 0, or -1 with err set. */
+int rumor_config_load(struct rumor_config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Usage text for --help. */
+void rumor_config_usage(const char *prog);
+
+/* "HOST:PORT" or "[V6]:PORT" -> host, port (0..65535).  Returns 0 or -1. */
+int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port);
+
+#endif
