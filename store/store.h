@@ -4,20 +4,37 @@
  * Two connections to one file:
  *  - a read connection, used on the caller's (loop) thread for lookups;
  *  - a write connection owned by one writer thread.  Writes are queued with
- *    rumor_store_put(); the writer takes everything queued so far, commits it
+ *    rumor_store_put(); the writer takes everything queued so far (at most
+ *    RUMOR_STORE_BATCH_PUTS puts or RUMOR_STORE_BATCH_BYTES bytes of
+ *    encodings per transaction; the rest goes into the next one), commits it
  *    as ONE transaction, and only then reports each write's result on the
  *    loop thread (through a uv_async_t).  So a put's callback means durable:
- *    the transaction has committed with synchronous=FULL.
+ *    the transaction has committed with synchronous=FULL, which survives
+ *    kill -9 and power loss.
  *
  * Schema changes are an append-only list of migrations (store/store.c);
  * PRAGMA user_version is the count applied.  A database newer than this code
- * is refused.
+ * is refused (RUMOR_STORE_ENEWER), and so is an SQLite database that belongs
+ * to another program (RUMOR_STORE_EFOREIGN: PRAGMA application_id differs
+ * from RUMOR_STORE_APPLICATION_ID).
  *
- * Nothing here loads a whole table: lookups are by primary key, counts are
- * kept in a table maintained by triggers.
+ * Nothing here loads a whole table: lookups are by id, counts are kept in a
+ * table maintained by triggers, and the writer holds at most one batch.  The
+ * queue between the loop and the writer is as long as the caller makes it:
+ * the node bounds how much it submits.
  *
- * Threads: every function except the put callbacks' internals must be called
- * from the thread that called rumor_store_open() (the loop thread).
+ * Ownership: struct rumor_store is allocated by rumor_store_open() and freed
+ * by the loop after rumor_store_close() (see there).  Puts are caller-owned;
+ * the store never touches a put after calling its callback, so the callback
+ * may free it.
+ *
+ * Threads: every function must be called from the thread that called
+ * rumor_store_open() (the loop thread), and put callbacks run there.  The
+ * writer thread is internal.
+ *
+ * The loop: the store's uv_async_t keeps the loop alive only while puts are
+ * in flight, so uv_run(loop, UV_RUN_DEFAULT) returns once every queued put's
+ * callback has run (if nothing else is active).
  */
 #ifndef RUMOR_STORE_STORE_H
 #define RUMOR_STORE_STORE_H
@@ -34,42 +51,78 @@
 #define RUMOR_STORE_ENEWER (-1003)    /* schema newer than this program */
 #define RUMOR_STORE_EIO (-1004)       /* SQLite failed; see the error text */
 #define RUMOR_STORE_ECLOSED (-1005)   /* store closing; write not done */
+#define RUMOR_STORE_EFOREIGN (-1006)  /* an SQLite database of another program */
+
+/* PRAGMA application_id of a rumor database: 'rumr'. */
+#define RUMOR_STORE_APPLICATION_ID 0x72756d72
+/* How long either connection waits for a lock held by another one. */
+#define RUMOR_STORE_BUSY_TIMEOUT_MS 5000
+/* Most puts, and most bytes of encodings, in one write transaction. */
+#define RUMOR_STORE_BATCH_PUTS 4096
+#define RUMOR_STORE_BATCH_BYTES (64u * 1024u * 1024u)
 
 #define RUMOR_SOURCE_MAX 80
 
 struct rumor_store;
 
 /* Opens (creating and migrating as needed) the database at path and starts
- * the writer thread, whose completions run on loop.  On failure returns a
- * negative code, *out is NULL, and err holds a message for the operator. */
+ * the writer thread, whose completions run on loop.  Checks only the schema
+ * at start (sqlite_schema, application_id, user_version), never the data.
+ * On failure returns a negative code, *out is NULL, nothing is left open on
+ * loop, and err (if errlen > 0) holds a message for the operator naming path:
+ *   RUMOR_STORE_ECORRUPT   the file is not an SQLite database, or damaged;
+ *   RUMOR_STORE_EFOREIGN   an SQLite database of another program;
+ *   RUMOR_STORE_ENEWER     schema version newer than this program knows;
+ *   -errno                 the file or its directory could not be used
+ *                          (-ENOENT, -EACCES, -EBUSY when another process
+ *                          holds the database locked, -ENOSPC, -ENOMEM...);
+ *   RUMOR_STORE_EIO        any other SQLite failure. */
 int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path, char *err,
 		     size_t errlen);
-/* Stops the writer after it commits everything queued (each pending put's
- * callback runs with its result before this returns), then closes.  The
- * loop is not run by this call; callbacks are invoked directly. */
+
+/* Closes the store.  In order, on the calling (loop) thread:
+ *  1. from now on rumor_store_put() returns RUMOR_STORE_ECLOSED;
+ *  2. tells the writer to stop once it has committed everything queued, and
+ *     joins it;
+ *  3. runs the callback of every put not yet reported, directly (not through
+ *     the loop), each with its real result;
+ *  4. finalizes the statements and closes both connections;
+ *  5. uv_close()s the async handle.  The struct's memory is freed in that
+ *     handle's close callback, so the caller must run the loop afterwards
+ *     until it has nothing left (uv_run(loop, UV_RUN_DEFAULT)), as the node
+ *     does at shutdown.
+ * After this call no function may be called on store.  May be called from a
+ * put callback; must not be called twice. */
 void rumor_store_close(struct rumor_store *store);
 
 struct rumor_store_item {
 	enum rumor_item_kind kind;
 	uint8_t *encoding; /* malloc'd, caller frees (NULL when not asked for) */
-	size_t size;
+	size_t size;       /* size of the encoding, filled in either way */
 	int64_t first_seen_us;
 	char source[RUMOR_SOURCE_MAX]; /* "rpc" or "peer" */
-	uint8_t peer[32];              /* node id of the peer, when source is "peer" */
+	uint8_t peer[32];              /* node id of the peer, when has_peer */
 	int has_peer;
 };
 
-/* Looks up an id.  want_encoding: also fetch the bytes.  Returns 0,
- * RUMOR_STORE_ENOTFOUND or RUMOR_STORE_EIO. */
+/* Looks up a committed item by id.  want_encoding: also fetch the bytes
+ * (otherwise the encoding is not read from disk at all; out->size is set
+ * either way).  Returns 0, RUMOR_STORE_ENOTFOUND, -ENOMEM or
+ * RUMOR_STORE_EIO; on error the fields of *out are unspecified except that
+ * out->encoding is NULL.  (All three lookups return RUMOR_STORE_ECLOSED once
+ * close has closed the connections; put callbacks run by close may still
+ * look things up.) */
 int rumor_store_get(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE],
 		    struct rumor_store_item *out, int want_encoding);
-/* 1 if present, 0 if not, RUMOR_STORE_EIO on error. */
+/* 1 if present (committed), 0 if not, RUMOR_STORE_EIO on error. */
 int rumor_store_has(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE]);
-/* Committed item counts by kind. */
+/* Committed item counts by kind (either pointer may be NULL).  Returns 0 or
+ * RUMOR_STORE_EIO.  Costs two rows, never a table scan. */
 int rumor_store_counts(struct rumor_store *store, uint64_t *tx, uint64_t *block);
 
 /* One queued write.  Caller-owned; must stay alive until cb runs.  The
- * encoding buffer is borrowed for the same time. */
+ * encoding buffer is borrowed for the same time.  The store does not
+ * validate items: the caller has. */
 struct rumor_store_put;
 typedef void (*rumor_store_put_cb)(struct rumor_store_put *put, int status);
 struct rumor_store_put {
@@ -77,29 +130,38 @@ struct rumor_store_put {
 	uint8_t id[RUMOR_ID_SIZE];
 	enum rumor_item_kind kind;
 	const uint8_t *encoding;
-	size_t size;
+	size_t size; /* 1..RUMOR_ITEM_SIZE_MAX */
 	int64_t first_seen_us;
-	char source[RUMOR_SOURCE_MAX];
+	char source[RUMOR_SOURCE_MAX]; /* NUL-terminated, not empty */
 	uint8_t peer[32];
 	int has_peer;
-	rumor_store_put_cb cb; /* status: 0 stored, 1 already present, <0 error */
-	void *data;            /* for the caller */
+	/* status: 0 stored, 1 already present (the stored copy is kept, with its
+	 * first_seen_us and source), RUMOR_STORE_EIO when the transaction failed
+	 * (every put of that transaction gets it; nothing of it was stored). */
+	rumor_store_put_cb cb;
+	void *data; /* for the caller */
 	/* private */
 	struct rumor_store_put *next_;
 	int status_;
 };
 
-/* Queues a write.  Returns 0 (cb will run once, on the loop thread, after
- * the commit) or RUMOR_STORE_ECLOSED (cb will not run). */
+/* Queues a write.  Returns 0 (cb will run exactly once, on the loop thread,
+ * after the commit), RUMOR_STORE_ECLOSED (close has started) or -EINVAL (a
+ * field is out of range: bad kind, size, empty or unterminated source, no
+ * cb); on error cb will not run. */
 int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put);
 
 /* Statistics for getinfo/benchmarks. */
 struct rumor_store_stats {
-	uint64_t commits;     /* transactions committed by the writer */
-	uint64_t items_written;
-	uint64_t write_errors;
+	uint64_t commits;       /* write transactions committed */
+	uint64_t items_written; /* puts that stored a new item (status 0) */
+	uint64_t write_errors;  /* puts that got RUMOR_STORE_EIO */
 };
 void rumor_store_get_stats(const struct rumor_store *store, struct rumor_store_stats *out);
+
+/* Copies SQLite's message for the most recent failure on either connection
+ * into buf ("" when there was none), for logs next to an EIO status. */
+void rumor_store_last_error(struct rumor_store *store, char *buf, size_t len);
 
 /* Human-readable text of a code above (or of a negated errno). */
 const char *rumor_store_strerror(int code);
