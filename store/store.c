@@ -212,6 +212,17 @@ static int query_text(sqlite3 *db, const char *sql, char *buf, size_t len)
 	return rc;
 }
 
+/* "PATH: WHAT: SQLITE-MESSAGE", plus " (OS reason)" when code is a negated
+ * errno, so the operator sees both what failed and why. */
+static void open_err(char *err, size_t errlen, int code, const char *path, const char *what,
+		     const char *msg)
+{
+	if (code < 0 && code > -1000)
+		set_err(err, errlen, "%s: %s: %s (%s)", path, what, msg, strerror(-code));
+	else
+		set_err(err, errlen, "%s: %s: %s", path, what, msg);
+}
+
 static int open_connection(sqlite3 **out, const char *path, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -221,8 +232,8 @@ static int open_connection(sqlite3 **out, const char *path, char *err, size_t er
 
 	if (rc != SQLITE_OK) {
 		int code = open_code(db, rc);
-		set_err(err, errlen, "%s: cannot open database: %s", path,
-			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		open_err(err, errlen, code, path, "cannot open database",
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db); /* harmless on NULL */
 		return code;
 	}
@@ -238,11 +249,14 @@ static int open_fail(sqlite3 *db, int rc, const char *path, const char *what, ch
 {
 	int code = open_code(db, rc);
 
-	if (code == RUMOR_STORE_ECORRUPT)
-		set_err(err, errlen, "%s: not a usable database (%s): %s", path, what,
-			sqlite3_errmsg(db));
-	else
-		set_err(err, errlen, "%s: %s: %s", path, what, sqlite3_errmsg(db));
+	if (code == RUMOR_STORE_ECORRUPT) {
+		char where[96];
+
+		snprintf(where, sizeof(where), "not a usable database (%s)", what);
+		open_err(err, errlen, code, path, where, sqlite3_errmsg(db));
+	} else {
+		open_err(err, errlen, code, path, what, sqlite3_errmsg(db));
+	}
 	return code;
 }
 
@@ -334,8 +348,8 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 		continue;
 	fail:
 		code = open_code(db, rc);
-		set_err(err, errlen, "%s: migration %lld failed: %s", path, (long long)version + 1,
-			sqlite3_errmsg(db));
+		snprintf(sql, sizeof(sql), "migration %lld failed", (long long)version + 1);
+		open_err(err, errlen, code, path, sql, sqlite3_errmsg(db));
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return code;

@@ -518,6 +518,77 @@ static void test_missing_directory(void **state)
 	assert_non_null(strstr(f->err, path));
 }
 
+static void test_damaged_schema_page(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t junk[1024];
+	FILE *fp;
+	int rc;
+
+	open_store(f);
+	close_store(f); /* the last close checkpoints: all is in the main file */
+	/* Keep the 100-byte file header, smash the schema b-tree page after it. */
+	memset(junk, 0xff, sizeof(junk));
+	fp = fopen(f->path, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 100, SEEK_SET), 0);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+	assert_int_equal(fclose(fp), 0);
+
+	rc = rumor_store_open(&f->store, &f->loop, f->path, f->err, sizeof(f->err));
+	assert_int_equal(rc, RUMOR_STORE_ECORRUPT);
+	assert_null(f->store);
+	assert_non_null(strstr(f->err, f->path));
+	assert_non_null(strstr(f->err, "malformed"));
+}
+
+static void test_path_is_directory(void **state)
+{
+	struct fixture *f = *state;
+	int rc;
+
+	rc = rumor_store_open(&f->store, &f->loop, f->dir, f->err, sizeof(f->err));
+	assert_true(rc < 0);
+	assert_null(f->store);
+	assert_non_null(strstr(f->err, f->dir));
+}
+
+/* Items of the largest size: a blob spread over overflow pages. */
+static void test_large_items(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 3 };
+	uint8_t *enc = malloc(RUMOR_ITEM_SIZE_MAX);
+	struct test_put puts[N];
+	struct rumor_store_item item;
+
+	assert_non_null(enc);
+	for (size_t i = 0; i < RUMOR_ITEM_SIZE_MAX; i++)
+		enc[i] = (uint8_t)(i * 2654435761u >> 24);
+	open_store(f);
+	for (uint32_t i = 0; i < N; i++) {
+		fill_put(&puts[i], 900 + i, RUMOR_ITEM_BLOCK, 1, "rpc", NULL);
+		puts[i].put.encoding = enc;
+		puts[i].put.size = RUMOR_ITEM_SIZE_MAX - i;
+		put_ok(f, &puts[i]);
+	}
+	run_loop(f);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(puts[i].calls, 1);
+		assert_int_equal(puts[i].status, 0);
+		assert_int_equal(rumor_store_get(f->store, puts[i].put.id, &item, 0), 0);
+		assert_null(item.encoding);
+		assert_int_equal(item.size, RUMOR_ITEM_SIZE_MAX - i);
+		assert_string_equal(item.source, "rpc");
+		assert_int_equal(rumor_store_get(f->store, puts[i].put.id, &item, 1), 0);
+		assert_int_equal(item.size, RUMOR_ITEM_SIZE_MAX - i);
+		assert_memory_equal(item.encoding, enc, RUMOR_ITEM_SIZE_MAX - i);
+		free(item.encoding);
+	}
+	check_counts(f, 0, N);
+	free(enc);
+}
+
 /* ---- Closing ---- */
 
 struct close_ctx {
@@ -758,6 +829,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_schema_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_is_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_after_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_put, setup, teardown),
