@@ -146,7 +146,9 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	} else if (status == 1) {
 		finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
 	} else {
-		log_error("cannot store item: %s", rumor_store_strerror(status));
+		char why[256] = "";
+		rumor_store_last_error(sub->node->store, why, sizeof(why));
+		log_error("cannot store item: %s (%s)", rumor_store_strerror(status), why);
 		finish(sub, RUMOR_SUBMIT_ESTORE, "database error: item not stored");
 	}
 }
@@ -162,8 +164,12 @@ static void start_write(struct submission *sub)
 	put->cb = on_put_done;
 	put->data = sub;
 	int rc = rumor_store_put(sub->node->store, put);
-	if (rc != 0)
+	if (rc == RUMOR_STORE_ECLOSED)
 		finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+	else if (rc != 0) { /* a put the store refuses is a bug in the pipeline */
+		log_broken("store refused a validated item: %s", rumor_store_strerror(rc));
+		finish(sub, RUMOR_SUBMIT_ESTORE, rumor_store_strerror(rc));
+	}
 }
 
 /* ---- verification on the thread pool -------------------------------- */
