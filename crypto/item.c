@@ -341,6 +341,18 @@ const char *rumor_item_verify(const struct rumor_item *item, const struct rumor_
 	return rc == 0 ? NULL : "signature does not verify";
 }
 
+const char *rumor_item_validate(struct rumor_item *out, const uint8_t *buf, size_t len,
+				const struct rumor_network *net, uint64_t now_s)
+{
+	const char *reason = rumor_item_decode(out, buf, len);
+
+	if (reason == NULL)
+		reason = rumor_item_check(out, net, now_s);
+	if (reason == NULL)
+		reason = rumor_item_verify(out, net);
+	return reason;
+}
+
 const char *rumor_item_kind_name(enum rumor_item_kind kind)
 {
 	switch (kind) {

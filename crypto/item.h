@@ -16,6 +16,11 @@
  *
  * A decoded struct rumor_item borrows the bytes it was decoded from: its
  * pointers stay valid only while that buffer does.
+ *
+ * Scratch memory: rumor_item_check() sorts a copy of the tx ids of blocks
+ * with more than 32 of them, and rumor_item_verify() copies the signed
+ * message of items over 1 KiB; both free it before returning and report a
+ * failed allocation as a reason ("out of memory ...").
  */
 #ifndef RUMOR_CRYPTO_ITEM_H
 #define RUMOR_CRYPTO_ITEM_H
@@ -113,6 +118,11 @@ const char *rumor_item_check(const struct rumor_item *item, const struct rumor_n
 			     uint64_t now_s);
 /* Step 3: signature over (network id || encoding without the signature). */
 const char *rumor_item_verify(const struct rumor_item *item, const struct rumor_network *net);
+
+/* All three steps in order; returns the first reason, or NULL when the
+ * item is valid.  *out is filled as far as decoding got. */
+const char *rumor_item_validate(struct rumor_item *out, const uint8_t *buf, size_t len,
+				const struct rumor_network *net, uint64_t now_s);
 
 /* "tx" or "block". */
 const char *rumor_item_kind_name(enum rumor_item_kind kind);

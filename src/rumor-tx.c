@@ -275,12 +275,8 @@ static int load_key(const char *path, uint8_t pubkey[32], uint8_t secret[RUMOR_S
 static void warn_if_invalid(const uint8_t *buf, size_t len, const struct rumor_network *net)
 {
 	struct rumor_item item;
-	const char *reason = rumor_item_decode(&item, buf, len);
+	const char *reason = rumor_item_validate(&item, buf, len, net, (uint64_t)time(NULL));
 
-	if (reason == NULL)
-		reason = rumor_item_check(&item, net, (uint64_t)time(NULL));
-	if (reason == NULL)
-		reason = rumor_item_verify(&item, net);
 	if (reason != NULL)
 		fprintf(stderr, "warning: nodes will reject this %s now: %s\n",
 			rumor_item_kind_name(item.kind), reason);

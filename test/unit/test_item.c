@@ -68,11 +68,17 @@ static const char *validate(struct rumor_item *item, const uint8_t *buf, size_t 
 			    const struct rumor_network *net, uint64_t now)
 {
 	const char *reason = rumor_item_decode(item, buf, len);
+	struct rumor_item again;
 
 	if (reason == NULL)
 		reason = rumor_item_check(item, net, now);
 	if (reason == NULL)
 		reason = rumor_item_verify(item, net);
+	/* rumor_item_validate() is the same three steps. */
+	if (reason == NULL)
+		assert_null(rumor_item_validate(&again, buf, len, net, now));
+	else
+		assert_string_equal(rumor_item_validate(&again, buf, len, net, now), reason);
 	return reason;
 }
 
