@@ -64,7 +64,9 @@ struct rumor_http_stats {
 struct rumor_http_server; /* opaque; allocated by _new */
 
 /* Binds and listens on host:port (numeric IPv4 or IPv6).  Returns 0 or a
- * negative libuv error; *out is set on success. */
+ * negative libuv error; *out is set on success.  limits NULL means the
+ * defaults.  After a bind or listen error the loop must run once more (e.g.
+ * uv_run(loop, UV_RUN_NOWAIT)) to release the listener handle. */
 int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const char *host,
 			  int port, const struct rumor_http_limits *limits,
 			  const struct rumor_auth *auth, rumor_http_handler_fn handler, void *ctx);
@@ -76,5 +78,46 @@ void rumor_http_server_get_stats(const struct rumor_http_server *server,
  * handles are closed (the loop must run), then calls close_cb if not NULL. */
 void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(void *arg),
 			     void *arg);
+
+/*
+ * The request parser of one connection, without sockets (sans-IO).  The
+ * server runs one per connection; tests and test/fuzz/fuzz_http.c drive it
+ * directly.  It checks every limit, the method, the path and the
+ * Authorization header, and stops (paused) after each complete request.
+ *
+ *   feed(bytes) -> MORE      all bytes taken, request not complete yet
+ *               -> REQUEST   a request is complete; *consumed bytes were
+ *                            taken, the rest belong to the next request.
+ *                            Read it with rumor_http_parse_take_body() and
+ *                            _keep_alive(), then call _next() before feeding
+ *                            the rest.
+ *               -> ERROR     the input is refused: answer
+ *                            rumor_http_parse_error() and close.  Final.
+ *
+ * auth is borrowed; NULL refuses every request (401).
+ */
+struct rumor_http_parse;
+enum rumor_http_parse_state {
+	RUMOR_HTTP_PARSE_MORE,
+	RUMOR_HTTP_PARSE_REQUEST,
+	RUMOR_HTTP_PARSE_ERROR,
+};
+struct rumor_http_parse *rumor_http_parse_new(const struct rumor_http_limits *limits,
+					      const struct rumor_auth *auth);
+void rumor_http_parse_del(struct rumor_http_parse *parse);
+enum rumor_http_parse_state rumor_http_parse_feed(struct rumor_http_parse *parse,
+						  const char *data, size_t len, size_t *consumed);
+/* After REQUEST: the body (malloc'd, NUL-terminated, caller frees; never
+ * NULL) and whether the connection stays open after the answer. */
+char *rumor_http_parse_take_body(struct rumor_http_parse *parse, size_t *len);
+int rumor_http_parse_keep_alive(const struct rumor_http_parse *parse);
+/* After the headers of a request with "Expect: 100-continue" that passed
+ * every check: 1 once, so the caller sends "100 Continue"; then 0. */
+int rumor_http_parse_take_continue(struct rumor_http_parse *parse);
+/* After REQUEST: get ready for the next request on the connection. */
+void rumor_http_parse_next(struct rumor_http_parse *parse);
+/* After ERROR: the HTTP status (400, 401, 404, 405, 413, 417, 431) and a
+ * short reason for the client. */
+int rumor_http_parse_error(const struct rumor_http_parse *parse, const char **reason);
 
 #endif

@@ -1,0 +1,895 @@
+/*
+ * rpc/http_server.c: the HTTP/1.1 server of the JSON-RPC port (see
+ * rpc/http_server.h).  Two layers:
+ *
+ *  1. struct rumor_http_parse: a sans-IO request parser around http-parser.
+ *     It takes bytes and says MORE, REQUEST or ERROR.  It enforces the
+ *     limits (header bytes, body bytes), the method (POST), the path ("/"),
+ *     authentication and Expect.  After a complete request the http_parser is
+ *     paused, so bytes of a pipelined next request stay unparsed until the
+ *     caller asks for them (rumor_http_parse_next).
+ *
+ *  2. The libuv shell: one struct conn per accepted socket.  It moves bytes
+ *     from the socket into the parser, hands complete requests to the
+ *     handler, writes responses, and closes connections.
+ *
+ * Connection states (conn):
+ *
+ *   reading --REQUEST--> busy (handler owns req) --respond--> writing
+ *      ^                                                       |
+ *      +----------------- write done, keep-alive --------------+
+ *   reading --ERROR--> draining (error response written, FIN sent, input
+ *                      discarded until EOF or a short timer) --> closing
+ *   any --EOF, socket error, idle timer, server close--> closing --> freed
+ *
+ * Invariants:
+ *  - at most one response in flight per connection (output is bounded by one
+ *    response); the parser is not fed while busy;
+ *  - input is buffered in conn->pending; past PENDING_MAX unparsed bytes the
+ *    socket is not read (TCP flow control does the rest);
+ *  - a conn is freed only in the close callback of its last handle, never in
+ *    its own callback chain;
+ *  - a request whose connection died stays valid (req->conn == NULL) until
+ *    rumor_http_respond(), which frees it;
+ *  - the idle timer runs while the connection waits for (or receives) a
+ *    request and is stopped while the handler works: a request must arrive
+ *    completely within idle_timeout_ms, which bounds slow clients.
+ *
+ * A client that half-closes (EOF) is treated as gone: its pending request is
+ * aborted.
+ */
+#include "rpc/http_server.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+#define URL_KEEP 16         /* we only need to know whether the path is "/" */
+#define FIELD_KEEP 32       /* longer header names are none we keep */
+#define AUTH_KEEP 2048      /* longer Authorization values are refused */
+#define EXPECT_KEEP 32
+#define READ_BUF_SIZE 65536
+#define PENDING_MAX 65536   /* unparsed input buffered per connection */
+#define DRAIN_MS 1000       /* how long input is discarded after an error */
+
+/* ------------------------------------------------------------------ */
+/* The sans-IO request parser                                          */
+/* ------------------------------------------------------------------ */
+
+enum header_kind { HEADER_OTHER, HEADER_AUTHORIZATION, HEADER_EXPECT };
+
+struct rumor_http_parse {
+	http_parser parser;
+	struct rumor_http_limits limits;
+	const struct rumor_auth *auth;
+
+	/* the current request */
+	size_t header_bytes;
+	char url[URL_KEEP];
+	size_t url_len;
+	char field[FIELD_KEEP];
+	size_t field_len;   /* > FIELD_KEEP: a long name we do not keep */
+	int in_value;
+	enum header_kind kind;
+	char authorization[AUTH_KEEP + 1];
+	size_t authorization_len;
+	int has_authorization;
+	char expect[EXPECT_KEEP + 1];
+	size_t expect_len;
+	int has_expect;
+	char *body;
+	size_t body_len, body_cap;
+	int complete;
+	int keep_alive;
+	int want_continue;
+
+	/* final error */
+	int status;
+	const char *reason;
+};
+
+static int fail(struct rumor_http_parse *p, int status, const char *reason)
+{
+	if (!p->status) {
+		p->status = status;
+		p->reason = reason;
+	}
+	return -1; /* makes http_parser stop */
+}
+
+static int count_header_bytes(struct rumor_http_parse *p, size_t len)
+{
+	p->header_bytes += len;
+	if (p->header_bytes > p->limits.max_header_bytes)
+		return fail(p, 431, "request header too large");
+	return 0;
+}
+
+static void append_bounded(char *dst, size_t *dst_len, size_t cap, const char *src, size_t len)
+{
+	/* *dst_len counts every byte seen; only the first cap are kept */
+	if (*dst_len < cap) {
+		size_t n = len < cap - *dst_len ? len : cap - *dst_len;
+		memcpy(dst + *dst_len, src, n);
+	}
+	*dst_len += len;
+}
+
+static int on_message_begin(http_parser *hp)
+{
+	struct rumor_http_parse *p = hp->data;
+	p->header_bytes = 0;
+	p->url_len = 0;
+	p->field_len = 0;
+	p->in_value = 0;
+	p->kind = HEADER_OTHER;
+	p->authorization_len = 0;
+	p->has_authorization = 0;
+	p->expect_len = 0;
+	p->has_expect = 0;
+	p->body_len = 0;
+	p->complete = 0;
+	p->keep_alive = 0;
+	p->want_continue = 0;
+	return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+	struct rumor_http_parse *p = hp->data;
+	if (count_header_bytes(p, len))
+		return -1;
+	append_bounded(p->url, &p->url_len, URL_KEEP, at, len);
+	return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+	struct rumor_http_parse *p = hp->data;
+	/* a new field also costs its ": " and CRLF on the wire */
+	int starts = p->in_value || p->field_len == 0;
+	if (count_header_bytes(p, len + (starts ? 4 : 0)))
+		return -1;
+	if (p->in_value) {
+		p->in_value = 0;
+		p->field_len = 0;
+	}
+	append_bounded(p->field, &p->field_len, FIELD_KEEP, at, len);
+	return 0;
+}
+
+static int field_is(const struct rumor_http_parse *p, const char *name)
+{
+	size_t n = strlen(name);
+	return p->field_len == n && strncasecmp(p->field, name, n) == 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+	struct rumor_http_parse *p = hp->data;
+	if (count_header_bytes(p, len))
+		return -1;
+	if (!p->in_value) {
+		p->in_value = 1;
+		p->kind = HEADER_OTHER;
+		if (field_is(p, "Authorization")) {
+			if (p->has_authorization)
+				return fail(p, 400, "duplicate Authorization header");
+			p->has_authorization = 1;
+			p->kind = HEADER_AUTHORIZATION;
+		} else if (field_is(p, "Expect")) {
+			if (p->has_expect)
+				return fail(p, 400, "duplicate Expect header");
+			p->has_expect = 1;
+			p->kind = HEADER_EXPECT;
+		}
+	}
+	switch (p->kind) {
+	case HEADER_AUTHORIZATION:
+		append_bounded(p->authorization, &p->authorization_len, AUTH_KEEP, at, len);
+		break;
+	case HEADER_EXPECT:
+		append_bounded(p->expect, &p->expect_len, EXPECT_KEEP, at, len);
+		break;
+	case HEADER_OTHER:
+		break;
+	}
+	return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+	struct rumor_http_parse *p = hp->data;
+	if (hp->method != HTTP_POST)
+		return fail(p, 405, "only POST is supported");
+	if (p->url_len != 1 || p->url[0] != '/')
+		return fail(p, 404, "not found: the JSON-RPC endpoint is /");
+
+	/* Authentication before anything about the body. */
+	int granted = 0;
+	if (p->has_authorization && p->authorization_len <= AUTH_KEEP) {
+		p->authorization[p->authorization_len] = '\0';
+		if (strlen(p->authorization) == p->authorization_len)
+			granted = rumor_auth_check(p->auth, p->authorization);
+	}
+	if (!granted)
+		return fail(p, 401, "authorization required");
+
+	int chunked = (hp->flags & F_CHUNKED) != 0;
+	int has_length = !chunked && hp->content_length != ULLONG_MAX;
+	if (has_length && hp->content_length > p->limits.max_body_bytes)
+		return fail(p, 413, "request body too large");
+	if (p->has_expect) {
+		if (p->expect_len != strlen("100-continue") ||
+		    strncasecmp(p->expect, "100-continue", p->expect_len) != 0)
+			return fail(p, 417, "only Expect: 100-continue is supported");
+		p->want_continue = chunked || (has_length && hp->content_length > 0);
+	}
+	return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+	struct rumor_http_parse *p = hp->data;
+	size_t max = p->limits.max_body_bytes;
+	if (len > max || p->body_len > max - len)
+		return fail(p, 413, "request body too large");
+	if (p->body_len + len + 1 > p->body_cap) {
+		size_t cap = p->body_cap ? p->body_cap : 4096;
+		while (cap < p->body_len + len + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		char *body = realloc(p->body, cap);
+		if (!body)
+			return fail(p, 413, "request body too large (out of memory)");
+		p->body = body;
+		p->body_cap = cap;
+	}
+	memcpy(p->body + p->body_len, at, len);
+	p->body_len += len;
+	return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+	struct rumor_http_parse *p = hp->data;
+	p->complete = 1;
+	p->keep_alive = http_should_keep_alive(hp);
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static const http_parser_settings parse_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+void rumor_http_limits_default(struct rumor_http_limits *limits)
+{
+	limits->max_header_bytes = 8192;
+	limits->max_body_bytes = 32u << 20;
+	limits->max_clients = 64;
+	limits->idle_timeout_ms = 30000;
+}
+
+struct rumor_http_parse *rumor_http_parse_new(const struct rumor_http_limits *limits,
+					      const struct rumor_auth *auth)
+{
+	struct rumor_http_parse *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	http_parser_init(&p->parser, HTTP_REQUEST);
+	p->parser.data = p;
+	p->limits = *limits;
+	p->auth = auth;
+	return p;
+}
+
+void rumor_http_parse_del(struct rumor_http_parse *p)
+{
+	if (!p)
+		return;
+	free(p->body);
+	free(p);
+}
+
+enum rumor_http_parse_state rumor_http_parse_feed(struct rumor_http_parse *p, const char *data,
+						  size_t len, size_t *consumed)
+{
+	*consumed = 0;
+	if (p->status)
+		return RUMOR_HTTP_PARSE_ERROR;
+	assert(!p->complete); /* rumor_http_parse_next() first */
+	if (len == 0)
+		return RUMOR_HTTP_PARSE_MORE; /* a 0-byte execute would mean EOF */
+	size_t n = http_parser_execute(&p->parser, &parse_settings, data, len);
+	*consumed = n;
+	if (p->status)
+		return RUMOR_HTTP_PARSE_ERROR;
+	if (p->complete)
+		return RUMOR_HTTP_PARSE_REQUEST;
+	enum http_errno err = HTTP_PARSER_ERRNO(&p->parser);
+	if (err == HPE_HEADER_OVERFLOW) {
+		fail(p, 431, "request header too large");
+		return RUMOR_HTTP_PARSE_ERROR;
+	}
+	if (err != HPE_OK) {
+		fail(p, 400, "malformed HTTP request");
+		return RUMOR_HTTP_PARSE_ERROR;
+	}
+	assert(n == len);
+	return RUMOR_HTTP_PARSE_MORE;
+}
+
+char *rumor_http_parse_take_body(struct rumor_http_parse *p, size_t *len)
+{
+	assert(p->complete);
+	char *body = p->body;
+	if (!body) {
+		body = malloc(1);
+		assert(body);
+	}
+	body[p->body_len] = '\0';
+	*len = p->body_len;
+	p->body = NULL;
+	p->body_len = 0;
+	p->body_cap = 0;
+	return body;
+}
+
+int rumor_http_parse_keep_alive(const struct rumor_http_parse *p)
+{
+	return p->keep_alive;
+}
+
+int rumor_http_parse_take_continue(struct rumor_http_parse *p)
+{
+	int want = p->want_continue && !p->status;
+	p->want_continue = 0;
+	return want;
+}
+
+void rumor_http_parse_next(struct rumor_http_parse *p)
+{
+	assert(p->complete);
+	p->complete = 0;
+	http_parser_pause(&p->parser, 0);
+}
+
+int rumor_http_parse_error(const struct rumor_http_parse *p, const char **reason)
+{
+	if (reason)
+		*reason = p->reason;
+	return p->status;
+}
+
+/* ------------------------------------------------------------------ */
+/* The libuv shell                                                     */
+/* ------------------------------------------------------------------ */
+
+struct conn;
+
+struct rumor_http_server {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	struct rumor_http_limits limits;
+	const struct rumor_auth *auth;
+	rumor_http_handler_fn handler;
+	void *ctx;
+	struct rumor_http_stats stats;
+	struct conn *conns;   /* open connections (not yet closing) */
+	size_t live;          /* listener + connections not yet freed */
+	int closing;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	char read_buf[READ_BUF_SIZE]; /* shared: each read is handled at once */
+};
+
+struct conn {
+	struct rumor_http_server *server;
+	struct conn *prev, *next;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	int handles_open;
+	int counted;          /* counts in stats.clients */
+	struct rumor_http_parse *parse;
+	char *pending;        /* input not yet parsed: pending[pending_off..len) */
+	size_t pending_len, pending_off, pending_cap;
+	struct rumor_http_request *req; /* with the handler */
+	int busy;             /* a request is being answered */
+	int reading;
+	int closing;
+	int draining;
+	int close_after_write;
+	uv_write_t write_req;
+	char *out;            /* the response in flight */
+	uv_write_t continue_req;
+	uv_shutdown_t shutdown_req;
+};
+
+struct rumor_http_request {
+	struct conn *conn; /* NULL once the connection died */
+	char *body;
+	int keep_alive;
+	rumor_http_abort_fn abort_fn;
+	void *abort_arg;
+};
+
+static void conn_process(struct conn *c);
+static void conn_close(struct conn *c);
+
+static void server_release(struct rumor_http_server *s)
+{
+	assert(s->live > 0);
+	if (--s->live == 0 && s->closing) {
+		void (*cb)(void *) = s->close_cb;
+		void *arg = s->close_arg;
+		free(s);
+		if (cb)
+			cb(arg);
+	}
+}
+
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+/* A whole response in one malloc'd buffer. */
+static char *build_response(int status, const char *content_type, const char *extra,
+			    const char *body, size_t len, int keep_alive, size_t *out_len)
+{
+	char head[512];
+	int n;
+	if (status == 204) {
+		n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\nConnection: %s\r\n%s\r\n",
+			     keep_alive ? "keep-alive" : "close", extra);
+		len = 0;
+	} else {
+		n = snprintf(head, sizeof(head),
+			     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			     "Connection: %s\r\n%s\r\n",
+			     status, status_reason(status),
+			     content_type ? content_type : "application/json", len,
+			     keep_alive ? "keep-alive" : "close", extra);
+	}
+	assert(n > 0 && (size_t)n < sizeof(head));
+	char *out = malloc((size_t)n + len);
+	assert(out);
+	memcpy(out, head, (size_t)n);
+	if (len)
+		memcpy(out + n, body, len);
+	*out_len = (size_t)n + len;
+	return out;
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+	struct conn *c = handle->data;
+	if (--c->handles_open > 0)
+		return;
+	struct rumor_http_server *s = c->server;
+	if (c->counted)
+		s->stats.clients--;
+	assert(!c->req);
+	rumor_http_parse_del(c->parse);
+	free(c->pending);
+	free(c->out);
+	free(c);
+	server_release(s);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	struct rumor_http_server *s = c->server;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+	struct rumor_http_request *req = c->req;
+	if (req) {
+		c->req = NULL;
+		req->conn = NULL;
+		if (req->abort_fn)
+			req->abort_fn(req, req->abort_arg); /* may respond (frees req) */
+	}
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+	struct conn *c = timer->data;
+	conn_close(c);
+}
+
+static void arm_timer(struct conn *c, uint64_t ms)
+{
+	uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = handle->data;
+	buf->base = c->server->read_buf;
+	buf->len = sizeof(c->server->read_buf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void set_reading(struct conn *c, int on)
+{
+	if (c->closing || c->reading == on)
+		return;
+	if (on) {
+		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+	c->reading = on;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	/* nothing to do: the drain timer or EOF closes the connection */
+}
+
+static void on_write(uv_write_t *wreq, int status)
+{
+	struct conn *c = wreq->data;
+	free(c->out);
+	c->out = NULL;
+	if (status < 0 || c->closing) {
+		conn_close(c);
+		return;
+	}
+	if (c->draining) {
+		/* error answered: send FIN, read and drop what the client still
+		 * sends (so it sees our answer, not a reset), then close */
+		if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+			conn_close(c);
+			return;
+		}
+		uint64_t ms = c->server->limits.idle_timeout_ms;
+		arm_timer(c, ms < DRAIN_MS ? ms : DRAIN_MS);
+		set_reading(c, 1);
+		return;
+	}
+	if (c->close_after_write) {
+		conn_close(c);
+		return;
+	}
+	c->busy = 0;
+	rumor_http_parse_next(c->parse);
+	arm_timer(c, c->server->limits.idle_timeout_ms);
+	conn_process(c);
+}
+
+/* Queues the one response of this connection; takes out. */
+static void conn_write(struct conn *c, char *out, size_t len, int close_after)
+{
+	assert(!c->out);
+	c->out = out;
+	c->close_after_write = close_after;
+	c->write_req.data = c;
+	uv_buf_t buf = uv_buf_init(out, (unsigned)len);
+	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+		free(c->out);
+		c->out = NULL;
+		conn_close(c);
+	}
+}
+
+static void on_continue_written(uv_write_t *wreq, int status)
+{
+	/* errors show up on the response write or the next read */
+}
+
+static void send_continue(struct conn *c)
+{
+	static char text[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	uv_buf_t buf = uv_buf_init(text, sizeof(text) - 1);
+	c->continue_req.data = c;
+	if (uv_write(&c->continue_req, (uv_stream_t *)&c->tcp, &buf, 1, on_continue_written) != 0)
+		conn_close(c);
+}
+
+static void send_error(struct conn *c, int status, const char *reason)
+{
+	struct rumor_http_server *s = c->server;
+	if (status == 401)
+		s->stats.auth_failures++;
+	else
+		s->stats.bad_requests++;
+	const char *extra = "";
+	if (status == 401)
+		extra = "WWW-Authenticate: Basic realm=\"jsonrpc\"\r\n";
+	else if (status == 405)
+		extra = "Allow: POST\r\n";
+	char body[128];
+	int n = snprintf(body, sizeof(body), "%s\n", reason ? reason : status_reason(status));
+	size_t len;
+	char *out = build_response(status, "text/plain", extra, body, (size_t)n, 0, &len);
+	c->busy = 1;
+	c->draining = 1;
+	c->pending_len = c->pending_off = 0;
+	uv_timer_stop(&c->timer);
+	conn_write(c, out, len, 1);
+}
+
+static void dispatch(struct conn *c)
+{
+	struct rumor_http_server *s = c->server;
+	struct rumor_http_request *req = calloc(1, sizeof(*req));
+	assert(req);
+	size_t len;
+	req->conn = c;
+	req->body = rumor_http_parse_take_body(c->parse, &len);
+	req->keep_alive = rumor_http_parse_keep_alive(c->parse);
+	c->req = req;
+	c->busy = 1;
+	s->stats.requests++;
+	uv_timer_stop(&c->timer);
+	s->handler(req, req->body, len, s->ctx);
+}
+
+static void conn_process(struct conn *c)
+{
+	while (!c->busy && !c->closing && c->pending_off < c->pending_len) {
+		size_t used = 0;
+		enum rumor_http_parse_state st = rumor_http_parse_feed(
+			c->parse, c->pending + c->pending_off, c->pending_len - c->pending_off,
+			&used);
+		c->pending_off += used;
+		int want_continue = rumor_http_parse_take_continue(c->parse);
+		switch (st) {
+		case RUMOR_HTTP_PARSE_MORE:
+			if (want_continue)
+				send_continue(c);
+			break;
+		case RUMOR_HTTP_PARSE_REQUEST:
+			dispatch(c);
+			break;
+		case RUMOR_HTTP_PARSE_ERROR: {
+			const char *reason;
+			int status = rumor_http_parse_error(c->parse, &reason);
+			send_error(c, status, reason);
+			break;
+		}
+		}
+	}
+	if (c->closing)
+		return;
+	if (c->pending_off == c->pending_len) {
+		c->pending_off = c->pending_len = 0;
+	} else if (c->pending_off > 0) {
+		memmove(c->pending, c->pending + c->pending_off, c->pending_len - c->pending_off);
+		c->pending_len -= c->pending_off;
+		c->pending_off = 0;
+	}
+	if (c->draining)
+		return;
+	set_reading(c, c->pending_len < PENDING_MAX);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+	if (nread < 0) {
+		conn_close(c); /* EOF or error: the client is gone */
+		return;
+	}
+	if (nread == 0 || c->draining || c->closing)
+		return;
+	size_t n = (size_t)nread;
+	if (c->pending_len + n > c->pending_cap) {
+		size_t cap = c->pending_cap ? c->pending_cap : 4096;
+		while (cap < c->pending_len + n)
+			cap *= 2;
+		char *p = realloc(c->pending, cap);
+		if (!p) {
+			conn_close(c);
+			return;
+		}
+		c->pending = p;
+		c->pending_cap = cap;
+	}
+	memcpy(c->pending + c->pending_len, buf->base, n);
+	c->pending_len += n;
+	conn_process(c);
+}
+
+static void on_refused_closed(uv_handle_t *handle)
+{
+	struct rumor_http_server *s = handle->data;
+	free(handle);
+	server_release(s);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct rumor_http_server *s = listener->data;
+	if (status < 0 || s->closing)
+		return;
+	if (s->stats.clients >= s->limits.max_clients) {
+		uv_tcp_t *tcp = malloc(sizeof(*tcp));
+		assert(tcp);
+		uv_tcp_init(s->loop, tcp);
+		tcp->data = s;
+		s->live++;
+		if (uv_accept(listener, (uv_stream_t *)tcp) == 0) {
+			static char text[] = "HTTP/1.1 503 Service Unavailable\r\n"
+					     "Content-Type: text/plain\r\nContent-Length: 17\r\n"
+					     "Connection: close\r\n\r\ntoo many clients\n";
+			uv_buf_t buf = uv_buf_init(text, sizeof(text) - 1);
+			uv_try_write((uv_stream_t *)tcp, &buf, 1); /* best effort */
+			s->stats.connections_refused++;
+		}
+		uv_close((uv_handle_t *)tcp, on_refused_closed);
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	assert(c);
+	c->server = s;
+	c->tcp.data = c;
+	c->timer.data = c;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->timer);
+	c->handles_open = 2;
+	s->live++;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	c->parse = rumor_http_parse_new(&s->limits, s->auth);
+	if (!c->parse || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	c->counted = 1;
+	s->stats.clients++;
+	s->stats.connections_accepted++;
+	uv_tcp_nodelay(&c->tcp, 1);
+	arm_timer(c, s->limits.idle_timeout_ms);
+	set_reading(c, 1);
+}
+
+void rumor_http_respond(struct rumor_http_request *req, int status, const char *content_type,
+			char *body, size_t len)
+{
+	assert(req);
+	struct conn *c = req->conn;
+	if (!c) {
+		free(body);
+		free(req->body);
+		free(req);
+		return;
+	}
+	assert(c->req == req && c->busy && !c->closing);
+	c->req = NULL;
+	int keep_alive = req->keep_alive && !c->server->closing;
+	size_t out_len;
+	char *out = build_response(status, content_type, "", body, body ? len : 0, keep_alive,
+				   &out_len);
+	free(body);
+	free(req->body);
+	free(req);
+	conn_write(c, out, out_len, !keep_alive);
+}
+
+void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
+				 void *arg)
+{
+	req->abort_fn = fn;
+	req->abort_arg = arg;
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+	server_release(handle->data);
+}
+
+int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const char *host,
+			  int port, const struct rumor_http_limits *limits,
+			  const struct rumor_auth *auth, rumor_http_handler_fn handler, void *ctx)
+{
+	struct sockaddr_storage addr;
+	if (port < 0 || port > 65535)
+		return UV_EINVAL;
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+		return UV_EINVAL;
+	struct rumor_http_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return UV_ENOMEM;
+	s->loop = loop;
+	if (limits)
+		s->limits = *limits;
+	else
+		rumor_http_limits_default(&s->limits);
+	s->auth = auth;
+	s->handler = handler;
+	s->ctx = ctx;
+	s->live = 1;
+	s->listener.data = s;
+	int err = uv_tcp_init(loop, &s->listener);
+	if (err) {
+		free(s);
+		return err;
+	}
+	err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+	if (!err)
+		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+	if (err) {
+		/* the listener is released when the loop next runs */
+		s->closing = 1;
+		uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int rumor_http_server_port(const struct rumor_http_server *server)
+{
+	struct sockaddr_storage addr;
+	int len = sizeof(addr);
+	if (uv_tcp_getsockname(&server->listener, (struct sockaddr *)&addr, &len) != 0)
+		return -1;
+	if (addr.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+void rumor_http_server_get_stats(const struct rumor_http_server *server,
+				 struct rumor_http_stats *out)
+{
+	*out = server->stats;
+}
+
+void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(void *arg),
+			     void *arg)
+{
+	assert(!server->closing);
+	server->closing = 1;
+	server->close_cb = close_cb;
+	server->close_arg = arg;
+	uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+	while (server->conns)
+		conn_close(server->conns);
+}

@@ -1,0 +1,675 @@
+/*
+ * test/unit/test_http.c: the HTTP server on a real libuv loop, bound to
+ * 127.0.0.1 port 0, talked to through plain non-blocking client sockets from
+ * this thread.  The test pumps the loop with uv_run(UV_RUN_NOWAIT) while it
+ * waits for bytes.  Every test ends by closing the server and asserting that
+ * uv_loop_close() finds nothing left open; the sanitizers catch leaks.
+ * The sans-IO parser is also tested directly with fixed bytes.
+ */
+#define _GNU_SOURCE /* memmem, strcasestr */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "rpc/auth.h"
+#include "rpc/http_server.h"
+
+#define AUTH_HEADER "Authorization: Basic YWxpY2U6aHVudGVyMg==\r\n" /* alice:hunter2 */
+#define ALICE "alice:c0ffee$1b62ad810166cfa5f0fcf18767288b9b1161eeac0eace82cd8054ea3a0627365"
+
+struct fixture {
+	uv_loop_t loop;
+	struct rumor_http_server *server;
+	struct rumor_auth auth;
+	int port;
+	int park;                       /* handler keeps requests instead of answering */
+	struct rumor_http_request *parked[4];
+	size_t n_parked;
+	int aborts;
+	int handled;
+	int closed;
+};
+
+static struct fixture *fx;
+
+/* ---- server side ---- */
+
+static void on_abort(struct rumor_http_request *req, void *arg)
+{
+	fx->aborts++;
+}
+
+static void handler(struct rumor_http_request *req, const char *body, size_t len, void *ctx)
+{
+	assert_ptr_equal(ctx, fx);
+	assert_int_equal(body[len], '\0');
+	fx->handled++;
+	if (fx->park) {
+		assert_true(fx->n_parked < 4);
+		fx->parked[fx->n_parked++] = req;
+		rumor_http_request_on_abort(req, on_abort, NULL);
+		return;
+	}
+	if (len == 0) {
+		rumor_http_respond(req, 204, NULL, NULL, 0);
+		return;
+	}
+	/* echo the body */
+	char *copy = malloc(len);
+	memcpy(copy, body, len);
+	rumor_http_respond(req, 200, NULL, copy, len);
+}
+
+static void start(const struct rumor_http_limits *limits)
+{
+	fx = calloc(1, sizeof(*fx));
+	assert_int_equal(uv_loop_init(&fx->loop), 0);
+	rumor_auth_init(&fx->auth);
+	assert_null(rumor_auth_add_rpcauth(&fx->auth, ALICE));
+	assert_int_equal(rumor_http_server_new(&fx->server, &fx->loop, "127.0.0.1", 0, limits,
+					       &fx->auth, handler, fx),
+			 0);
+	fx->port = rumor_http_server_port(fx->server);
+	assert_true(fx->port > 0);
+}
+
+static void on_server_closed(void *arg)
+{
+	assert_ptr_equal(arg, fx);
+	fx->closed = 1;
+}
+
+static int teardown(void **state)
+{
+	if (!fx)
+		return 0;
+	rumor_http_server_close(fx->server, on_server_closed, fx);
+	/* requests still parked are answered after the close: dropped */
+	for (size_t i = 0; i < fx->n_parked; i++)
+		rumor_http_respond(fx->parked[i], 200, NULL, strdup("late"), 4);
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	assert_int_equal(fx->closed, 1);
+	assert_int_equal(uv_loop_close(&fx->loop), 0);
+	free(fx);
+	fx = NULL;
+	return 0;
+}
+
+static struct rumor_http_stats stats(void)
+{
+	struct rumor_http_stats st;
+	rumor_http_server_get_stats(fx->server, &st);
+	return st;
+}
+
+static void pump(void)
+{
+	uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+/* Pumps until cond() or about 3 s pass. */
+static int pump_until(int (*cond)(void))
+{
+	for (int i = 0; i < 3000; i++) {
+		pump();
+		if (cond())
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* ---- client side ---- */
+
+static int client_connect(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)fx->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static void client_send(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	for (int i = 0; off < len && i < 100000; i++) {
+		ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			break; /* the server closed: fine for the oversize tests */
+		pump();
+	}
+}
+
+static void client_send_str(int fd, const char *s)
+{
+	client_send(fd, s, strlen(s));
+}
+
+struct response {
+	int status;
+	char head[4096];
+	char body[65536];
+	size_t body_len;
+	int eof; /* the server closed after it */
+};
+
+/* Reads bytes until a whole response is in buf (or EOF). */
+static char inbuf[1 << 17];
+static size_t inlen;
+
+static int read_some(int fd)
+{
+	ssize_t n = recv(fd, inbuf + inlen, sizeof(inbuf) - inlen, 0);
+	if (n > 0) {
+		inlen += (size_t)n;
+		return 1;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		return -1; /* EOF or reset */
+	return 0;
+}
+
+/* Returns 1 with a parsed response, 0 when the connection closed first. */
+static int client_read(int fd, struct response *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < 3000; i++) {
+		char *end = memmem(inbuf, inlen, "\r\n\r\n", 4);
+		if (end) {
+			size_t head_len = (size_t)(end - inbuf) + 4;
+			assert_true(head_len < sizeof(r->head));
+			memcpy(r->head, inbuf, head_len);
+			r->head[head_len] = '\0';
+			assert_int_equal(sscanf(r->head, "HTTP/1.1 %d ", &r->status), 1);
+			size_t clen = 0;
+			char *cl = strcasestr(r->head, "\r\nContent-Length: ");
+			if (cl)
+				clen = strtoul(cl + 18, NULL, 10);
+			if (inlen >= head_len + clen) {
+				memcpy(r->body, inbuf + head_len, clen);
+				r->body[clen] = '\0';
+				r->body_len = clen;
+				memmove(inbuf, inbuf + head_len + clen, inlen - head_len - clen);
+				inlen -= head_len + clen;
+				return 1;
+			}
+		}
+		int got = read_some(fd);
+		if (got < 0)
+			return 0;
+		if (got == 0) {
+			pump();
+			usleep(1000);
+		}
+	}
+	fail_msg("no response");
+	return 0;
+}
+
+/* 1 when the server closes the connection within ~3 s. */
+static int client_sees_close(int fd)
+{
+	for (int i = 0; i < 3000; i++) {
+		int got = read_some(fd);
+		if (got < 0)
+			return 1;
+		if (got == 0) {
+			pump();
+			usleep(1000);
+		}
+	}
+	return 0;
+}
+
+static void client_close(int fd)
+{
+	close(fd);
+	inlen = 0;
+}
+
+static char *post(const char *body, const char *extra_headers)
+{
+	static char text[8192];
+	snprintf(text, sizeof(text),
+		 "POST / HTTP/1.1\r\nHost: x\r\n" AUTH_HEADER
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+		 strlen(body), extra_headers, body);
+	return text;
+}
+
+/* A fresh connection is served normally. */
+static void assert_still_serving(void)
+{
+	int fd = client_connect();
+	struct response r;
+	client_send_str(fd, post("{\"ok\":1}", ""));
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"ok\":1}");
+	client_close(fd);
+}
+
+/* ---- tests ---- */
+
+static void test_keep_alive(void **state)
+{
+	start(NULL);
+	int fd = client_connect();
+	struct response r;
+	client_send_str(fd, post("[1]", ""));
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "[1]");
+	assert_non_null(strstr(r.head, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(r.head, "Connection: keep-alive\r\n"));
+	client_send_str(fd, post("[2]", ""));
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "[2]");
+	/* an empty body gets 204 from this handler: no Content-Length */
+	client_send_str(fd, post("", ""));
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 204);
+	assert_null(strcasestr(r.head, "Content-Length"));
+	struct rumor_http_stats st = stats();
+	assert_int_equal(st.connections_accepted, 1);
+	assert_int_equal(st.requests, 3);
+	assert_int_equal(st.clients, 1);
+	client_close(fd);
+}
+
+static void test_pipelined(void **state)
+{
+	start(NULL);
+	int fd = client_connect();
+	char both[4096];
+	strcpy(both, post("\"first\"", ""));
+	strcat(both, post("\"second\"", ""));
+	strcat(both, post("\"third\"", "Connection: close\r\n"));
+	client_send_str(fd, both);
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "\"first\"");
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "\"second\"");
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "\"third\"");
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	assert_int_equal(fx->handled, 3);
+}
+
+static void test_pipelined_while_pending(void **state)
+{
+	start(NULL);
+	fx->park = 1;
+	int fd = client_connect();
+	char both[4096];
+	strcpy(both, post("\"a\"", ""));
+	strcat(both, post("\"b\"", ""));
+	client_send_str(fd, both);
+	for (int i = 0; i < 100; i++)
+		pump();
+	/* one request at a time: the second waits for the first answer */
+	assert_int_equal(fx->n_parked, 1);
+	rumor_http_respond(fx->parked[0], 200, "text/plain", strdup("A"), 1);
+	fx->n_parked = 0;
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "A");
+	assert_non_null(strstr(r.head, "Content-Type: text/plain\r\n"));
+	for (int i = 0; i < 100 && fx->n_parked == 0; i++)
+		pump();
+	assert_int_equal(fx->n_parked, 1);
+	rumor_http_respond(fx->parked[0], 200, NULL, strdup("B"), 1);
+	fx->n_parked = 0;
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "B");
+	client_close(fd);
+}
+
+static void test_http10_closes(void **state)
+{
+	start(NULL);
+	int fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.0\r\n" AUTH_HEADER "Content-Length: 2\r\n\r\n{}");
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.0\r\nConnection: keep-alive\r\n" AUTH_HEADER
+			    "Content-Length: 2\r\n\r\n{}");
+	assert_true(client_read(fd, &r));
+	assert_non_null(strstr(r.head, "Connection: keep-alive\r\n"));
+	client_close(fd);
+}
+
+static void expect_error(const char *request, int status, const char *header)
+{
+	int fd = client_connect();
+	client_send_str(fd, request);
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, status);
+	if (header)
+		assert_non_null(strstr(r.head, header));
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	assert_still_serving();
+}
+
+static void test_auth_required(void **state)
+{
+	start(NULL);
+	expect_error("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 401,
+		     "WWW-Authenticate: Basic realm=\"jsonrpc\"\r\n");
+	expect_error("POST / HTTP/1.1\r\nAuthorization: Basic YWxpY2U6aHVudGVyMw==\r\n"
+		     "Content-Length: 2\r\n\r\n{}",
+		     401, "WWW-Authenticate: Basic realm=\"jsonrpc\"\r\n");
+	expect_error("POST / HTTP/1.1\r\n" AUTH_HEADER AUTH_HEADER "Content-Length: 2\r\n\r\n{}",
+		     400, NULL);
+	struct rumor_http_stats st = stats();
+	assert_int_equal(st.auth_failures, 2);
+	assert_int_equal(st.bad_requests, 1);
+	assert_int_equal(fx->handled, 3); /* only the assert_still_serving ones */
+}
+
+static void test_method_and_path(void **state)
+{
+	start(NULL);
+	expect_error("GET / HTTP/1.1\r\nHost: x\r\n" AUTH_HEADER "\r\n", 405, "Allow: POST\r\n");
+	expect_error("PUT / HTTP/1.1\r\n" AUTH_HEADER "Content-Length: 2\r\n\r\n{}", 405, NULL);
+	expect_error("HEAD / HTTP/1.1\r\n" AUTH_HEADER "\r\n", 405, "Allow: POST\r\n");
+	assert_int_equal(stats().bad_requests, 3);
+}
+
+static void test_not_found(void **state)
+{
+	start(NULL);
+	expect_error("POST /wallet HTTP/1.1\r\n" AUTH_HEADER "Content-Length: 2\r\n\r\n{}", 404,
+		     NULL);
+}
+
+static void test_garbage(void **state)
+{
+	start(NULL);
+	expect_error("\x01\x02 garbage garbage\r\n\r\n", 400, NULL);
+	expect_error("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400, NULL);
+	expect_error("POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400,
+		     NULL);
+	assert_int_equal(stats().bad_requests, 3);
+}
+
+static void test_huge_header(void **state)
+{
+	start(NULL);
+	static char req[20000];
+	strcpy(req, "POST / HTTP/1.1\r\nX-Big: ");
+	size_t n = strlen(req);
+	memset(req + n, 'a', 10000);
+	strcpy(req + n + 10000, "\r\n" AUTH_HEADER "Content-Length: 2\r\n\r\n{}");
+	expect_error(req, 431, NULL);
+	/* many small headers add up as well */
+	strcpy(req, "POST / HTTP/1.1\r\n");
+	for (int i = 0; i < 1100; i++) /* 8800 bytes */
+		strcat(req, "X-A: b\r\n");
+	strcat(req, "\r\n");
+	expect_error(req, 431, NULL);
+}
+
+static void test_huge_body(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.max_body_bytes = 1000;
+	start(&limits);
+	expect_error("POST / HTTP/1.1\r\n" AUTH_HEADER "Content-Length: 99999999999\r\n\r\n{}",
+		     413, NULL);
+	/* chunked: the limit applies as the body arrives */
+	static char req[8192];
+	strcpy(req, "POST / HTTP/1.1\r\n" AUTH_HEADER "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 20; i++)
+		strcat(req, "64\r\n"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			    "\r\n");
+	strcat(req, "0\r\n\r\n");
+	expect_error(req, 413, NULL);
+	/* exactly at the limit is fine, chunked too */
+	int fd = client_connect();
+	strcpy(req, "POST / HTTP/1.1\r\n" AUTH_HEADER "Transfer-Encoding: chunked\r\n\r\n"
+		    "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+	client_send_str(fd, req);
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "abcde");
+	client_close(fd);
+}
+
+static void test_expect_continue(void **state)
+{
+	start(NULL);
+	int fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.1\r\n" AUTH_HEADER
+			    "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 100);
+	client_send_str(fd, "true");
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "true");
+	client_close(fd);
+	expect_error("POST / HTTP/1.1\r\n" AUTH_HEADER "Expect: teapot\r\nContent-Length: 2\r\n\r\n{}",
+		     417, NULL);
+}
+
+static int two_clients(void)
+{
+	return stats().clients == 2;
+}
+
+static int no_clients(void)
+{
+	return stats().clients == 0;
+}
+
+static void test_max_clients(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.max_clients = 2;
+	start(&limits);
+	int a = client_connect();
+	int b = client_connect();
+	assert_true(pump_until(two_clients));
+	int c = client_connect();
+	struct response r;
+	assert_true(client_read(c, &r));
+	assert_int_equal(r.status, 503);
+	assert_true(client_sees_close(c));
+	client_close(c);
+	assert_int_equal(stats().connections_refused, 1);
+	/* the two admitted clients are served */
+	client_send_str(a, post("1", ""));
+	assert_true(client_read(a, &r));
+	assert_string_equal(r.body, "1");
+	client_close(a);
+	client_close(b);
+	assert_true(pump_until(no_clients));
+	assert_still_serving();
+}
+
+static void test_idle_timeout(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.idle_timeout_ms = 100;
+	start(&limits);
+	int fd = client_connect();
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	/* a slow request (half the headers, then silence) is cut off too */
+	fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.1\r\n" AUTH_HEADER);
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	assert_true(pump_until(no_clients));
+	assert_still_serving();
+}
+
+static int one_abort(void)
+{
+	return fx->aborts == 1 && stats().clients == 0;
+}
+
+static void test_client_gone_while_pending(void **state)
+{
+	start(NULL);
+	fx->park = 1;
+	int fd = client_connect();
+	client_send_str(fd, post("{}", ""));
+	for (int i = 0; i < 200 && fx->n_parked == 0; i++)
+		pump();
+	assert_int_equal(fx->n_parked, 1);
+	client_close(fd);
+	assert_true(pump_until(one_abort));
+	/* answering afterwards is fine and frees the request */
+	rumor_http_respond(fx->parked[0], 200, NULL, strdup("{}"), 2);
+	fx->n_parked = 0;
+	fx->park = 0;
+	assert_still_serving();
+}
+
+static void test_close_with_pending(void **state)
+{
+	start(NULL);
+	fx->park = 1;
+	int fd = client_connect();
+	client_send_str(fd, post("{}", ""));
+	for (int i = 0; i < 200 && fx->n_parked == 0; i++)
+		pump();
+	assert_int_equal(fx->n_parked, 1);
+	/* teardown closes the server first, then answers: dropped */
+	client_close(fd);
+}
+
+/* ---- the parser without sockets ---- */
+
+static void test_parser_direct(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	struct rumor_auth auth;
+	rumor_auth_init(&auth);
+	assert_null(rumor_auth_add_rpcauth(&auth, ALICE));
+	struct rumor_http_parse *p = rumor_http_parse_new(&limits, &auth);
+	const char *two = "POST / HTTP/1.1\r\n" AUTH_HEADER "Content-Length: 3\r\n\r\nabc"
+			  "POST / HTTP/1.1\r\n" AUTH_HEADER "Connection: close\r\n"
+			  "Content-Length: 1\r\n\r\nd";
+	size_t len = strlen(two), used = 0, off = 0;
+	/* byte by byte up to the first request */
+	enum rumor_http_parse_state st = RUMOR_HTTP_PARSE_MORE;
+	while (st == RUMOR_HTTP_PARSE_MORE) {
+		st = rumor_http_parse_feed(p, two + off, 1, &used);
+		off += used;
+	}
+	assert_int_equal(st, RUMOR_HTTP_PARSE_REQUEST);
+	size_t blen;
+	char *body = rumor_http_parse_take_body(p, &blen);
+	assert_int_equal(blen, 3);
+	assert_string_equal(body, "abc");
+	free(body);
+	assert_int_equal(rumor_http_parse_keep_alive(p), 1);
+	rumor_http_parse_next(p);
+	st = rumor_http_parse_feed(p, two + off, len - off, &used);
+	assert_int_equal(st, RUMOR_HTTP_PARSE_REQUEST);
+	assert_int_equal(off + used, len);
+	body = rumor_http_parse_take_body(p, &blen);
+	assert_string_equal(body, "d");
+	free(body);
+	assert_int_equal(rumor_http_parse_keep_alive(p), 0);
+	rumor_http_parse_del(p);
+
+	/* NULL auth refuses everything */
+	p = rumor_http_parse_new(&limits, NULL);
+	st = rumor_http_parse_feed(p, two, len, &used);
+	assert_int_equal(st, RUMOR_HTTP_PARSE_ERROR);
+	const char *reason;
+	assert_int_equal(rumor_http_parse_error(p, &reason), 401);
+	assert_non_null(reason);
+	/* errors are final */
+	assert_int_equal(rumor_http_parse_feed(p, "x", 1, &used), RUMOR_HTTP_PARSE_ERROR);
+	rumor_http_parse_del(p);
+}
+
+static void test_bind_errors(void **state)
+{
+	uv_loop_t loop;
+	struct rumor_http_server *s;
+	struct rumor_auth auth;
+	rumor_auth_init(&auth);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rumor_http_server_new(&s, &loop, "localhost", 0, NULL, &auth, handler,
+					       NULL),
+			 UV_EINVAL);
+	assert_int_equal(rumor_http_server_new(&s, &loop, "::1", 0, NULL, &auth, handler, NULL),
+			 0);
+	int port = rumor_http_server_port(s);
+	struct rumor_http_server *s2;
+	int err = rumor_http_server_new(&s2, &loop, "::1", port, NULL, &auth, handler, NULL);
+	assert_int_equal(err, UV_EADDRINUSE);
+	rumor_http_server_close(s, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_keep_alive, teardown),
+		cmocka_unit_test_teardown(test_pipelined, teardown),
+		cmocka_unit_test_teardown(test_pipelined_while_pending, teardown),
+		cmocka_unit_test_teardown(test_http10_closes, teardown),
+		cmocka_unit_test_teardown(test_auth_required, teardown),
+		cmocka_unit_test_teardown(test_method_and_path, teardown),
+		cmocka_unit_test_teardown(test_not_found, teardown),
+		cmocka_unit_test_teardown(test_garbage, teardown),
+		cmocka_unit_test_teardown(test_huge_header, teardown),
+		cmocka_unit_test_teardown(test_huge_body, teardown),
+		cmocka_unit_test_teardown(test_expect_continue, teardown),
+		cmocka_unit_test_teardown(test_max_clients, teardown),
+		cmocka_unit_test_teardown(test_idle_timeout, teardown),
+		cmocka_unit_test_teardown(test_client_gone_while_pending, teardown),
+		cmocka_unit_test_teardown(test_close_with_pending, teardown),
+		cmocka_unit_test(test_parser_direct),
+		cmocka_unit_test(test_bind_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
