@@ -1,0 +1,297 @@
+/*
+ * src/rumor-cli.c: command-line client for rumord's JSON-RPC port.
+ *
+ *   rumor-cli [--datadir=DIR] [--rpcconnect=HOST:PORT]
+ *             [--rpcuser=U --rpcpassword=P] [--rpctimeout=SECONDS]
+ *             METHOD [ARGS...]
+ *
+ * Each ARG is sent as JSON when it parses as JSON (numbers, true, false,
+ * null, objects, arrays, quoted strings), otherwise as a plain string.
+ * Credentials: --rpcuser/--rpcpassword, else DATADIR/.cookie.
+ *
+ * Output: a string result is printed bare (scripts can capture ids), null
+ * prints nothing, anything else is indented JSON.
+ *
+ * Exit status: 0 success, 1 the server answered with an RPC error,
+ * 2 usage error, 3 connection, authorization or HTTP failure.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "rpc/auth.h"
+#include "rpc/http_client.h"
+
+#define EXIT_RPC_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_CONNECTION 3
+
+#define DEFAULT_RPCCONNECT "127.0.0.1:8632"
+#define DEFAULT_PORT 8632
+#define DEFAULT_TIMEOUT_S 30
+
+static void usage(FILE *out)
+{
+	fputs("Usage: rumor-cli [OPTIONS] METHOD [ARGS...]\n"
+	      "Send one JSON-RPC call to rumord and print the result.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --datadir=DIR          data directory holding .cookie (default ~/.rumor)\n"
+	      "  --rpcconnect=HOST:PORT server address (default " DEFAULT_RPCCONNECT ")\n"
+	      "  --rpcuser=USER         user name of an --rpcauth entry (with --rpcpassword)\n"
+	      "  --rpcpassword=PASS     its password; without both, DATADIR/.cookie is used\n"
+	      "  --rpctimeout=SECONDS   give up after this long (default 30)\n"
+	      "  --help                 show this help\n"
+	      "\n"
+	      "Each ARG is sent as JSON if it is valid JSON (42, true, null, \"text\",\n"
+	      "[1,2], {\"a\":1}), otherwise as a plain string.\n"
+	      "A string result is printed without quotes, null prints nothing, other\n"
+	      "results are printed as indented JSON.\n"
+	      "\n"
+	      "Exit status: 0 success, 1 RPC error (code and message on stderr),\n"
+	      "2 usage error, 3 cannot connect, authorization failed or HTTP error.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  rumor-cli getinfo\n"
+	      "  rumor-cli help sendrawtransaction\n"
+	      "  rumor-cli getblock BLOCKID true\n",
+	      out);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "rumor-cli: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nTry 'rumor-cli --help'.\n");
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+/* ARG as JSON if it parses, else a JSON string. */
+static json_t *arg_to_json(const char *arg)
+{
+	json_error_t err;
+	json_t *v = json_loads(arg, JSON_DECODE_ANY, &err);
+	if (v)
+		return v;
+	v = json_string(arg);
+	if (!v)
+		v = json_stringn_nocheck(arg, strlen(arg)); /* not UTF-8: send as is */
+	return v;
+}
+
+/* Prints a result the way scripts want it. */
+static void print_result(json_t *result)
+{
+	if (!result || json_is_null(result))
+		return;
+	if (json_is_string(result)) {
+		fwrite(json_string_value(result), 1, json_string_length(result), stdout);
+		fputc('\n', stdout);
+		return;
+	}
+	char *text = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (text) {
+		puts(text);
+		free(text);
+	}
+}
+
+/* Returns the exit status for a JSON-RPC response object, or -1 when body
+ * is not one. */
+static int handle_rpc_response(const char *body, size_t len)
+{
+	json_error_t err;
+	json_t *resp = json_loadb(body, len, 0, &err);
+	if (!json_is_object(resp)) {
+		json_decref(resp);
+		return -1;
+	}
+	json_t *error = json_object_get(resp, "error");
+	int status;
+	if (error && !json_is_null(error)) {
+		json_t *code = json_object_get(error, "code");
+		json_t *message = json_object_get(error, "message");
+		fprintf(stderr, "error code: %lld\n",
+			json_is_integer(code) ? (long long)json_integer_value(code) : 0LL);
+		fprintf(stderr, "error message: %s\n",
+			json_is_string(message) ? json_string_value(message) : "(none)");
+		json_t *data = json_object_get(error, "data");
+		if (data) {
+			char *text = json_dumps(data, JSON_ENCODE_ANY);
+			if (text)
+				fprintf(stderr, "error data: %s\n", text);
+			free(text);
+		}
+		status = EXIT_RPC_ERROR;
+	} else if (json_object_get(resp, "result")) {
+		print_result(json_object_get(resp, "result"));
+		status = 0;
+	} else {
+		json_decref(resp);
+		return -1;
+	}
+	json_decref(resp);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *datadir = NULL, *rpcconnect = DEFAULT_RPCCONNECT;
+	const char *rpcuser = NULL, *rpcpassword = NULL;
+	long timeout_s = DEFAULT_TIMEOUT_S;
+	enum { OPT_DATADIR = 1, OPT_CONNECT, OPT_USER, OPT_PASSWORD, OPT_TIMEOUT, OPT_HELP };
+	static const struct option options[] = {
+		{"datadir", required_argument, NULL, OPT_DATADIR},
+		{"rpcconnect", required_argument, NULL, OPT_CONNECT},
+		{"rpcuser", required_argument, NULL, OPT_USER},
+		{"rpcpassword", required_argument, NULL, OPT_PASSWORD},
+		{"rpctimeout", required_argument, NULL, OPT_TIMEOUT},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	opterr = 0;
+	int opt;
+	/* "+": stop at METHOD, so ARGS such as -5 are not taken as options */
+	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DATADIR:
+			datadir = optarg;
+			break;
+		case OPT_CONNECT:
+			rpcconnect = optarg;
+			break;
+		case OPT_USER:
+			rpcuser = optarg;
+			break;
+		case OPT_PASSWORD:
+			rpcpassword = optarg;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			errno = 0;
+			timeout_s = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || timeout_s < 1 || timeout_s > 86400)
+				return usage_error("--rpctimeout must be 1..86400 seconds, not '%s'",
+						   optarg);
+			break;
+		}
+		case OPT_HELP:
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "no METHOD given");
+	if ((rpcuser == NULL) != (rpcpassword == NULL))
+		return usage_error("%s", "--rpcuser and --rpcpassword go together");
+
+	char host[256];
+	int port;
+	if (rumor_http_split_hostport(rpcconnect, host, sizeof(host), &port, DEFAULT_PORT) != 0)
+		return usage_error("bad --rpcconnect '%s' (want HOST:PORT or [IPV6]:PORT)",
+				   rpcconnect);
+
+	/* Credentials */
+	char userpass[1024];
+	if (rpcuser) {
+		if (strchr(rpcuser, ':'))
+			return usage_error("%s", "--rpcuser must not contain ':'");
+		if ((size_t)snprintf(userpass, sizeof(userpass), "%s:%s", rpcuser, rpcpassword) >=
+		    sizeof(userpass))
+			return usage_error("%s", "--rpcuser/--rpcpassword too long");
+	} else {
+		char default_dir[PATH_MAX];
+		if (!datadir) {
+			const char *home = getenv("HOME");
+			if (!home || !*home) {
+				fprintf(stderr, "error: HOME is not set; pass --datadir or "
+						"--rpcuser/--rpcpassword\n");
+				return EXIT_USAGE;
+			}
+			snprintf(default_dir, sizeof(default_dir), "%s/.rumor", home);
+			datadir = default_dir;
+		}
+		char cookie_path[PATH_MAX + 16];
+		snprintf(cookie_path, sizeof(cookie_path), "%s/.cookie", datadir);
+		int err = rumor_auth_read_cookie(cookie_path, userpass, sizeof(userpass));
+		if (err) {
+			fprintf(stderr,
+				"error: cannot read cookie file %s: %s; is rumord running with "
+				"this --datadir? or pass --rpcuser/--rpcpassword\n",
+				cookie_path, err == -EINVAL ? "malformed file" : strerror(-err));
+			return EXIT_CONNECTION;
+		}
+	}
+
+	/* Request */
+	json_t *params = json_array();
+	for (int i = optind + 1; i < argc; i++)
+		json_array_append_new(params, arg_to_json(argv[i]));
+	json_t *request = json_object();
+	json_object_set_new(request, "jsonrpc", json_string("2.0"));
+	json_object_set_new(request, "id", json_integer(1));
+	json_t *method = json_string(argv[optind]);
+	if (!method) {
+		json_decref(params);
+		json_decref(request);
+		return usage_error("METHOD '%s' is not valid UTF-8", argv[optind]);
+	}
+	json_object_set_new(request, "method", method);
+	json_object_set_new(request, "params", params);
+	char *body = json_dumps(request, JSON_COMPACT);
+	json_decref(request);
+	if (!body) {
+		fprintf(stderr, "error: cannot encode the request\n");
+		return EXIT_USAGE;
+	}
+
+	struct rumor_http_response resp;
+	char errmsg[512];
+	int err = rumor_http_post(host, port, userpass, body, strlen(body),
+				  (int)(timeout_s * 1000), &resp, errmsg, sizeof(errmsg));
+	free(body);
+	memset(userpass, 0, sizeof(userpass));
+	if (err) {
+		fprintf(stderr, "error: cannot connect to %s: %s; is rumord running?\n",
+			rpcconnect, errmsg);
+		return EXIT_CONNECTION;
+	}
+	int status;
+	if (resp.status == 401) {
+		fprintf(stderr, "error: authorization failed (wrong cookie or "
+				"rpcuser/rpcpassword)\n");
+		status = EXIT_CONNECTION;
+	} else {
+		/* A JSON-RPC answer counts whatever the HTTP status. */
+		status = handle_rpc_response(resp.body, resp.len);
+		if (status < 0) {
+			size_t show = resp.len > 200 ? 200 : resp.len;
+			while (show > 0 && (resp.body[show - 1] == '\n' || resp.body[show - 1] == '\r'))
+				show--;
+			fprintf(stderr, "error: HTTP %d from %s: %.*s\n", resp.status, rpcconnect,
+				(int)show, resp.body);
+			status = EXIT_CONNECTION;
+		}
+	}
+	rumor_http_response_free(&resp);
+	fflush(stdout);
+	if (ferror(stdout)) {
+		fprintf(stderr, "error: cannot write the result\n");
+		return EXIT_CONNECTION;
+	}
+	return status;
+}
