@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "rpc/auth.h"
+#include "rpc/http_client.h"
 #include "rpc/http_server.h"
 
 #define AUTH_HEADER "Authorization: Basic YWxpY2U6aHVudGVyMg==\r\n" /* alice:hunter2 */
@@ -650,6 +651,30 @@ static void test_bind_errors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_split_hostport(void **state)
+{
+	char host[64];
+	int port = 0;
+	assert_int_equal(rumor_http_split_hostport("127.0.0.1:8632", host, sizeof(host), &port, 1), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 8632);
+	assert_int_equal(rumor_http_split_hostport("[::1]:18632", host, sizeof(host), &port, 1), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 18632);
+	assert_int_equal(rumor_http_split_hostport("[::1]", host, sizeof(host), &port, 7), 0);
+	assert_int_equal(port, 7);
+	assert_int_equal(rumor_http_split_hostport("example.org", host, sizeof(host), &port, 9), 0);
+	assert_string_equal(host, "example.org");
+	assert_int_equal(port, 9);
+	static const char *const bad[] = {"", ":80", "h:", "h:0", "h:65536", "h:8x", "::1:80",
+					  "[::1", "[::1]x", "[]:80", "h:123456"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rumor_http_split_hostport(bad[i], host, sizeof(host), &port, 1),
+				 -EINVAL);
+	assert_int_equal(rumor_http_split_hostport("averyveryverylonghostname:1", host, 8, &port, 1),
+			 -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +695,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_close_with_pending, teardown),
 		cmocka_unit_test(test_parser_direct),
 		cmocka_unit_test(test_bind_errors),
+		cmocka_unit_test(test_split_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
