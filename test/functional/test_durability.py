@@ -55,7 +55,7 @@ class Durability(TestBase):
                     "all 50 read back after kill -9 and restart")
 
         log("a block, SIGKILL right after the reply")
-        blk = createblock(key, "testnet", 1, "00" * 32, txs[:3])
+        blk = createblock(key, "testnet", 0, "00" * 32, txs[:3])
         blkid = node.rpc("submitblock", blk)
         self.kill_and_restart(node)
         check_equal(node.rpc("getblock", blkid, False), blk, "block present after kill -9 and restart")

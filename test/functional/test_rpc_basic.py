@@ -79,7 +79,7 @@ class RPCBasic(TestBase):
         check_equal(node.rpc("getrawtransaction", id=txid1), tx1, "getrawtransaction with named params")
 
         log("createblock with two txs, submitblock, getblock")
-        prev = "00" * 32
+        prev = "ab" * 32  # height > 0 must name a parent
         blk = createblock(key, "testnet", 1, prev, [tx1, tx2])
         blkid = node.rpc("submitblock", blk)
         check_equal(blkid, item_id(blk), "submitblock returns SHA-256 of the block bytes")

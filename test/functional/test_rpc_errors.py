@@ -71,7 +71,7 @@ class RPCErrors(TestBase):
         limits = self.node(name="limits", network="testnet")
         key2 = os.path.join(self.tmpdir, "k2")
         pub2 = keygen(key2)
-        limits.start(["--rpcmaxbody=1000", "--rpcmaxclients=4", "--rpctimeout=1",
+        limits.start(["--rpcmaxbody=1024", "--rpcmaxclients=4", "--rpctimeout=1",
                       "--blockproducer=" + pub2])
         self.limit_errors(limits, pub2, key2)
         self.still_serving(limits, "limits")
@@ -191,6 +191,7 @@ class RPCErrors(TestBase):
 
     def item_errors(self, node, pub):
         key = self.key
+        base = node.rpc("getinfo")["items"]["tx"]  # from still_serving()
         good = createtx(key, "testnet", payload="c0ffee", nonce=1)
 
         log("cannot decode -22")
@@ -219,7 +220,7 @@ class RPCErrors(TestBase):
         # Wrong version byte.
         expect_rpc_error(lambda: node.rpc("sendrawtransaction", flip(good, 0, 0x80)), -22,
                          "tx with an unknown version")
-        check_equal(node.rpc("getinfo")["items"]["tx"], 0, "nothing stored from invalid submissions")
+        check_equal(node.rpc("getinfo")["items"]["tx"], base, "nothing stored from invalid submissions")
 
         log("rejected by a rule -26")
         main_tx = createtx(key, "main", payload="c0ffee", nonce=1)
@@ -250,19 +251,22 @@ class RPCErrors(TestBase):
         old = createtx(key, "testnet", payload="01", nonce=4, timestamp=now - 30 * 86400)
         check_equal(node.rpc("sendrawtransaction", old), item_id(old), "tx 30 days old is accepted")
 
-        fblock = createblock(key, "testnet", 1, "00" * 32, [], timestamp=now + 3 * 3600)
+        fblock = createblock(key, "testnet", 0, "00" * 32, [], timestamp=now + 3 * 3600)
         expect_rpc_error(lambda: node.rpc("submitblock", fblock), -26, "block 3 h in the future")
-        mblock = createblock(key, "main", 1, "00" * 32, [])
+        mblock = createblock(key, "main", 0, "00" * 32, [])
         expect_rpc_error(lambda: node.rpc("submitblock", mblock), -26, "block for network main",
                          contains="network")
-        blk = createblock(key, "testnet", 1, "00" * 32, [good])
+        blk = createblock(key, "testnet", 0, "00" * 32, [good])
+        zp = createblock(key, "testnet", 1, "00" * 32, [])
+        expect_rpc_error(lambda: node.rpc("submitblock", zp), -26, "block at height 1 with an all-zero prev",
+                         contains="prev")
         bn = len(blk) // 2
         expect_rpc_error(lambda: node.rpc("submitblock", flip(blk, bn - 1)), -26,
                          "block with a flipped signature byte", contains="signature")
         # merkle_root at offset 1+1+4+8+32+8+32 = 86
         expect_rpc_error(lambda: node.rpc("submitblock", flip(blk, 86)), -26,
                          "block with a wrong Merkle root")
-        cp = rumor_tx("createblock", "--key=" + key, "--network=testnet", "--height=2",
+        cp = rumor_tx("createblock", "--key=" + key, "--network=testnet", "--height=0",
                       "--prev=" + "00" * 32, good, good, ok=False)
         if cp.returncode == 0:
             expect_rpc_error(lambda: node.rpc("submitblock", cp.stdout.strip()), -26,
@@ -289,22 +293,22 @@ class RPCErrors(TestBase):
               "getrawtransaction of a 31-byte id is an error (%s)" % (e and e.code))
 
         info = node.rpc("getinfo")
-        check_equal(info["items"], {"tx": 2, "block": 0}, "only the two valid txs were stored")
+        check_equal(info["items"], {"tx": base + 2, "block": 0}, "only the two valid txs were stored")
 
     # ---- limits ----
 
     def limit_errors(self, node, producer_pub, producer_key):
         log("block producers (--blockproducer)")
-        blk = createblock(self.key, "testnet", 1, "00" * 32, [])
+        blk = createblock(self.key, "testnet", 0, "00" * 32, [])
         expect_rpc_error(lambda: node.rpc("submitblock", blk), -26, "block from a producer not allowed",
                          contains="producer")
-        blk2 = createblock(producer_key, "testnet", 1, "00" * 32, [])
+        blk2 = createblock(producer_key, "testnet", 0, "00" * 32, [])
         check_equal(node.rpc("submitblock", blk2), item_id(blk2), "block from the allowed producer")
 
-        log("body over --rpcmaxbody=1000")
+        log("body over --rpcmaxbody=1024 (rumord refuses limits below 1024)")
         body = json.dumps({"jsonrpc": "2.0", "method": "sendrawtransaction", "params": ["00" * 980],
                            "id": 1}).encode()
-        check(len(body) > 1000 and len(body) < 2100, "body is %d bytes" % len(body))
+        check(len(body) > 1024 and len(body) < 2100, "body is %d bytes" % len(body))
         status, hdrs, data = node.raw_http("POST", "/", body)
         check_equal(status, 413, "a %d-byte body -> 413" % len(body))
         body = json.dumps({"jsonrpc": "2.0", "method": "getinfo", "id": 1, "pad": "x" * 900}).encode()
@@ -328,9 +332,12 @@ class RPCErrors(TestBase):
                     pass
             answers = {}
             closed = set()
+
+            def done(s):
+                return s in closed or b"testnet" in answers.get(s, b"")
             deadline = time.monotonic() + 10
-            while len(answers) + len(closed) < len(socks) and time.monotonic() < deadline:
-                live = [s for s in socks if s not in closed and (s not in answers or b"testnet" not in answers[s])]
+            while time.monotonic() < deadline:
+                live = [s for s in socks if not done(s)]
                 if not live:
                     break
                 r, _, _ = select.select(live, [], [], 0.2)
@@ -346,6 +353,11 @@ class RPCErrors(TestBase):
             served = sum(1 for v in answers.values() if v.startswith(b"HTTP/1.1 200") and b"testnet" in v)
             log("  %d of %d connections served while all were open, %d closed by the server"
                 % (served, len(socks), len(closed)))
+            refused = [v for v in answers.values() if not v.startswith(b"HTTP/1.1 200")]
+            for v in refused[:1]:
+                log("  refused with: %r" % v[:80])
+            check(all(v.startswith(b"HTTP/1.1 503") for v in refused),
+                  "clients over the limit get 503 or a plain close (%d got 503)" % len(refused))
             check(served >= 1, "at least one of the 12 simultaneous clients was served")
             check(served <= 4 + 0, "no more than --rpcmaxclients=4 served at once (%d)" % served)
         finally:
