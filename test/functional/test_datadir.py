@@ -12,6 +12,7 @@ within 2 seconds."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,6 +77,16 @@ class Datadir(TestBase):
         node.rpc("getinfo")  # leaves the connection open
         self.timed_stop(node, signal.SIGTERM, keep_conn=True)
 
+        log("SIGTERM while a client is half-way through a request")
+        node.start()
+        half = socket.create_connection((node.host, node.port), timeout=20)
+        try:
+            half.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+            node.rpc("getinfo")  # the half request has reached the server by now
+            self.timed_stop(node, signal.SIGTERM)
+        finally:
+            half.close()
+
         log("corrupt database")
         bad = self.node(name="corrupt")
         os.makedirs(bad.datadir, mode=0o700)
@@ -105,6 +116,14 @@ class Datadir(TestBase):
             f.write("not a directory\n")
         under_file = self.node(name="underfile", datadir=os.path.join(blocker, "datadir"))
         self.expect_refusal(under_file, [], "datadir below a regular file", mentions=r"error")
+        # With the config file elsewhere, the failure must come from creating
+        # the datadir itself (this case fails for root too).
+        empty_conf = os.path.join(self.tmpdir, "empty.conf")
+        open(empty_conf, "w").close()
+        self.expect_refusal(under_file, ["--conf=" + empty_conf], "datadir below a regular file (--conf elsewhere)",
+                            mentions=r"error.*a-file/datadir")
+        self.expect_refusal(self.node(name="fileasdir", datadir=blocker), ["--conf=" + empty_conf],
+                            "datadir that is a regular file", mentions=r"error.*a-file")
         if os.geteuid() != 0:
             ro = self.node(name="readonly")
             os.makedirs(ro.datadir, mode=0o700)
