@@ -640,6 +640,39 @@ static void test_frame_sizes(void **state)
 			 65 * 35 + RUMOR_FRAME_MESSAGE_MAX);
 }
 
+/* The framed ping of doc/wire-draft.md: key 00 01 .. 1f, nonces from 0.
+ * Cross-checked with an independent ChaCha20-Poly1305 implementation. */
+static void test_frame_example(void **state)
+{
+	static const uint8_t ping[11] = { 2, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1 };
+	static const char want[] = "04b81d4b665df4abdfc6b865977a1617112e"
+				   "9f55f35fbd2da91d2db5ac5d7f8b0787535308d05b5d8ebcb99e43ff";
+	static struct rumor_frame_encoder e;
+	struct rumor_frame_decoder d;
+	struct rumor_noise_cipher cs;
+	uint8_t k[32], wire[64];
+	char hex[160];
+	size_t n, used, msg_len;
+	const uint8_t *msg;
+
+	(void)state;
+	for (int i = 0; i < 32; i++)
+		k[i] = (uint8_t)i;
+	rumor_noise_cipher_init(&cs, k);
+	assert_int_equal(rumor_frame_encoder_init(&e, &cs, RUMOR_FRAME_REKEY_INTERVAL), 0);
+	assert_int_equal(rumor_frame_decoder_init(&d, &cs, RUMOR_FRAME_REKEY_INTERVAL), 0);
+	assert_int_equal(rumor_frame_encode(&e, ping, sizeof(ping), wire, sizeof(wire), &n), 0);
+	assert_int_equal(n, 46);
+	rumor_hex_encode(wire, n, hex);
+	assert_string_equal(hex, want);
+	assert_int_equal(rumor_frame_decoder_feed(&d, wire, n, &used, &msg, &msg_len), 1);
+	assert_int_equal(msg_len, sizeof(ping));
+	assert_memory_equal(msg, ping, sizeof(ping));
+	rumor_frame_encoder_free(&e);
+	rumor_frame_decoder_free(&d);
+	rumor_noise_cipher_free(&cs);
+}
+
 static void test_frame_roundtrip_small(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 11, 1000, RUMOR_FRAME_FRAGMENT_MAX,
@@ -984,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_types_and_flags),
 		cmocka_unit_test(test_frame_sizes),
+		cmocka_unit_test(test_frame_example),
 		cmocka_unit_test(test_frame_roundtrip_small),
 		cmocka_unit_test(test_frame_many_in_one_buffer),
 		cmocka_unit_test(test_frame_roundtrip_large),
