@@ -75,12 +75,20 @@ class RPCBasic(TestBase):
         check_equal(node.rpc("getrawtransaction", txid2), tx2, "tx sent via rumor-cli is readable over HTTP")
         check_equal(node.cli("getrawtransaction", txid2, ok=True), tx2, "rumor-cli getrawtransaction")
 
+        log("a large tx (60000-byte payload, ~120 KB request body)")
+        big = createtx(key, "testnet", payload=("%02x" % 0x5a) * 60000, nonce=99)
+        bigid = node.rpc("sendrawtransaction", big)
+        check_equal(bigid, item_id(big), "large tx accepted")
+        check_equal(node.rpc("getrawtransaction", bigid), big, "large tx read back intact")
+        check_equal(node.rpc("getiteminfo", bigid).get("size"), 122 + 60000, "large tx size")
+
         log("named params")
         check_equal(node.rpc("getrawtransaction", id=txid1), tx1, "getrawtransaction with named params")
 
         log("createblock with two txs, submitblock, getblock")
         prev = "ab" * 32  # height > 0 must name a parent
         blk = createblock(key, "testnet", 1, prev, [tx1, tx2])
+        n_tx = 3  # tx1, tx2, big
         blkid = node.rpc("submitblock", blk)
         check_equal(blkid, item_id(blk), "submitblock returns SHA-256 of the block bytes")
         check_equal(node.rpc("submitblock", blk), blkid, "resubmitting the block returns the same id")
@@ -106,7 +114,7 @@ class RPCBasic(TestBase):
         expect_rpc_error(lambda: node.rpc("getblock", txid1), -5, "getblock of a tx id")
 
         info = node.rpc("getinfo")
-        check_equal(info["items"], {"tx": 2, "block": 1}, "getinfo counts after two txs and one block")
+        check_equal(info["items"], {"tx": n_tx, "block": 1}, "getinfo counts after three txs and one block")
 
         log("help")
         h = node.rpc("help")
@@ -154,7 +162,7 @@ class RPCBasic(TestBase):
         check_equal(status, 204, "sendrawtransaction as a notification -> 204")
         # The notification's submission still happened.
         check_equal(node.rpc("getrawtransaction", item_id(tx3)), tx3, "notified tx was stored")
-        check_equal(node.rpc("getinfo")["items"], {"tx": 3, "block": 1}, "getinfo counts")
+        check_equal(node.rpc("getinfo")["items"], {"tx": n_tx + 1, "block": 1}, "getinfo counts")
 
         log("stop")
         check(os.path.exists(node.cookie_path), "cookie exists while running")
@@ -165,7 +173,7 @@ class RPCBasic(TestBase):
 
         log("restart: items persisted")
         node.start()
-        check_equal(node.rpc("getinfo")["items"], {"tx": 3, "block": 1}, "counts after restart")
+        check_equal(node.rpc("getinfo")["items"], {"tx": n_tx + 1, "block": 1}, "counts after restart")
         check_equal(node.rpc("getblock", blkid, False), blk, "block after restart")
         node.stop()
 

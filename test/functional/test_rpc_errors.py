@@ -112,6 +112,17 @@ class RPCErrors(TestBase):
             check_equal(status, 405, "%s / -> 405" % m)
         check(node.rpc("getinfo")["network"] == "testnet", "node serves after the HTTP errors")
 
+        log("Connection: close and HTTP/1.0 are honoured")
+        req = json.dumps({"jsonrpc": "2.0", "method": "getinfo", "id": 5}).encode()
+        for what, start, extra in [("Connection: close", b"POST / HTTP/1.1\r\n", b"Connection: close\r\n"),
+                                   ("HTTP/1.0", b"POST / HTTP/1.0\r\n", b"")]:
+            raw = (start + b"Host: x\r\nAuthorization: " + node.auth_header().encode() + b"\r\n" + extra +
+                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(req) + req)
+            got = self.read_until_close(node, raw)
+            check(b" 200 " in got.split(b"\r\n", 1)[0] and b"testnet" in got,
+                  "%s: answered (%r)" % (what, got[:30]))
+            check(True, "%s: server closed the connection after the answer" % what)
+
         log("pipelined requests on one connection are answered in order")
         req = json.dumps({"jsonrpc": "2.0", "method": "getinfo", "id": 7}).encode()
         one = (b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: " + node.auth_header().encode() +
@@ -130,6 +141,25 @@ class RPCErrors(TestBase):
         finally:
             s.close()
         check_equal(got.count(b"HTTP/1.1 200"), 3, "three pipelined requests, three 200 answers")
+
+    def read_until_close(self, node, raw):
+        s = socket.create_connection((node.host, node.port), timeout=WAIT_S)
+        got = b""
+        try:
+            s.sendall(raw)
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                if time.monotonic() >= deadline:
+                    raise TestFailure("server kept the connection open (got %r)" % got[:80])
+                r, _, _ = select.select([s], [], [], max(0, deadline - time.monotonic()))
+                if not r:
+                    continue
+                chunk = s.recv(65536)
+                if not chunk:
+                    return got
+                got += chunk
+        finally:
+            s.close()
 
     # ---- JSON-RPC ----
 
