@@ -18,7 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from framework import (HEX64, RUMORD, TestBase, TestFailure, check, check_equal, file_mode, log)
+from framework import (HEX64, RUMORD, TestBase, TestFailure, check, check_equal, file_mode, log,
+                       wait_until)
 
 SHUTDOWN_LIMIT_S = 2.0
 
@@ -86,6 +87,17 @@ class Datadir(TestBase):
             self.timed_stop(node, signal.SIGTERM)
         finally:
             half.close()
+
+        log("--loglevel=error hides info lines")
+        node.spawn(["--loglevel=error"])  # later options win over the framework's --loglevel=debug
+        wait_until(lambda: os.path.exists(node.cookie_path) or node.proc.poll() is not None,
+                   "the cookie file (start-up done)")
+        check(node.running(), "node with --loglevel=error is running")
+        node.send_signal(signal.SIGTERM)
+        check_equal(node.wait_exit(), 0, "exit status")
+        quiet = node.stderr_text()
+        check(" info: " not in quiet and " debug: " not in quiet,
+              "no info/debug lines at --loglevel=error (%r)" % quiet[:200])
 
         log("corrupt database")
         bad = self.node(name="corrupt")

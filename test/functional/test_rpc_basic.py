@@ -9,12 +9,16 @@ notification-only requests get 204; keep-alive; `stop` exits 0 and removes
 the cookie."""
 
 import os
+import re
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from framework import (HEX64, RPCError, TestBase, TestFailure, check, check_equal, createblock,
                        createtx, expect_rpc_error, item_id, keygen, log)
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (debug|info|warn|error): \S")
 
 
 class RPCBasic(TestBase):
@@ -170,6 +174,11 @@ class RPCBasic(TestBase):
         rc = node.wait_exit()
         check_equal(rc, 0, "rumord exit status after stop")
         check(not os.path.exists(node.cookie_path), "cookie removed at clean shutdown")
+        lines = node.stderr_text().splitlines()
+        bad = [l for l in lines if not LOG_LINE.match(l)]
+        check(lines and not bad, "all %d log lines carry time and level (first bad: %r)"
+              % (len(lines), bad[:1]))
+        check(any(" debug: " in l for l in lines), "--loglevel=debug shows debug lines")
 
         log("restart: items persisted")
         node.start()
