@@ -69,6 +69,12 @@ class RPCAuth(TestBase):
         # A 401 must not be answered with data.
         check(b"testnet" not in body, "401 body reveals nothing")
 
+        log("an unauthenticated request is refused before its body is read")
+        raw = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 10000000\r\n\r\n{")
+        status, got = node.raw_socket(raw)
+        check_equal(status, 401, "no auth, 10 MB announced, 1 byte sent -> 401 at once")
+
         log("401 on a kept-alive connection, then the right credentials")
         status, _, _ = node.post(GETINFO, auth=basic_auth("__cookie__", "x"))
         check_equal(status, 401, "wrong password on the keep-alive connection")

@@ -191,6 +191,13 @@ class RPCErrors(TestBase):
               and reply[1].get("error", {}).get("code") == -32600,
               "batch with one good call and one invalid member: both answered in order")
 
+        log("batch size cap (1000 calls, see rpc/jsonrpc.h)")
+        call = {"jsonrpc": "2.0", "method": "getinfo", "params": []}
+        reply = node.call_json([dict(call, id=i) for i in range(1000)])
+        check(isinstance(reply, list) and [r.get("id") for r in reply] == list(range(1000)),
+              "a batch of 1000 calls gets 1000 answers in order")
+        self.json_error(node, [dict(call, id=i) for i in range(1001)], "a batch of 1001 calls", -32600)
+
         log("unknown method -32601")
         expect_rpc_error(lambda: node.rpc("nosuchmethod"), -32601, "unknown method")
         expect_rpc_error(lambda: node.rpc("GETINFO"), -32601, "method names are case-sensitive")
