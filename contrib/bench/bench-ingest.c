@@ -803,10 +803,13 @@ static void *load_main(void *arg)
 			w->fd = -1;
 			continue;
 		}
-		if (resp.status != 200)
-			note_error(w, "HTTP status %d: %.*s", resp.status,
-				   (int)(resp.body_len < 100 ? resp.body_len : 100), resp.body);
-		else
+		if (resp.status != 200) {
+			size_t shown = resp.body_len < 100 ? resp.body_len : 100;
+
+			while (shown > 0 && (resp.body[shown - 1] == '\n' || resp.body[shown - 1] == '\r'))
+				shown--;
+			note_error(w, "HTTP status %d: %.*s", resp.status, (int)shown, resp.body);
+		} else
 			accepted = check_body(w, req, resp.body, resp.body_len, seen);
 		sh->latency_s[index] = monotonic_s() - t0;
 		w->accepted += accepted;
