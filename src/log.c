@@ -25,6 +25,8 @@ static const char *level_name(enum rumor_log_level level)
 		return "warn";
 	case RUMOR_LOG_ERROR:
 		return "error";
+	case RUMOR_LOG_NOTICE:
+		return "notice";
 	}
 	return "?";
 }

@@ -13,6 +13,7 @@ enum rumor_log_level {
 	RUMOR_LOG_INFO = 1,
 	RUMOR_LOG_WARN = 2,
 	RUMOR_LOG_ERROR = 3,
+	RUMOR_LOG_NOTICE = 4, /* not a settable level: never filtered */
 };
 
 void rumor_log_set_level(enum rumor_log_level level);
@@ -25,6 +26,8 @@ void rumor_log(enum rumor_log_level level, const char *fmt, ...)
 #define log_info(...) rumor_log(RUMOR_LOG_INFO, __VA_ARGS__)
 #define log_warn(...) rumor_log(RUMOR_LOG_WARN, __VA_ARGS__)
 #define log_error(...) rumor_log(RUMOR_LOG_ERROR, __VA_ARGS__)
+/* Always printed, whatever the level: start-up facts scripts rely on. */
+#define log_notice(...) rumor_log(RUMOR_LOG_NOTICE, __VA_ARGS__)
 #define log_broken(...) rumor_log(RUMOR_LOG_ERROR, "BROKEN: " __VA_ARGS__)
 
 #endif

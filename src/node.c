@@ -535,7 +535,7 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	unsigned cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	node->verify_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : cpus; /* libuv's pool has 4 */
 
-	log_info("rpc: listening on %s%s%s:%d", strchr(cfg->rpc_host, ':') ? "[" : "",
+	log_notice("rpc: listening on %s%s%s:%d", strchr(cfg->rpc_host, ':') ? "[" : "",
 		 cfg->rpc_host, strchr(cfg->rpc_host, ':') ? "]" : "",
 		 rumor_http_server_port(node->http));
 	*out = node;

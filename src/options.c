@@ -216,7 +216,9 @@ static int read_file(struct rumor_config *cfg, const char *path, int must_exist,
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		if (errno == ENOENT && !must_exist)
+		/* A missing default file is fine; so is a datadir that does not
+		 * exist yet (or cannot: start-up then says why, about the datadir). */
+		if ((errno == ENOENT || errno == ENOTDIR) && !must_exist)
 			return 0;
 		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
 		return -1;

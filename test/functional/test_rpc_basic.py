@@ -18,7 +18,7 @@ from framework import (HEX64, RPCError, TestBase, TestFailure, check, check_equa
                        createtx, expect_rpc_error, item_id, keygen, log)
 
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (debug|info|warn|error): \S")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (debug|info|notice|warn|error): \S")
 
 
 class RPCBasic(TestBase):
