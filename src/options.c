@@ -9,6 +9,7 @@
 
 #include "src/options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "crypto/hex.h"
+#include "crypto/sign.h"
 
 enum option_id {
 	OPT_DATADIR = 1,
@@ -29,6 +31,12 @@ enum option_id {
 	OPT_RPCMAXBODY,
 	OPT_RPCMAXCLIENTS,
 	OPT_RPCTIMEOUT,
+	OPT_LISTEN,
+	OPT_NOLISTEN,
+	OPT_CONNECT,
+	OPT_NETWORK_PSK,
+	OPT_MAXINBOUND,
+	OPT_MAXINBOUNDPERIP,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -36,8 +44,8 @@ enum option_id {
 struct option_spec {
 	const char *name;
 	enum option_id id;
-	int takes_value;
-	int in_file; /* allowed in the config file */
+	int takes_value; /* 1 required, 0 none, 2 optional (--flag or flag=1/0 in the file) */
+	int in_file;     /* allowed in the config file */
 	const char *help;
 };
 
@@ -53,6 +61,16 @@ static const struct option_spec options[] = {
 	{"rpcmaxbody", OPT_RPCMAXBODY, 1, 1, "BYTES largest RPC request body (default 33554432)"},
 	{"rpcmaxclients", OPT_RPCMAXCLIENTS, 1, 1, "N  most RPC connections at once (default 64)"},
 	{"rpctimeout", OPT_RPCTIMEOUT, 1, 1, "SECONDS  idle RPC connection timeout (default 30)"},
+	{"listen", OPT_LISTEN, 1, 1,
+	 "HOST:PORT  accept peers on this numeric address (default 0.0.0.0:8633; port 0: any)"},
+	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections (only dial out)"},
+	{"connect", OPT_CONNECT, 1, 1,
+	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable)"},
+	{"network-psk", OPT_NETWORK_PSK, 1, 1,
+	 "FILE  pre-shared network key: 64 hex characters and a newline"},
+	{"maxinbound", OPT_MAXINBOUND, 1, 1, "N      most inbound peer connections (default 64)"},
+	{"maxinboundperip", OPT_MAXINBOUNDPERIP, 1, 1,
+	 "N inbound peer connections per IP address (default 4)"},
 	{"help", OPT_HELP, 0, 0, "              show this help"},
 	{"version", OPT_VERSION, 0, 0, "           show the version"},
 };
@@ -70,6 +88,11 @@ void rumor_config_defaults(struct rumor_config *cfg)
 	cfg->rpc_max_body = 32u * 1024 * 1024;
 	cfg->rpc_max_clients = 64;
 	cfg->rpc_timeout_s = 30;
+	cfg->listen = 1;
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
+	cfg->listen_port = RUMOR_DEFAULT_P2P_PORT;
+	cfg->max_inbound = 64;
+	cfg->max_inbound_per_ip = 4;
 }
 
 int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
@@ -103,6 +126,30 @@ int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
 	host[hlen] = '\0';
 	*port = (int)p;
 	return 0;
+}
+
+int rumor_parse_connect(const char *s, struct rumor_connect_target *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *at = strchr(s, '@');
+	if (at) {
+		if (at - s != 64 || rumor_hex_decode(s, 64, out->id) != 32)
+			return -1;
+		out->has_id = 1;
+		s = at + 1;
+	}
+	if (rumor_parse_hostport(s, out->host, sizeof(out->host), &out->port) || out->port == 0)
+		return -1;
+	for (const char *p = out->host; *p; p++)
+		if (*p <= ' ' || *p == '/' || *p == '@' || (unsigned char)*p >= 0x7f)
+			return -1;
+	return 0;
+}
+
+static int is_numeric_address(const char *host)
+{
+	unsigned char buf[16];
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -182,6 +229,60 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 		if (parse_u64(value, 1, 86400, &n))
 			return "rpctimeout must be a number of seconds from 1 to 86400";
 		cfg->rpc_timeout_s = (unsigned)n;
+		return NULL;
+	case OPT_LISTEN:
+		if (rumor_parse_hostport(value, cfg->listen_host, sizeof(cfg->listen_host),
+					 &cfg->listen_port) ||
+		    !is_numeric_address(cfg->listen_host))
+			return "listen must be HOST:PORT with a numeric address (port 0-65535; "
+			       "[IPv6]:PORT)";
+		cfg->listen_given = 1;
+		return NULL;
+	case OPT_NOLISTEN:
+		if (strcmp(value, "") == 0 || strcmp(value, "1") == 0)
+			cfg->listen = 0;
+		else if (strcmp(value, "0") == 0)
+			cfg->listen = 1;
+		else
+			return "nolisten takes no value (or 1/0 in the config file)";
+		return NULL;
+	case OPT_CONNECT:
+		if (cfg->n_connect >= RUMOR_CONNECT_MAX)
+			return "too many connect entries (at most 64)";
+		if (rumor_parse_connect(value, &cfg->connect[cfg->n_connect]))
+			return "connect must be [NODEID@]HOST:PORT (NODEID: 64 hex characters; "
+			       "port 1-65535; [IPv6]:PORT)";
+		cfg->n_connect++;
+		return NULL;
+	case OPT_NETWORK_PSK: {
+		static char why[RUMOR_PATH_MAX + 128];
+		if (!*value || strlen(value) >= sizeof(cfg->psk_file))
+			return "network-psk must be a non-empty path";
+		int rc = rumor_keyfile_read(value, cfg->psk);
+		if (rc == -EINVAL) {
+			snprintf(why, sizeof(why),
+				 "network-psk file %s must hold 64 hex characters and a newline",
+				 value);
+			return why;
+		}
+		if (rc != 0) {
+			snprintf(why, sizeof(why), "network-psk: cannot read %s: %s", value,
+				 strerror(-rc));
+			return why;
+		}
+		snprintf(cfg->psk_file, sizeof(cfg->psk_file), "%s", value);
+		cfg->has_psk = 1;
+		return NULL;
+	}
+	case OPT_MAXINBOUND:
+		if (parse_u64(value, 0, 100000, &n))
+			return "maxinbound must be a number from 0 to 100000";
+		cfg->max_inbound = (unsigned)n;
+		return NULL;
+	case OPT_MAXINBOUNDPERIP:
+		if (parse_u64(value, 1, 100000, &n))
+			return "maxinboundperip must be a number from 1 to 100000";
+		cfg->max_inbound_per_ip = (unsigned)n;
 		return NULL;
 	case OPT_HELP:
 		cfg->show_help = 1;
@@ -268,7 +369,7 @@ int rumor_config_load(struct rumor_config *cfg, int argc, char **argv, char *err
 	struct option longopts[N_OPTIONS + 1];
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		longopts[i].name = options[i].name;
-		longopts[i].has_arg = options[i].takes_value ? required_argument : no_argument;
+		longopts[i].has_arg = options[i].takes_value == 1 ? required_argument : no_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = (int)options[i].id;
 	}
@@ -344,7 +445,7 @@ void rumor_config_usage(const char *prog)
 	       "Every option can also be given as name=value in the config file.\n\n",
 	       prog);
 	for (size_t i = 0; i < N_OPTIONS; i++)
-		printf("  --%s%s%s\n", options[i].name, options[i].takes_value ? "=" : "",
+		printf("  --%s%s%s\n", options[i].name, options[i].takes_value == 1 ? "=" : "",
 		       options[i].help);
 	printf("\nSee rumord(1), doc/rpc.md.\n");
 }

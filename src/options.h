@@ -4,7 +4,7 @@
  * Every option is a GNU long option (--name=value) and may also appear as a
  * `name=value` line in the config file (DATADIR/rumor.conf, or --conf=FILE).
  * Command-line values win over the file; repeatable options (rpcauth,
- * blockproducer) collect from both.  One table (config.c) describes every
+ * blockproducer, connect) collect from both.  One table (options.c) describes every
  * option, so the two syntaxes cannot drift apart.
  *
  * Errors are reported into a caller buffer as one line naming the option and,
@@ -21,7 +21,19 @@
 #include "src/log.h"
 
 #define RUMOR_DEFAULT_RPC_PORT 8632
+#define RUMOR_DEFAULT_P2P_PORT 8633
 #define RUMOR_PATH_MAX 4096
+#define RUMOR_CONNECT_MAX 64      /* --connect entries */
+#define RUMOR_CONNECT_HOST_MAX 256 /* host name or address, with the NUL */
+
+/* One --connect=[NODEID@]HOST:PORT: HOST is a numeric IPv4/IPv6 address
+ * or a name resolved when dialing. */
+struct rumor_connect_target {
+	int has_id;
+	uint8_t id[32];
+	char host[RUMOR_CONNECT_HOST_MAX];
+	int port; /* 1..65535 */
+};
 
 struct rumor_config {
 	char datadir[RUMOR_PATH_MAX];
@@ -38,6 +50,18 @@ struct rumor_config {
 	size_t rpc_max_body;
 	unsigned rpc_max_clients;
 	unsigned rpc_timeout_s;
+	/* peer-to-peer */
+	int listen;         /* 0 after --nolisten */
+	int listen_given;   /* --listen was set explicitly */
+	char listen_host[64]; /* numeric address */
+	int listen_port;    /* 0: any free port */
+	size_t n_connect;
+	struct rumor_connect_target connect[RUMOR_CONNECT_MAX];
+	int has_psk;
+	uint8_t psk[32];    /* from --network-psk=FILE */
+	char psk_file[RUMOR_PATH_MAX];
+	unsigned max_inbound;
+	unsigned max_inbound_per_ip;
 	int show_help;
 	int show_version;
 };
@@ -51,5 +75,7 @@ void rumor_config_usage(const char *prog);
 
 /* "HOST:PORT" or "[V6]:PORT" -> host, port (0..65535).  Returns 0 or -1. */
 int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port);
+/* "[NODEID@]HOST:PORT" (NODEID: 64 hex, port 1..65535).  Returns 0 or -1. */
+int rumor_parse_connect(const char *s, struct rumor_connect_target *out);
 
 #endif

@@ -129,6 +129,119 @@ static void test_bad_command_line(void **state)
 	assert_non_null(strstr(err, "/nonexistent/rumor.conf"));
 }
 
+static void write_file(const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_file(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static void test_p2p_defaults(void **state)
+{
+	(void)state;
+	struct rumor_config cfg;
+	char err[512] = "";
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(cfg.listen, 1);
+	assert_int_equal(cfg.listen_given, 0);
+	assert_string_equal(cfg.listen_host, "0.0.0.0");
+	assert_int_equal(cfg.listen_port, 8633);
+	assert_int_equal(cfg.n_connect, 0);
+	assert_int_equal(cfg.has_psk, 0);
+	assert_int_equal(cfg.max_inbound, 64);
+	assert_int_equal(cfg.max_inbound_per_ip, 4);
+}
+
+static void test_p2p_options(void **state)
+{
+	(void)state;
+	const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	char connect_id[200], psk_arg[400];
+	snprintf(connect_id, sizeof(connect_id), "--connect=%s@[::1]:9000", id);
+	write_file("psk", "0101010101010101010101010101010101010101010101010101010101010101\n");
+	snprintf(psk_arg, sizeof(psk_arg), "--network-psk=%s/psk", dir);
+	/* One --connect in the file, two on the command line: all three count. */
+	write_conf("connect=peer.example:8633\nmaxinbound=10\n");
+	struct rumor_config cfg;
+	char err[512] = "";
+	assert_int_equal(load(&cfg, err, sizeof(err), 6, "--listen=127.0.0.1:0", connect_id,
+			      "--connect=10.0.0.1:1", psk_arg, "--maxinboundperip=2",
+			      "--maxinbound=20"),
+			 0);
+	assert_int_equal(cfg.listen, 1);
+	assert_int_equal(cfg.listen_given, 1);
+	assert_string_equal(cfg.listen_host, "127.0.0.1");
+	assert_int_equal(cfg.listen_port, 0);
+	assert_int_equal(cfg.n_connect, 3);
+	assert_int_equal(cfg.connect[0].has_id, 0);
+	assert_string_equal(cfg.connect[0].host, "peer.example");
+	assert_int_equal(cfg.connect[0].port, 8633);
+	assert_int_equal(cfg.connect[1].has_id, 1);
+	assert_int_equal(cfg.connect[1].id[0], 0x00);
+	assert_int_equal(cfg.connect[1].id[31], 0xff);
+	assert_string_equal(cfg.connect[1].host, "::1");
+	assert_int_equal(cfg.connect[1].port, 9000);
+	assert_string_equal(cfg.connect[2].host, "10.0.0.1");
+	assert_int_equal(cfg.has_psk, 1);
+	assert_int_equal(cfg.psk[0], 1);
+	assert_int_equal(cfg.psk[31], 1);
+	assert_int_equal(cfg.max_inbound, 20);
+	assert_int_equal(cfg.max_inbound_per_ip, 2);
+
+	/* --nolisten wins over --listen; in the file it is nolisten=1. */
+	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--nolisten", "--listen=[::]:1"), 0);
+	assert_int_equal(cfg.listen, 0);
+	write_conf("nolisten=1\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(cfg.listen, 0);
+	remove_file("psk");
+}
+
+static void test_p2p_errors_name_the_option(void **state)
+{
+	(void)state;
+	struct rumor_config cfg;
+	char err[512] = "";
+	static const char *const bad[][2] = {
+		{"--listen=localhost:8633", "listen"}, /* a name, not an address */
+		{"--listen=127.0.0.1", "listen"},
+		{"--connect=127.0.0.1:0", "connect"},
+		{"--connect=abcd@127.0.0.1:1", "connect"},
+		{"--connect=host", "connect"},
+		{"--maxinbound=x", "maxinbound"},
+		{"--maxinboundperip=0", "maxinboundperip"},
+		{"--network-psk=/nonexistent/psk", "network-psk"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(load(&cfg, err, sizeof(err), 1, bad[i][0]), -1);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("%s: error '%s' does not name %s", bad[i][0], err, bad[i][1]);
+	}
+	/* A malformed key file: too short, and no trailing newline. */
+	char psk_arg[400];
+	snprintf(psk_arg, sizeof(psk_arg), "--network-psk=%s/psk", dir);
+	write_file("psk", "0101\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 1, psk_arg), -1);
+	assert_non_null(strstr(err, "network-psk"));
+	assert_non_null(strstr(err, "64 hex"));
+	write_conf("maxinbound=-1\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), -1);
+	assert_non_null(strstr(err, "rumor.conf:1:"));
+	assert_non_null(strstr(err, "maxinbound"));
+	remove_file("psk");
+}
+
 static void test_hostport(void **state)
 {
 	(void)state;
@@ -154,6 +267,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_then_command_line_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file_line_names_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_command_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2p_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2p_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_p2p_errors_name_the_option, setup, teardown),
 		cmocka_unit_test(test_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
