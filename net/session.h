@@ -133,6 +133,9 @@ struct rumor_session_event {
 	const struct rumor_msg *msg; /* EV_MESSAGE: borrowed until the next call */
 	const char *reason;          /* EV_CLOSED: static or session-owned text */
 	int remote_initiated;        /* EV_CLOSED: the peer sent disconnect */
+	uint16_t code;               /* EV_CLOSED: the disconnect code sent (ours) or
+				      * received (remote_initiated); 0 when none was
+				      * sent (handshake failure, output over the limit) */
 };
 
 struct rumor_session; /* opaque; see session.c */
@@ -150,9 +153,12 @@ void rumor_session_recv(struct rumor_session *s, const uint8_t *in, size_t len, 
 			size_t *consumed, struct rumor_session_event *ev);
 
 /* Queues a message (only in READY).  Returns 0; -EPROTO when not READY;
- * -EINVAL when it does not encode; -ENOBUFS when the output queue would pass
- * the hard limit: the session is then CLOSED (poll the event with
- * rumor_session_handle_expiry or treat the return as the close). */
+ * -EINVAL when it does not encode, or is a hello or disconnect (the
+ * session's own: use rumor_session_close); -ENOMEM; -ENOBUFS when the output
+ * queue would pass the hard limit: the session is then CLOSED (poll the
+ * event with rumor_session_handle_expiry -- rumor_session_expiry() returns 0
+ * while it is pending -- or treat the return as the close).  Wire bytes are
+ * counted in the stats when queued. */
 int rumor_session_send(struct rumor_session *s, const struct rumor_msg *msg, uint64_t now_us);
 
 /* Bytes waiting to be written: *data points at them (valid until the next
@@ -167,8 +173,11 @@ uint64_t rumor_session_expiry(const struct rumor_session *s);
 void rumor_session_handle_expiry(struct rumor_session *s, uint64_t now_us,
 				 struct rumor_session_event *ev);
 
-/* Closes from our side: queues a disconnect message (when READY) so the
- * caller can flush it, then the state is CLOSED.  reason is copied. */
+/* Closes from our side: queues a disconnect message (when the transport is
+ * up, i.e. AWAIT_HELLO or READY: our hello has already been queued) so the
+ * caller can flush it, then the state is CLOSED and the keys are wiped.  No
+ * CLOSED event follows (the caller knows).  reason is copied; the peer sees
+ * at most its first 256 bytes. */
 void rumor_session_close(struct rumor_session *s, enum rumor_disconnect_code code,
 			 const char *reason);
 
