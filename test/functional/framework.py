@@ -58,6 +58,12 @@ BAD_LOG_PATTERNS = ("BROKEN", "ERROR: AddressSanitizer", "runtime error:", "Leak
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 LISTEN_RE = re.compile(r"rpc: listening on (\S+):(\d+)")
 
+# Peer-to-peer (test_p2p_*.py).  peer_tool is a crafted peer built from our
+# own session code (test/functional/peer_tool.c, a check_PROGRAM).
+PEER_TOOL = os.path.join(BUILDDIR, "test", "functional", "peer_tool")
+P2P_LISTEN_RE = re.compile(r"p2p: listening on (\S+):(\d+)")
+P2P_TEST_LISTEN = "127.0.0.1:0"  # every node listens on loopback, on a port it picks
+
 # Sanitizer defaults when a script is run by hand (make check sets these).
 os.environ.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
@@ -279,8 +285,10 @@ class Node:
     rpc() keeps one HTTP/1.1 connection open (keep-alive) and reuses it;
     raw_http() and raw_socket() open a fresh connection each time."""
 
-    def __init__(self, test, name="node0", datadir=None, network="testnet"):
+    def __init__(self, test, name="node0", datadir=None, network="testnet",
+                 listen=P2P_TEST_LISTEN):
         self.test = test
+        self.listen = listen  # --listen added by base_args (None: not given)
         self.name = name
         self.datadir = datadir or os.path.join(test.tmpdir, name)
         self.network = network
@@ -302,8 +310,13 @@ class Node:
         return os.path.join(self.datadir, ".cookie")
 
     def base_args(self):
-        return ["--datadir=" + self.datadir, "--network=" + self.network,
+        args = ["--datadir=" + self.datadir, "--network=" + self.network,
                 "--rpcbind=127.0.0.1:0", "--loglevel=debug"]
+        # Never the default 0.0.0.0:8633: loopback, and a port of the node's
+        # choosing, so tests run side by side.  Later options still win.
+        if self.listen and p2p_supported():
+            args.append("--listen=" + self.listen)
+        return args
 
     def spawn(self, extra_args=(), base=True):
         """Start rumord without waiting for it; returns the Popen."""
@@ -576,6 +589,139 @@ class Node:
         return cp
 
 
+    # ---- peer-to-peer ----
+
+    def log_mark(self):
+        """An offset into this run's log, for wait_log(since=...)."""
+        return len(self.stderr_text())
+
+    def wait_log(self, pattern, what=None, since=0, timeout=WAIT_S):
+        """Wait (bounded) for a log line of this run matching the regex
+        pattern, at or after offset since; returns the match."""
+        rx = re.compile(pattern)
+        return wait_until(lambda: rx.search(self.stderr_text(), since),
+                          "%s: log line /%s/" % (self.name, what or pattern), timeout)
+
+    def p2p_address(self, timeout=WAIT_S):
+        """(host, port) of this run's "p2p: listening on HOST:PORT" line."""
+        m = self.wait_log(P2P_LISTEN_RE.pattern, "p2p: listening on", timeout=timeout)
+        return m.group(1).strip("[]"), int(m.group(2))
+
+    def node_id(self):
+        return self.rpc("getinfo")["node_id"]
+
+    def p2p_target(self, with_id=True):
+        """[NODEID@]HOST:PORT for --connect and peer_tool."""
+        host, port = self.p2p_address()
+        return ("%s@%s:%d" % (self.node_id(), host, port)) if with_id else "%s:%d" % (host, port)
+
+    def peers(self):
+        return self.rpc("getpeerinfo")
+
+    def wait_peer_ids(self, ids, timeout=WAIT_S):
+        """Wait until getpeerinfo lists exactly the node ids in ids (any
+        order); returns the list."""
+        want = sorted(ids)
+
+        def ok():
+            p = self.peers()
+            return p if sorted(x.get("node_id") for x in p) == want else None
+        return wait_until(ok, "%s: peers %s" % (self.name, [i[:12] for i in want]), timeout)
+
+
+def p2p_supported():
+    """Does this rumord have peer-to-peer options (--listen in --help)?"""
+    global _P2P_SUPPORTED
+    if _P2P_SUPPORTED is None:
+        cp = run_tool(RUMORD, ["--help"])
+        _P2P_SUPPORTED = "--listen" in cp.stdout + cp.stderr
+    return _P2P_SUPPORTED
+
+
+_P2P_SUPPORTED = None
+
+
+def require_p2p():
+    """Skip (exit 77) when the node has no peer support yet; fail when the
+    crafted peer is not built."""
+    if not p2p_supported():
+        raise SkipTest("rumord has no --listen (peer-to-peer not built in yet)")
+    if not os.access(PEER_TOOL, os.X_OK):
+        raise TestFailure("%s not built: make check builds it (or make test/functional/peer_tool)"
+                          % PEER_TOOL)
+
+
+def peer_tool(target, mode, network="testnet", *, expect_rc=None, timeout=WAIT_S + 5, **opts):
+    """Run peer_tool MODE against HOST:PORT target (a NODEID@ prefix turns
+    into --expect); opts become --name=value (psk, bind, timeout, seconds).
+    Returns the CompletedProcess; with expect_rc, the exit status must be
+    that."""
+    args = []
+    if "@" in target:
+        node_id, target = target.split("@", 1)
+        args.append("--expect=" + node_id)
+    args += ["--connect=" + target, "--network=" + network]
+    args += ["--%s=%s" % (k, v) for k, v in sorted(opts.items()) if v is not None]
+    args.append(mode)
+    cp = run_tool(PEER_TOOL, args, timeout=timeout)
+    if expect_rc is not None and cp.returncode != expect_rc:
+        raise TestFailure("peer_tool %s exited %d, want %d\nstdout: %s\nstderr: %s"
+                          % (" ".join(args), cp.returncode, expect_rc, cp.stdout.strip(),
+                             cp.stderr.strip()))
+    return cp
+
+
+class PeerToolProcess:
+    """A long-running peer_tool (mode hold) whose stdout lines are read as
+    they come."""
+
+    def __init__(self, target, mode="hold", network="testnet", **opts):
+        args = [PEER_TOOL]
+        if "@" in target:
+            node_id, target = target.split("@", 1)
+            args.append("--expect=" + node_id)
+        args += ["--connect=" + target, "--network=" + network]
+        args += ["--%s=%s" % (k, v) for k, v in sorted(opts.items()) if v is not None]
+        args.append(mode)
+        self.args = args
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        _PROCS.append(self.proc)
+        self.out = b""
+
+    def wait_line(self, pattern, timeout=WAIT_S):
+        """Wait (bounded) for a stdout line matching pattern; returns the
+        match.  Fails when the tool exits first."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.out)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("peer_tool %s: no line /%s/ within %.0f s; stdout %r"
+                                  % (self.args[1:], pattern, timeout, self.out))
+            r, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    rc = self.proc.wait(timeout=WAIT_S)
+                    err = self.proc.stderr.read().decode("utf-8", "replace")
+                    raise TestFailure("peer_tool %s exited %s before /%s/: stdout %r, stderr %r"
+                                      % (self.args[1:], rc, pattern, self.out, err.strip()))
+                self.out += chunk
+
+    def stop(self):
+        """Kill it (by pid) and reap it; returns its stderr."""
+        _kill_proc(self.proc)
+        err = self.proc.stderr.read().decode("utf-8", "replace")
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        scan_for_bugs(err, "peer_tool")
+        return err
+
+
 def response_complete(raw):
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
@@ -646,3 +792,4 @@ class TestBase:
         log("%s: %s in %.1f s" % (name, {0: "PASS", 1: "FAIL", 77: "SKIP"}[status],
                                    time.monotonic() - start))
         sys.exit(status)
+
