@@ -1,0 +1,683 @@
+/*
+ * src/peers.c: see peers.h.  The policy around the io shell: listening and
+ * per-address limits, dialling and redialling, self and duplicate
+ * detection, logging, and the view getpeerinfo reads.
+ *
+ * A connection (struct rumor_peer) lives from rumor_io_conn_init until io's
+ * released callback, which unlinks and frees it (a safe point: no other
+ * frame of that connection is on the stack).  An outbound one belongs to
+ * its dial target while it lives; when it is released the target arms its
+ * redial timer:
+ *
+ *   IDLE --timer--> [RESOLVING --getaddrinfo-->] CONNECTING --connected-->
+ *   HANDSHAKE ... READY ... released --> IDLE (backoff 1 s, doubling to
+ *   60 s; back to 1 s after a connection reached READY and passed the
+ *   self/duplicate checks)
+ *
+ * Shutdown (rumor_peers_close): listener, dial timers and resolutions are
+ * closed or cancelled, every connection gets disconnect(SHUTDOWN) and a
+ * bounded flush; when the last handle is closed the manager frees itself
+ * and calls done.
+ */
+#include "config.h"
+
+#include "src/peers.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "crypto/hex.h"
+#include "crypto/sign.h"
+#include "net/io.h"
+#include "src/log.h"
+
+#define REDIAL_MIN_MS 1000
+#define REDIAL_MAX_MS 60000
+
+struct dial_target {
+	struct rumor_peers *peers;
+	struct rumor_connect_target target;
+	char label[RUMOR_CONNECT_HOST_MAX + 16]; /* HOST:PORT as configured */
+	uv_timer_t timer;
+	uv_getaddrinfo_t resolve;
+	int resolving;
+	struct rumor_peer *peer; /* the current connection, or NULL */
+	uint64_t backoff_ms;
+	int given_up; /* the target is this node itself */
+};
+
+struct rumor_peer {
+	struct rumor_io_conn conn; /* conn.data points back here */
+	struct rumor_peers *peers;
+	struct dial_target *dial; /* outbound only */
+	int inbound;
+	int ready; /* READY and accepted by the checks below */
+	char ip[48];
+	uint8_t id[32];
+	int64_t since_us;
+	struct rumor_peer *prev, *next;
+};
+
+struct rumor_peers {
+	uv_loop_t *loop;
+	struct rumor_peers_config cfg;
+	struct dial_target *dials;
+	size_t n_dials;
+	uv_tcp_t listener;
+	int listener_open; /* handle initialised and not yet closed */
+	int listen_port;
+	uint8_t noise_static[32];
+	uint64_t hello_nonce;
+	int64_t wall_clock_offset_s;
+	struct rumor_peer *head, *tail;
+	size_t n_peers, n_inbound;
+	size_t timers_open, resolving;
+	int closing;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static const struct rumor_io_handler io_handler;
+
+static int64_t wall_clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void id_hex(const uint8_t *id, char out[65])
+{
+	if (id)
+		rumor_hex_encode(id, 32, out);
+	else
+		snprintf(out, 65, "-");
+}
+
+/* ---- configuration --------------------------------------------------- */
+
+void rumor_peers_config_default(struct rumor_peers_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
+	cfg->max_inbound = 64;
+	cfg->max_inbound_per_ip = 4;
+	cfg->redial_min_ms = REDIAL_MIN_MS;
+	cfg->redial_max_ms = REDIAL_MAX_MS;
+	rumor_session_limits_default(&cfg->limits);
+}
+
+void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
+				     const struct rumor_config *opts)
+{
+	rumor_peers_config_default(cfg);
+	cfg->listen = opts->listen;
+	cfg->listen_required = opts->listen_given;
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", opts->listen_host);
+	cfg->listen_port = opts->listen_port;
+	cfg->n_connect = opts->n_connect;
+	cfg->connect = opts->connect;
+	cfg->has_psk = opts->has_psk;
+	memcpy(cfg->psk, opts->psk, sizeof(cfg->psk));
+	cfg->max_inbound = opts->max_inbound;
+	cfg->max_inbound_per_ip = opts->max_inbound_per_ip;
+}
+
+/* ---- the connection list and shutdown -------------------------------- */
+
+static void maybe_done(struct rumor_peers *peers)
+{
+	if (!peers->closing || peers->listener_open || peers->timers_open || peers->resolving ||
+	    peers->n_peers)
+		return;
+	void (*done)(void *) = peers->done;
+	void *arg = peers->done_arg;
+	free(peers->dials);
+	sodium_memzero(peers->noise_static, sizeof(peers->noise_static));
+	sodium_memzero(peers->cfg.psk, sizeof(peers->cfg.psk));
+	free(peers);
+	if (done)
+		done(arg);
+}
+
+static struct rumor_peer *peer_new(struct rumor_peers *peers, int inbound)
+{
+	struct rumor_peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	int rc = rumor_io_conn_init(&p->conn, peers->loop, &io_handler, p);
+	if (rc != 0) { /* nothing is open */
+		log_error("p2p: cannot create a connection: %s", uv_strerror(rc));
+		free(p);
+		return NULL;
+	}
+	p->peers = peers;
+	p->inbound = inbound;
+	p->prev = peers->tail;
+	if (peers->tail)
+		peers->tail->next = p;
+	else
+		peers->head = p;
+	peers->tail = p;
+	peers->n_peers++;
+	if (inbound)
+		peers->n_inbound++;
+	return p;
+}
+
+static void fill_session_config(struct rumor_peers *peers, struct rumor_session_config *sc,
+				int initiator, const struct rumor_connect_target *target)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->initiator = initiator;
+	sc->network = peers->cfg.network;
+	sc->identity_secret = peers->cfg.identity_secret;
+	memcpy(sc->noise_static_priv, peers->noise_static, 32);
+	rumor_random(sc->ephemeral_priv, sizeof(sc->ephemeral_priv));
+	sc->has_psk = peers->cfg.has_psk;
+	if (sc->has_psk)
+		memcpy(sc->psk, peers->cfg.psk, 32);
+	if (target && target->has_id) {
+		sc->has_expected_id = 1;
+		memcpy(sc->expected_id, target->id, 32);
+	}
+	sc->services = 0;
+	sc->best_height = peers->cfg.best_height;
+	sc->listen_port = (uint16_t)peers->listen_port;
+	sc->hello_nonce = peers->hello_nonce;
+	sc->wall_clock_offset_s = peers->wall_clock_offset_s;
+	sc->limits = peers->cfg.limits;
+}
+
+static void start_session(struct rumor_peer *p, int initiator,
+			  const struct rumor_connect_target *target)
+{
+	struct rumor_session_config sc;
+	fill_session_config(p->peers, &sc, initiator, target);
+	int rc = rumor_io_conn_start(&p->conn, &sc);
+	sodium_memzero(&sc, sizeof(sc));
+	if (rc != 0)
+		log_error("p2p: cannot start a session with %s: %s", rumor_io_conn_addr(&p->conn),
+			  uv_strerror(rc));
+}
+
+/* ---- dialling -------------------------------------------------------- */
+
+static void dial_start(struct dial_target *d);
+
+static void on_redial(uv_timer_t *timer)
+{
+	dial_start(timer->data);
+}
+
+static void schedule_redial(struct dial_target *d)
+{
+	struct rumor_peers *peers = d->peers;
+	if (peers->closing || d->given_up || d->peer || d->resolving)
+		return;
+	uint64_t delay = d->backoff_ms;
+	log_debug("p2p: dialling %s again in %.1f s", d->label, (double)delay / 1000);
+	uv_timer_start(&d->timer, on_redial, delay, 0);
+	d->backoff_ms = delay * 2 > peers->cfg.redial_max_ms ? peers->cfg.redial_max_ms : delay * 2;
+}
+
+static void dial_connect(struct dial_target *d, const struct sockaddr *sa)
+{
+	struct rumor_peer *p = peer_new(d->peers, 0);
+	if (!p) {
+		schedule_redial(d);
+		return;
+	}
+	p->dial = d;
+	d->peer = p;
+	log_debug("p2p: connecting to %s", d->label);
+	int rc = rumor_io_conn_connect(&p->conn, sa);
+	if (rc != 0) /* released runs and schedules the redial */
+		log_info("p2p: cannot connect to %s: %s", d->label, uv_strerror(rc));
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct dial_target *d = req->data;
+	struct rumor_peers *peers = d->peers;
+	d->resolving = 0;
+	peers->resolving--;
+	if (peers->closing) {
+		uv_freeaddrinfo(res);
+		maybe_done(peers);
+		return;
+	}
+	if (status < 0 || !res) {
+		log_info("p2p: cannot resolve %s: %s", d->target.host,
+			 status < 0 ? uv_strerror(status) : "no address");
+		uv_freeaddrinfo(res);
+		schedule_redial(d);
+		return;
+	}
+	dial_connect(d, res->ai_addr);
+	uv_freeaddrinfo(res);
+}
+
+static void dial_start(struct dial_target *d)
+{
+	struct rumor_peers *peers = d->peers;
+	if (peers->closing || d->peer || d->resolving || d->given_up)
+		return;
+	struct sockaddr_storage ss;
+	if (uv_ip4_addr(d->target.host, d->target.port, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(d->target.host, d->target.port, (struct sockaddr_in6 *)&ss) == 0) {
+		dial_connect(d, (struct sockaddr *)&ss);
+		return;
+	}
+	char port[8];
+	snprintf(port, sizeof(port), "%d", d->target.port);
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	d->resolve.data = d;
+	int rc = uv_getaddrinfo(peers->loop, &d->resolve, on_resolved, d->target.host, port, &hints);
+	if (rc != 0) {
+		log_info("p2p: cannot resolve %s: %s", d->target.host, uv_strerror(rc));
+		schedule_redial(d);
+		return;
+	}
+	d->resolving = 1;
+	peers->resolving++;
+}
+
+/* ---- io callbacks ---------------------------------------------------- */
+
+static void on_connected(struct rumor_io_conn *c, int status)
+{
+	struct rumor_peer *p = c->data;
+	if (status < 0) {
+		log_info("p2p: cannot connect to %s: %s", p->dial->label, uv_strerror(status));
+		return; /* released follows and schedules the redial */
+	}
+	start_session(p, 1, &p->dial->target);
+}
+
+static struct rumor_peer *find_ready(struct rumor_peers *peers, const uint8_t *id)
+{
+	for (struct rumor_peer *q = peers->head; q; q = q->next)
+		if (q->ready && memcmp(q->id, id, 32) == 0)
+			return q;
+	return NULL;
+}
+
+static void on_ready(struct rumor_io_conn *c)
+{
+	struct rumor_peer *p = c->data;
+	struct rumor_peers *peers = p->peers;
+	const struct rumor_session *s = rumor_io_conn_session_const(c);
+	const uint8_t *id = rumor_session_remote_id(s);
+	const struct rumor_msg_hello *hello = rumor_session_remote_hello(s);
+	assert(id && hello);
+	if (hello->nonce == peers->hello_nonce) {
+		if (p->dial && !p->dial->given_up) {
+			p->dial->given_up = 1;
+			log_warn("p2p: --connect=%s is this node itself; not dialling it again",
+				 p->dial->label);
+		}
+		rumor_io_conn_close(c, RUMOR_DISCONNECT_SELF, "connected to self");
+		return;
+	}
+	if (find_ready(peers, id)) {
+		rumor_io_conn_close(c, RUMOR_DISCONNECT_DUPLICATE, "already connected to this node");
+		return;
+	}
+	memcpy(p->id, id, 32);
+	p->ready = 1;
+	p->since_us = wall_clock_us();
+	if (p->dial)
+		p->dial->backoff_ms = peers->cfg.redial_min_ms;
+	char hex[65];
+	id_hex(id, hex);
+	log_info("peer connected: %s %s %s", hex, rumor_io_conn_addr(c),
+		 p->inbound ? "inbound" : "outbound");
+	if (peers->cfg.on_ready)
+		peers->cfg.on_ready(peers->cfg.hook_arg, p);
+}
+
+static void on_message(struct rumor_io_conn *c, const struct rumor_msg *msg)
+{
+	struct rumor_peer *p = c->data;
+	struct rumor_peers *peers = p->peers;
+	if (!p->ready)
+		return; /* closing as self or duplicate */
+	if (peers->cfg.on_message) {
+		peers->cfg.on_message(peers->cfg.hook_arg, p, msg);
+		return;
+	}
+	const char *name = rumor_msg_type_name(msg->type);
+	log_debug("peer %s: %s message ignored", rumor_io_conn_addr(c), name ? name : "unknown");
+}
+
+/* The session says "peer proved node id X, expected node id Y". */
+static int log_id_mismatch(struct rumor_peer *p, const char *reason)
+{
+	char got[65], want[65];
+	if (!p->dial || !p->dial->target.has_id ||
+	    sscanf(reason, "peer proved node id %64[0-9a-f], expected", got) != 1 ||
+	    strlen(got) != 64)
+		return 0;
+	id_hex(p->dial->target.id, want);
+	log_warn("peer at %s proved node id %s, expected %s", p->dial->label, got, want);
+	return 1;
+}
+
+static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code, int remote)
+{
+	struct rumor_peer *p = c->data;
+	struct rumor_peers *peers = p->peers;
+	int was_ready = p->ready;
+	const uint8_t *id = p->ready ? p->id : rumor_session_remote_id(rumor_io_conn_session_const(c));
+	p->ready = 0;
+	log_id_mismatch(p, reason);
+	if (code == RUMOR_DISCONNECT_SELF && p->dial && !p->dial->given_up) {
+		p->dial->given_up = 1;
+		log_warn("p2p: --connect=%s is this node itself; not dialling it again",
+			 p->dial->label);
+	}
+	char hex[65];
+	id_hex(id, hex);
+	log_info("peer disconnected: %s %s: %s%s", hex, rumor_io_conn_addr(c), reason,
+		 remote ? " (by the peer)" : "");
+	if (peers->cfg.on_closed)
+		peers->cfg.on_closed(peers->cfg.hook_arg, p, was_ready, reason);
+}
+
+static void on_released(struct rumor_io_conn *c)
+{
+	struct rumor_peer *p = c->data;
+	struct rumor_peers *peers = p->peers;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		peers->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		peers->tail = p->prev;
+	peers->n_peers--;
+	if (p->inbound)
+		peers->n_inbound--;
+	struct dial_target *d = p->dial;
+	free(p);
+	if (d) {
+		d->peer = NULL;
+		schedule_redial(d);
+	}
+	maybe_done(peers);
+}
+
+static const struct rumor_io_handler io_handler = {
+	.connected = on_connected,
+	.ready = on_ready,
+	.message = on_message,
+	.closed = on_closed,
+	.released = on_released,
+};
+
+/* ---- listening ------------------------------------------------------- */
+
+static void on_inbound(uv_stream_t *server, int status)
+{
+	struct rumor_peers *peers = server->data;
+	if (status < 0) {
+		log_warn("p2p: accept failed: %s", uv_strerror(status));
+		return;
+	}
+	struct rumor_peer *p = peer_new(peers, 1);
+	if (!p)
+		return;
+	if (rumor_io_conn_accept(&p->conn, server) != 0)
+		return; /* closing; released frees it */
+	rumor_io_conn_ip(&p->conn, p->ip, sizeof(p->ip));
+	/* Limits first, before any handshake work (n_inbound counts p). */
+	size_t same_ip = 0;
+	for (struct rumor_peer *q = peers->head; q; q = q->next)
+		if (q->inbound && strcmp(q->ip, p->ip) == 0)
+			same_ip++;
+	const char *refuse = NULL;
+	if (peers->closing)
+		refuse = "node is shutting down";
+	else if (peers->n_inbound > peers->cfg.max_inbound)
+		refuse = "too many inbound connections";
+	else if (same_ip > peers->cfg.max_inbound_per_ip)
+		refuse = "too many connections from this address";
+	if (refuse) {
+		log_debug("p2p: refusing %s: %s", rumor_io_conn_addr(&p->conn), refuse);
+		rumor_io_conn_abort(&p->conn, refuse);
+		return;
+	}
+	start_session(p, 0, NULL);
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+	struct rumor_peers *peers = handle->data;
+	peers->listener_open = 0;
+	maybe_done(peers);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+	struct dial_target *d = handle->data;
+	d->peers->timers_open--;
+	maybe_done(d->peers);
+}
+
+/* Returns 0, or a UV error with what failed in *what. */
+static int listen_on(struct rumor_peers *peers, const char **what)
+{
+	struct sockaddr_storage ss;
+	const char *host = peers->cfg.listen_host;
+	int port = peers->cfg.listen_port;
+	*what = "address";
+	int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+	if (rc != 0)
+		rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+	if (rc != 0)
+		return rc;
+	*what = "socket";
+	rc = uv_tcp_init(peers->loop, &peers->listener);
+	if (rc != 0)
+		return rc;
+	peers->listener.data = peers;
+	peers->listener_open = 1;
+	*what = "bind";
+	rc = uv_tcp_bind(&peers->listener, (struct sockaddr *)&ss, 0);
+	if (rc == 0) {
+		*what = "listen";
+		rc = uv_listen((uv_stream_t *)&peers->listener, 128, on_inbound);
+	}
+	if (rc == 0) {
+		struct sockaddr_storage bound;
+		int len = (int)sizeof(bound);
+		*what = "getsockname";
+		rc = uv_tcp_getsockname(&peers->listener, (struct sockaddr *)&bound, &len);
+		if (rc == 0)
+			peers->listen_port = bound.ss_family == AF_INET6
+						     ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+						     : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	}
+	if (rc != 0)
+		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
+	return rc;
+}
+
+/* ---- start and stop -------------------------------------------------- */
+
+int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
+		      const struct rumor_peers_config *cfg, char *err, size_t errlen)
+{
+	*out = NULL;
+	assert(cfg->network && cfg->identity_secret);
+	struct rumor_peers *peers = calloc(1, sizeof(*peers));
+	if (!peers) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	peers->loop = loop;
+	peers->cfg = *cfg;
+	peers->cfg.connect = NULL;
+	if (!peers->cfg.redial_min_ms)
+		peers->cfg.redial_min_ms = REDIAL_MIN_MS;
+	if (!peers->cfg.redial_max_ms)
+		peers->cfg.redial_max_ms = REDIAL_MAX_MS;
+	rumor_random(peers->noise_static, sizeof(peers->noise_static));
+	do
+		rumor_random(&peers->hello_nonce, sizeof(peers->hello_nonce));
+	while (peers->hello_nonce == 0);
+	peers->wall_clock_offset_s = wall_clock_us() / 1000000 - (int64_t)(uv_hrtime() / 1000000000u);
+
+	if (cfg->n_connect) {
+		peers->dials = calloc(cfg->n_connect, sizeof(*peers->dials));
+		if (!peers->dials) {
+			free(peers);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+
+	if (cfg->listen) {
+		const char *what;
+		int rc = listen_on(peers, &what);
+		const char *h = cfg->listen_host;
+		int v6 = strchr(h, ':') != NULL;
+		if (rc != 0 && cfg->listen_required) {
+			snprintf(err, errlen, "cannot listen for peers on %s%s%s:%d: %s: %s",
+				 v6 ? "[" : "", h, v6 ? "]" : "", cfg->listen_port, what,
+				 uv_strerror(rc));
+			if (peers->listener_open) { /* let the handle close */
+				while (peers->listener_open)
+					uv_run(loop, UV_RUN_ONCE);
+			}
+			free(peers->dials);
+			free(peers);
+			return -1;
+		}
+		if (rc != 0) {
+			log_warn("p2p: cannot listen on %s%s%s:%d (%s: %s); not accepting peers "
+				 "(use --listen=HOST:PORT or --nolisten)",
+				 v6 ? "[" : "", h, v6 ? "]" : "", cfg->listen_port, what,
+				 uv_strerror(rc));
+			log_notice("p2p: not listening");
+		} else {
+			log_notice("p2p: listening on %s%s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "",
+				   peers->listen_port);
+		}
+	} else {
+		log_notice("p2p: not listening");
+	}
+
+	peers->n_dials = cfg->n_connect;
+	for (size_t i = 0; i < cfg->n_connect; i++) {
+		struct dial_target *d = &peers->dials[i];
+		d->peers = peers;
+		d->target = cfg->connect[i];
+		int v6 = strchr(d->target.host, ':') != NULL;
+		snprintf(d->label, sizeof(d->label), "%s%s%s:%d", v6 ? "[" : "", d->target.host,
+			 v6 ? "]" : "", d->target.port);
+		d->backoff_ms = peers->cfg.redial_min_ms;
+		uv_timer_init(loop, &d->timer);
+		d->timer.data = d;
+		peers->timers_open++;
+	}
+	for (size_t i = 0; i < peers->n_dials; i++)
+		dial_start(&peers->dials[i]);
+	*out = peers;
+	return 0;
+}
+
+void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void *arg)
+{
+	assert(!peers->closing);
+	peers->closing = 1;
+	peers->done = done;
+	peers->done_arg = arg;
+	if (peers->listener_open && !uv_is_closing((uv_handle_t *)&peers->listener))
+		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
+	for (size_t i = 0; i < peers->n_dials; i++) {
+		struct dial_target *d = &peers->dials[i];
+		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+		if (d->resolving)
+			uv_cancel((uv_req_t *)&d->resolve); /* on_resolved still runs */
+	}
+	for (struct rumor_peer *p = peers->head; p; p = p->next)
+		rumor_io_conn_close(&p->conn, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");
+	maybe_done(peers);
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+int rumor_peers_listen_port(const struct rumor_peers *peers)
+{
+	return peers->listen_port;
+}
+
+uint64_t rumor_peers_hello_nonce(const struct rumor_peers *peers)
+{
+	return peers->hello_nonce;
+}
+
+size_t rumor_peers_ready_count(const struct rumor_peers *peers)
+{
+	size_t n = 0;
+	for (const struct rumor_peer *p = peers->head; p; p = p->next)
+		n += p->ready ? 1 : 0;
+	return n;
+}
+
+void rumor_peers_foreach(struct rumor_peers *peers,
+			 void (*fn)(void *arg, const struct rumor_peer_info *info), void *arg)
+{
+	for (struct rumor_peer *p = peers->head; p; p = p->next) {
+		if (!p->ready)
+			continue;
+		const struct rumor_session *s = rumor_io_conn_session_const(&p->conn);
+		const struct rumor_msg_hello *hello = rumor_session_remote_hello(s);
+		struct rumor_peer_info info;
+		memset(&info, 0, sizeof(info));
+		info.peer = p;
+		info.node_id = p->id;
+		info.addr = rumor_io_conn_addr(&p->conn);
+		info.inbound = p->inbound;
+		if (hello) {
+			info.version = hello->version;
+			info.user_agent = hello->user_agent.ptr;
+			info.user_agent_len = hello->user_agent.len;
+		}
+		info.stats = rumor_session_stats(s);
+		info.conn_since_us = p->since_us;
+		fn(arg, &info);
+	}
+}
+
+const uint8_t *rumor_peer_id(const struct rumor_peer *peer)
+{
+	return peer->id;
+}
+
+int rumor_peer_inbound(const struct rumor_peer *peer)
+{
+	return peer->inbound;
+}
+
+const char *rumor_peer_addr(const struct rumor_peer *peer)
+{
+	return rumor_io_conn_addr(&peer->conn);
+}
+
+int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg)
+{
+	return rumor_io_conn_send(&peer->conn, msg);
+}

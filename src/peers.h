@@ -1,0 +1,128 @@
+/*
+ * src/peers.h: the peer manager: every peer-to-peer connection of a node.
+ *
+ * It listens for inbound connections (refusing them beyond max_inbound in
+ * total and max_inbound_per_ip per address, before any handshake work),
+ * keeps one outbound connection to each --connect target (dialled again
+ * after a failure or a disconnect, 1 s doubling to 60 s), runs each
+ * connection through net/io.h (libuv shell) and net/session.h (handshake,
+ * hello, keep-alive, limits), and applies the node-wide rules a session
+ * cannot see: a connection to ourselves (the peer's hello nonce is ours)
+ * closes with RUMOR_DISCONNECT_SELF, a second connection to a node id
+ * already connected closes (the newer one) with RUMOR_DISCONNECT_DUPLICATE.
+ *
+ * Log lines (src/log.h; functional tests read them):
+ *   notice  "p2p: listening on HOST:PORT" | "p2p: not listening"
+ *   info    "peer connected: NODEID ADDR inbound|outbound"
+ *   info    "peer disconnected: NODEID ADDR: REASON"   (NODEID "-" when the
+ *           handshake did not prove one)
+ *   warn    "peer at HOST:PORT proved node id X, expected Y"
+ *
+ * Ownership: rumor_peers_start copies the config (the connect targets
+ * too) except network and identity_secret, which are borrowed and must
+ * outlive the manager.  The manager owns its connections; struct
+ * rumor_peer pointers handed to callbacks are borrowed for the call.
+ * rumor_peers_close frees the manager itself once everything is closed,
+ * then calls done (the manager must not be used after close).
+ *
+ * Errors: rumor_peers_start returns 0 or -1 with a message in err (nothing
+ * left open).  rumor_peer_send returns the codes of rumor_io_conn_send.
+ */
+#ifndef RUMOR_SRC_PEERS_H
+#define RUMOR_SRC_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "crypto/item.h"
+#include "net/message.h"
+#include "net/session.h"
+#include "src/options.h"
+
+struct rumor_peers;
+struct rumor_peer;
+
+/* Hooks for the layers above (relay).  peer is borrowed for the call.
+ * on_ready: a connection passed the handshake, hello and the self and
+ * duplicate checks.  on_message: a message from such a peer (not hello,
+ * ping or pong; msg borrowed for the call).  on_closed: a connection whose
+ * handshake had started is over; was_ready says whether on_ready ran for
+ * it (rumor_peer_id is valid only then). */
+typedef void (*rumor_peers_ready_fn)(void *arg, struct rumor_peer *peer);
+typedef void (*rumor_peers_message_fn)(void *arg, struct rumor_peer *peer,
+				       const struct rumor_msg *msg);
+typedef void (*rumor_peers_closed_fn)(void *arg, struct rumor_peer *peer, int was_ready,
+				      const char *reason);
+
+struct rumor_peers_config {
+	const struct rumor_network *network; /* borrowed */
+	const uint8_t *identity_secret;      /* borrowed: 64-byte Ed25519 secret */
+	int listen;
+	int listen_required;     /* a listen failure is an error (else a warning) */
+	char listen_host[64];    /* numeric */
+	int listen_port;         /* 0: any free port */
+	size_t n_connect;
+	const struct rumor_connect_target *connect; /* copied */
+	int has_psk;
+	uint8_t psk[32];
+	unsigned max_inbound;
+	unsigned max_inbound_per_ip;
+	uint64_t best_height;
+	uint64_t redial_min_ms; /* default 1000 when 0 */
+	uint64_t redial_max_ms; /* default 60000 when 0 */
+	struct rumor_session_limits limits; /* rumor_session_limits_default() */
+	rumor_peers_ready_fn on_ready;      /* each hook may be NULL */
+	rumor_peers_message_fn on_message;  /* NULL: messages are logged and dropped */
+	rumor_peers_closed_fn on_closed;
+	void *hook_arg;
+};
+
+/* Defaults for everything but network and identity_secret: not listening,
+ * no targets, limits 64/4, session defaults. */
+void rumor_peers_config_default(struct rumor_peers_config *cfg);
+/* From rumord's options. */
+void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
+				     const struct rumor_config *opts);
+
+/* Generates the Noise static key and the hello nonce, listens and starts
+ * dialling.  Logs "p2p: listening on ..." (notice).  Returns 0 or -1. */
+int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
+		      const struct rumor_peers_config *cfg, char *err, size_t errlen);
+/* Stops: closes the listener and dial timers, sends disconnect(SHUTDOWN)
+ * to every peer that is up, flushes best effort (at most RUMOR_IO_LINGER_MS),
+ * closes everything, frees the manager, then calls done(arg). */
+void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void *arg);
+
+/* The port actually listened on (0 when not listening). */
+int rumor_peers_listen_port(const struct rumor_peers *peers);
+/* This node's self-connection nonce (for tests). */
+uint64_t rumor_peers_hello_nonce(const struct rumor_peers *peers);
+/* Connections in READY. */
+size_t rumor_peers_ready_count(const struct rumor_peers *peers);
+
+/* One READY connection, for getpeerinfo.  Strings and stats are borrowed
+ * until the loop runs again. */
+struct rumor_peer_info {
+	struct rumor_peer *peer;
+	const uint8_t *node_id;  /* 32 bytes */
+	const char *addr;        /* "IP:PORT" */
+	int inbound;
+	uint32_t version;
+	const uint8_t *user_agent; /* UTF-8, not NUL-terminated */
+	size_t user_agent_len;
+	const struct rumor_session_stats *stats;
+	int64_t conn_since_us;   /* Unix time when it became READY */
+};
+/* Calls fn for every READY connection, oldest first. */
+void rumor_peers_foreach(struct rumor_peers *peers,
+			 void (*fn)(void *arg, const struct rumor_peer_info *info), void *arg);
+
+/* For relay: the peer's id (32 bytes, once READY), its direction and
+ * address, and sending to it. */
+const uint8_t *rumor_peer_id(const struct rumor_peer *peer);
+int rumor_peer_inbound(const struct rumor_peer *peer);
+const char *rumor_peer_addr(const struct rumor_peer *peer);
+int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg);
+
+#endif
