@@ -30,7 +30,22 @@
  *  - Recently rejected ids (rejected_max, FIFO) are never requested again.
  *  - A payload for an id that was not requested from that peer is
  *    unrequested: the caller disconnects (misbehaviour).  A payload for an id
- *    already known counts as a duplicate.
+ *    already known (or recently rejected) counts as a duplicate.  A payload
+ *    from a peer whose request timed out while the id is still tracked is
+ *    still accepted as requested (the peer was slow, not hostile).
+ *  - An inv entry whose kind is neither tx nor block makes the relay emit
+ *    DISCONNECT for that peer; the relay then ignores the peer until the
+ *    caller removes it.
+ *
+ * Scheduling: requests are decided when actions are drained
+ * (rumor_relay_next_action), at the latest now_us any call brought.  A
+ * caller may feed several events (say every message of one read) before
+ * draining; announcements fed together are then weighed together, so an
+ * outbound announcer wins over an inbound one that announced first.
+ * Deterministic: the same calls give the same actions.
+ *
+ * Ownership: the relay copies everything it keeps; action entries are
+ * borrowed until the next call into the relay.
  *
  * Memory is bounded by the limits in struct rumor_relay_config; every table
  * is a keyed hash (crypto/idmap.h) whose key the caller supplies.
@@ -113,16 +128,25 @@ struct rumor_relay_stats {
 	uint64_t requests_sent;
 	uint32_t requests_in_flight;
 	uint32_t ids_tracked; /* announced, not yet received */
+	uint64_t announcements_ignored; /* over max_announced_per_peer or
+					 * max_announcers_per_id (or no memory) */
+	uint64_t announcements_dropped; /* our inv for a peer whose unflushed
+					 * batch was at 4 * inv_batch_max (a caller
+					 * that does not drain actions) */
 };
 
 struct rumor_relay; /* opaque */
 
-/* Returns 0, -EINVAL or -ENOMEM. */
+/* Returns 0, -EINVAL (a zero limit, a batch over RUMOR_MSG_INV_MAX,
+ * max_peers of UINT32_MAX, poisson_delay without random_u64) or -ENOMEM.
+ * is_known may be NULL (nothing is known). */
 int rumor_relay_new(struct rumor_relay **out, const struct rumor_relay_config *cfg);
 void rumor_relay_del(struct rumor_relay *relay);
 
-/* Peers.  Returns 0, -EEXIST, -ENOSPC (max_peers).  Removing a peer hands
- * its in-flight requests to the next announcers. */
+/* Peers.  Returns 0, -EEXIST, -ENOSPC (max_peers), -EINVAL (peer is
+ * RUMOR_RELAY_NO_PEER), -ENOMEM.  Removing a peer hands its in-flight
+ * requests to the next announcers (asked at the next drain); an unknown
+ * handle is ignored. */
 int rumor_relay_peer_add(struct rumor_relay *relay, rumor_peer_handle peer, int outbound,
 			 uint64_t now_us);
 void rumor_relay_peer_remove(struct rumor_relay *relay, rumor_peer_handle peer, uint64_t now_us);
