@@ -793,3 +793,68 @@ class TestBase:
                                    time.monotonic() - start))
         sys.exit(status)
 
+
+# ---- relay helpers (test_relay_*.py) ----------------------------------------
+
+def rumord_help_has(option):
+    """Feature detection: does `rumord --help` mention option?"""
+    cp = run_tool(RUMORD, ["--help"])
+    return option in cp.stdout or option in cp.stderr
+
+
+def relay_node_args(node, listen="127.0.0.1:0", loglevel="info", extra=()):
+    """The full argument list of a relay test node (start it with base=False):
+    loopback RPC and p2p on ports the node picks, many inbound peers per IP."""
+    return ["--datadir=" + node.datadir, "--network=" + node.network, "--rpcbind=127.0.0.1:0",
+            "--loglevel=" + loglevel, "--listen=" + listen, "--maxinboundperip=1000"] + list(extra)
+
+
+def wait_for_peers(node, count, timeout=WAIT_S):
+    """Wait until getpeerinfo lists exactly count peers; return the list."""
+    return wait_until(lambda: (lambda p: p if len(p) == count else None)(node.rpc("getpeerinfo")),
+                      "%s to have %d peers" % (node.name, count), timeout)
+
+
+def rpc_batch(node, method, params_list):
+    """One JSON-RPC batch of method(*params) calls (at most 1000); returns a
+    list of (result, error) in order."""
+    calls = [{"jsonrpc": "2.0", "id": i, "method": method, "params": list(p)}
+             for i, p in enumerate(params_list)]
+    reply = node.call_json(calls) if calls else []
+    by_id = {r.get("id"): r for r in reply}
+    return [(by_id[i].get("result"), by_id[i].get("error")) for i in range(len(calls))]
+
+
+def missing_items(node, ids):
+    """The ids (of a list) that getiteminfo does not know on node."""
+    ids = list(ids)
+    missing = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for i, (res, err) in zip(chunk, rpc_batch(node, "getiteminfo", [[x] for x in chunk])):
+            if err is not None or not isinstance(res, dict):
+                missing.append(i)
+    return missing
+
+
+def wait_for_items(nodes, ids, timeout=30.0, what="items"):
+    """Wait (bounded) until every node knows every id; the failure names
+    which node lacks how many."""
+    deadline = time.monotonic() + timeout
+    ids = list(ids)
+    pending = {n.name: (n, ids) for n in nodes}
+    while True:
+        for name, (n, left) in list(pending.items()):
+            left = missing_items(n, left)
+            if left:
+                pending[name] = (n, left)
+            else:
+                del pending[name]
+        if not pending:
+            log("  ok: %d %s reached all %d nodes" % (len(ids), what, len(nodes)))
+            return
+        if time.monotonic() >= deadline:
+            raise TestFailure("timed out after %.0f s waiting for %s: %s" % (
+                timeout, what, ", ".join("%s lacks %d (first %s)" % (k, len(v[1]), v[1][0][:16])
+                                         for k, v in sorted(pending.items()))))
+        time.sleep(POLL_S * 2)
