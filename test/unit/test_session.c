@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "crypto/hex.h"
 #include "crypto/noise.h"
@@ -1104,10 +1105,47 @@ static void check_example(struct peer *p, const char *name, size_t take, uint8_t
 	free(doc);
 }
 
+/* Compares the doc's example NAME with want[0..len). */
+static void check_doc_bytes(const char *name, const uint8_t *want, size_t len)
+{
+	size_t n;
+	uint8_t *doc = doc_example(name, &n);
+
+	assert_int_equal(n, len);
+	assert_memory_equal(doc, want, len);
+	free(doc);
+}
+
+/* The identity proof p sends, computed independently of net/session.c. */
+static void example_proof(const struct peer *p, uint8_t proof[96])
+{
+	uint8_t signed_msg[81], static_pub[32];
+
+	assert_int_equal(crypto_scalarmult_base(static_pub, p->cfg.noise_static_priv), 0);
+	memcpy(signed_msg, "rumor/identity/v1", 17);
+	memcpy(signed_msg + 17, testnet.id, 32);
+	memcpy(signed_msg + 49, static_pub, 32);
+	memcpy(proof, p->id_pub, 32);
+	rumor_sign(p->id_secret, signed_msg, sizeof(signed_msg), proof + 32);
+}
+
+static void check_doc_hello(const char *name, const struct rumor_msg_hello *h)
+{
+	struct rumor_msg m;
+	uint8_t buf[512];
+	size_t n;
+
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_HELLO;
+	m.u.hello = *h;
+	assert_int_equal(rumor_msg_encode(&m, buf, sizeof(buf), &n), 0);
+	check_doc_bytes(name, buf, n);
+}
+
 static void test_protocol_example(void **state)
 {
 	struct peer a, b;
-	uint8_t buf[4096];
+	uint8_t buf[4096], proof[96];
 	size_t n;
 
 	(void)state;
@@ -1134,6 +1172,16 @@ static void test_protocol_example(void **state)
 	deliver(&a, buf, n, SIZE_MAX, T0);
 	assert_int_equal(a.ready, 1);
 	check_ready_pair(&a, &b);
+	if (!getenv("RUMOR_PRINT_EXAMPLES")) {
+		check_doc_bytes("initiator-id", a.id_pub, 32);
+		check_doc_bytes("responder-id", b.id_pub, 32);
+		example_proof(&a, proof);
+		check_doc_bytes("initiator-proof", proof, 96);
+		example_proof(&b, proof);
+		check_doc_bytes("responder-proof", proof, 96);
+		check_doc_hello("hello-initiator-plaintext", rumor_session_remote_hello(b.s));
+		check_doc_hello("hello-responder-plaintext", rumor_session_remote_hello(a.s));
+	}
 	peer_free(&a);
 	peer_free(&b);
 }
