@@ -39,6 +39,17 @@
  * that stops reading cannot grow our memory).  Input is bounded by the
  * frame decoder (one frame plus one reassembled message, <= 4 MiB + 1 KiB).
  *
+ * Hello checks: version == RUMOR_PROTOCOL_VERSION (else disconnect code
+ * VERSION), network name == ours, printable user agent (else PROTOCOL), and
+ * a hello nonce equal to cfg.hello_nonce means we dialled ourselves (code
+ * SELF).  Once READY, hello/ping/pong are handled inside, unknown optional
+ * types are skipped, and every other message is an EV_MESSAGE.
+ *
+ * Secrets: rumor_session_new copies the static, ephemeral and psk keys into
+ * the Noise state and signs the identity proof at once; the caller should
+ * wipe its config copy afterwards.  Keys are wiped at the split (handshake
+ * secrets) and when the session closes (transport keys).
+ *
  * Errors: functions return 0 or a negative errno as documented; a remote
  * party's misbehaviour is never an error return but a CLOSED event with a
  * reason string.
