@@ -692,10 +692,8 @@ static int handle_hello(struct rumor_session *s, const struct rumor_msg_hello *h
 		fail(s, RUMOR_DISCONNECT_PROTOCOL, "hello user agent is not printable ASCII");
 		return 0;
 	}
-	if (h->nonce == s->hello_nonce) {
-		fail(s, RUMOR_DISCONNECT_SELF, "connected to ourselves (hello nonce matches ours)");
-		return 0;
-	}
+	/* A nonce equal to ours (a self-connection) is the node's to judge: it
+	 * knows more (the address to stop dialling) and closes with code SELF. */
 	assert(h->network.len <= sizeof(s->remote_network));
 	assert(h->user_agent.len <= sizeof(s->remote_user_agent));
 	s->remote_hello = *h;

@@ -40,10 +40,11 @@
  * frame decoder (one frame plus one reassembled message, <= 4 MiB + 1 KiB).
  *
  * Hello checks: version == RUMOR_PROTOCOL_VERSION (else disconnect code
- * VERSION), network name == ours, printable user agent (else PROTOCOL), and
- * a hello nonce equal to cfg.hello_nonce means we dialled ourselves (code
- * SELF).  Once READY, hello/ping/pong are handled inside, unknown optional
- * types are skipped, and every other message is an EV_MESSAGE.
+ * VERSION), network name == ours, printable user agent (else PROTOCOL).
+ * The self-connection check (remote hello nonce == ours: close with code
+ * SELF) is left to the node, which gets READY and the remote hello first.
+ * Once READY, hello/ping/pong are handled inside, unknown optional types
+ * are skipped, and every other message is an EV_MESSAGE.
  *
  * Secrets: rumor_session_new copies the static, ephemeral and psk keys into
  * the Noise state and signs the identity proof at once; the caller should
