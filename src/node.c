@@ -39,6 +39,7 @@
 #include "rpc/jsonrpc.h"
 #include "src/datadir.h"
 #include "src/log.h"
+#include "src/peers.h"
 #include "src/rpc_methods.h"
 #include "store/store.h"
 
@@ -75,11 +76,13 @@ struct rumor_node {
 	struct rumor_network network;
 	uint8_t node_seed[32];
 	uint8_t node_id[32];
+	uint8_t node_secret[RUMOR_SECRET_SIZE]; /* peers prove our identity with it */
 	int lock_fd;
 	char cookie_path[RUMOR_PATH_MAX + 16];
 	struct rumor_auth auth;
 	struct rumor_store *store;
 	struct rumor_http_server *http;
+	struct rumor_peers *peers; /* NULL once closed */
 	struct rumor_jsonrpc_server rpc;
 
 	uv_signal_t sigint, sigterm;
@@ -391,10 +394,18 @@ static void on_http_closed(void *arg)
 	maybe_finish_stop(node);
 }
 
+static void on_peers_closed(void *arg)
+{
+	struct rumor_node *node = arg;
+	node->peers = NULL;
+	maybe_finish_stop(node);
+}
+
 /* The last step of shutdown: runs once nothing is in flight. */
 static void maybe_finish_stop(struct rumor_node *node)
 {
-	if (node->closed_handles || node->http || node->in_flight.count || node->chunks_running)
+	if (node->closed_handles || node->http || node->peers || node->in_flight.count ||
+	    node->chunks_running)
 		return;
 	node->closed_handles = 1;
 	if (node->store) {
@@ -424,6 +435,9 @@ void rumor_node_stop(struct rumor_node *node)
 		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 		s = next;
 	}
+	/* Peers get disconnect(shutdown) and a bounded flush (io.h linger). */
+	if (node->peers)
+		rumor_peers_close(node->peers, on_peers_closed, node);
 	if (node->http)
 		rumor_http_server_close(node->http, on_http_closed, node);
 	else
@@ -470,9 +484,7 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	int created = 0;
 	if (rumor_datadir_node_key(cfg->datadir, node->node_seed, &created, err, errlen))
 		goto fail;
-	uint8_t secret[RUMOR_SECRET_SIZE];
-	rumor_sign_keypair_from_seed(node->node_seed, node->node_id, secret);
-	memset(secret, 0, sizeof(secret));
+	rumor_sign_keypair_from_seed(node->node_seed, node->node_id, node->node_secret);
 	char idhex[65];
 	rumor_hex_encode(node->node_id, 32, idhex);
 	log_info("node id %s%s, network %s", idhex, created ? " (new key)" : "", cfg->network);
@@ -522,6 +534,13 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 		goto fail;
 	}
 
+	struct rumor_peers_config peers_cfg;
+	rumor_peers_config_from_options(&peers_cfg, &node->cfg);
+	peers_cfg.network = &node->network;
+	peers_cfg.identity_secret = node->node_secret;
+	if (rumor_peers_start(&node->peers, loop, &peers_cfg, err, errlen))
+		goto fail;
+
 	uv_signal_init(loop, &node->sigint);
 	uv_signal_init(loop, &node->sigterm);
 	node->sigint.data = node->sigterm.data = node;
@@ -542,6 +561,8 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	return 0;
 
 fail:
+	if (node->http) /* the last step, peers, failed */
+		rumor_http_server_close(node->http, NULL, NULL);
 	if (node->store) {
 		rumor_store_close(node->store);
 		uv_run(loop, UV_RUN_DEFAULT); /* let the store's handle close */
@@ -551,6 +572,7 @@ fail:
 	rumor_idmap_free(&node->in_flight);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
+	sodium_memzero(node->node_secret, sizeof(node->node_secret));
 	free(node);
 	return -1;
 }
@@ -562,6 +584,7 @@ void rumor_node_free(struct rumor_node *node)
 	rumor_idmap_free(&node->in_flight);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
+	sodium_memzero(node->node_secret, sizeof(node->node_secret));
 	free(node);
 }
 
@@ -578,6 +601,11 @@ const struct rumor_network *rumor_node_network(const struct rumor_node *node)
 const uint8_t *rumor_node_id(const struct rumor_node *node)
 {
 	return node->node_id;
+}
+
+struct rumor_peers *rumor_node_peers(struct rumor_node *node)
+{
+	return node->peers;
 }
 
 uint64_t rumor_node_uptime_s(const struct rumor_node *node)

@@ -125,4 +125,9 @@ int rumor_peer_inbound(const struct rumor_peer *peer);
 const char *rumor_peer_addr(const struct rumor_peer *peer);
 int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg);
 
+/* The node's peer manager (defined in src/node.c; NULL when not running or
+ * once shut down). */
+struct rumor_node;
+struct rumor_peers *rumor_node_peers(struct rumor_node *node);
+
 #endif

@@ -14,7 +14,9 @@
 
 #include "crypto/hex.h"
 #include "crypto/item.h"
+#include "net/message.h"
 #include "src/node.h"
+#include "src/peers.h"
 #include "store/store.h"
 
 static void invalid_params(struct rumor_jsonrpc_call *call, const char *msg)
@@ -291,6 +293,53 @@ static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 	rumor_jsonrpc_reply(call, o);
 }
 
+/* Wire bytes by message type name; slot 0 is the handshake; zeros omitted. */
+static json_t *per_msg_json(const uint64_t *by_type)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < RUMOR_SESSION_STAT_SLOTS; i++) {
+		if (by_type[i] == 0)
+			continue;
+		const char *name = i == 0 ? "handshake" : rumor_msg_type_name((uint16_t)i);
+		if (name)
+			json_object_set_new(o, name, json_integer((json_int_t)by_type[i]));
+	}
+	return o;
+}
+
+static void add_peer_json(void *arg, const struct rumor_peer_info *info)
+{
+	json_t *list = arg;
+	const struct rumor_session_stats *st = info->stats;
+	char idhex[65];
+	rumor_hex_encode(info->node_id, 32, idhex);
+	json_t *ua = json_stringn((const char *)info->user_agent, info->user_agent_len);
+	json_t *o = json_object();
+	json_object_set_new(o, "node_id", json_string(idhex));
+	json_object_set_new(o, "addr", json_string(info->addr));
+	json_object_set_new(o, "inbound", json_boolean(info->inbound));
+	json_object_set_new(o, "version", json_integer(info->version));
+	json_object_set_new(o, "user_agent", ua ? ua : json_string(""));
+	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)st->bytes_sent));
+	json_object_set_new(o, "bytes_recv", json_integer((json_int_t)st->bytes_recv));
+	json_object_set_new(o, "bytes_sent_per_msg", per_msg_json(st->sent_by_type));
+	json_object_set_new(o, "bytes_recv_per_msg", per_msg_json(st->recv_by_type));
+	json_object_set_new(o, "conn_since_us", json_integer((json_int_t)info->conn_since_us));
+	json_object_set_new(o, "ping_us", json_integer((json_int_t)st->ping_us));
+	json_array_append_new(list, o);
+}
+
+static void m_getpeerinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 0, 0, "no parameters"))
+		return;
+	json_t *list = json_array();
+	struct rumor_peers *peers = rumor_node_peers(ctx);
+	if (peers)
+		rumor_peers_foreach(peers, add_peer_json, list);
+	rumor_jsonrpc_reply(call, list);
+}
+
 static void m_stop(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
 {
 	if (want_params(call, params, 0, 0, "no parameters"))
@@ -315,6 +364,11 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getinfo\nReturns version, network, node_id, item counts and uptime_s."},
 	{"getiteminfo", m_getiteminfo, p_id,
 	 "getiteminfo \"id\"\nReturns kind, size, first_seen_us and source of a stored item."},
+	{"getpeerinfo", m_getpeerinfo, p_none,
+	 "getpeerinfo\n"
+	 "Returns an array with one object per connected peer (handshake and hello done):\n"
+	 "node_id, addr, inbound, version, user_agent, bytes_sent, bytes_recv,\n"
+	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us."},
 	{"getrawtransaction", m_getrawtransaction, p_id,
 	 "getrawtransaction \"id\"\nReturns a stored transaction as hex."},
 	{"help", m_help, p_help,
