@@ -226,7 +226,6 @@ struct record {
 	int expired;
 	uint32_t requested_from; /* peer index, NO_INDEX when WAITING */
 	uint32_t n_announcers;
-	uint32_t tries;
 	uint64_t created_us;
 	uint64_t deadline_us;
 	struct announcer *announcers;
@@ -537,7 +536,6 @@ static void record_request(struct rumor_relay *relay, struct record *rec, struct
 	(void)rc;
 	rec->requested_from = peer_index(relay, p);
 	rec->deadline_us = add_sat(relay->now_us, relay->cfg.request_timeout_us);
-	rec->tries++;
 	link_add_tail(&relay->in_flight, &rec->in_flight_link);
 	p->in_flight++;
 	p->stats.requested_from++;
@@ -889,8 +887,12 @@ void rumor_relay_on_accepted(struct rumor_relay *relay, uint8_t kind,
 		struct peer *p = &relay->peers[i];
 		int skip = p->skip;
 		p->skip = 0;
-		if (!p->in_use || p->disconnect_reason || skip || p->handle == from)
+		if (!p->in_use || p->disconnect_reason || skip)
 			continue;
+		if (p->handle == from) {
+			fifo_add(&p->known, id);
+			continue;
+		}
 		if (fifo_has(&p->known, id))
 			continue;
 		if (vec_push(&p->inv, kind, id)) {

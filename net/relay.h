@@ -169,11 +169,16 @@ enum rumor_relay_payload_verdict rumor_relay_on_payload(struct rumor_relay *rela
 void rumor_relay_on_getdata(struct rumor_relay *relay, rumor_peer_handle peer,
 			    const struct rumor_relay_inv_entry *entries, uint32_t count);
 /* Ask for an id that nobody announced (a block's missing transaction, or a
- * block's unknown parent), from a peer believed to have it. */
+ * block's unknown parent), from a peer believed to have it.  The peer
+ * becomes one of the id's announcers (not charged against its
+ * max_announced_per_peer: the caller bounds these); ignored for an unknown
+ * peer, a kind other than tx/block, a known or recently rejected id.  The
+ * getdata goes out at the next drain, subject to max_requests_per_peer. */
 void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint8_t kind,
 			 const uint8_t id[RUMOR_ID_SIZE], uint64_t now_us);
 /* A valid item was stored: announce it.  from: the peer it came from, or
- * RUMOR_RELAY_NO_PEER (RPC). */
+ * RUMOR_RELAY_NO_PEER (RPC).  Ends any tracking of the id (a request still
+ * out makes its payload a duplicate).  kind must be tx or block. */
 void rumor_relay_on_accepted(struct rumor_relay *relay, uint8_t kind,
 			     const uint8_t id[RUMOR_ID_SIZE], rumor_peer_handle from, uint64_t now_us);
 /* An item failed validation: never request it again. */
