@@ -326,7 +326,8 @@ static void on_ready(struct rumor_io_conn *c)
 			log_warn("p2p: --connect=%s is this node itself; not dialling it again",
 				 p->dial->label);
 		}
-		rumor_io_conn_close(c, RUMOR_DISCONNECT_SELF, "connected to self");
+		rumor_io_conn_close(c, RUMOR_DISCONNECT_SELF,
+				    "connected to ourselves (hello nonce matches ours)");
 		return;
 	}
 	if (find_ready(peers, id)) {
