@@ -250,6 +250,11 @@ static int closed_once(void *arg)
 	return ((struct side *)arg)->closed_events > 0;
 }
 
+static int closed_twice(void *arg)
+{
+	return ((struct side *)arg)->closed_events >= 2;
+}
+
 static void test_connect_and_peerinfo(void **state)
 {
 	(void)state;
@@ -356,10 +361,9 @@ static void test_expected_id_mismatch(void **state)
 	assert_int_equal(b.closed_was_ready, 0);
 	assert_int_equal(b.ready_events, 0);
 	/* It keeps refusing as it redials. */
-	run_for(200);
+	assert_true(run_until(closed_twice, &b, WAIT_MS));
 	assert_int_equal(a.ready_events, 0);
 	assert_int_equal(b.ready_events, 0);
-	assert_true(b.closed_events >= 2);
 	close_side(&b);
 	close_side(&a);
 }
@@ -485,9 +489,11 @@ static void test_inbound_limits(void **state)
 	/* Refused connections never started a session: no closed hook. */
 	assert_int_equal(a.closed_events, 0);
 
-	/* After one leaves, 127.0.0.1 may connect again. */
+	/* After one leaves (its session had started: the closed hook runs),
+	 * 127.0.0.1 may connect again. */
 	uv_close((uv_handle_t *)&r[0].tcp, raw_closed);
-	run_for(100);
+	assert_true(run_until(closed_once, &a, WAIT_MS));
+	run_for(50);
 	raw_connect(&r[0], "127.0.0.1", port);
 	run_for(200);
 	assert_int_equal(r[0].eof, 0);
@@ -526,7 +532,8 @@ static void test_self_connection(void **state)
 	cfg.connect = &t;
 	start_side(&a, &cfg);
 	/* Both ends of the one connection close; no redial follows. */
-	run_for(600);
+	assert_true(run_until(closed_twice, &a, WAIT_MS));
+	run_for(300);
 	assert_int_equal(a.ready_events, 0);
 	assert_int_equal(a.closed_events, 2);
 	assert_non_null(strstr(a.last_reason, "ourselves"));
