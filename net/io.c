@@ -82,7 +82,7 @@ static void on_handle_closed(uv_handle_t *handle)
 	assert(c->handles_open > 0);
 	if (--c->handles_open > 0)
 		return;
-	assert(c->write_in_flight == 0);
+	assert(c->write_in_flight == 0 && c->in_callback == 0);
 	if (c->session) {
 		rumor_session_del(c->session);
 		c->session = NULL;

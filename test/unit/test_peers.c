@@ -577,6 +577,49 @@ static void test_duplicate(void **state)
 	close_side(&a);
 }
 
+/* Nodes of a private network need the same pre-shared key. */
+static void test_network_psk(void **state)
+{
+	(void)state;
+	struct side a, b, c;
+	side_keys(&a);
+	side_keys(&b);
+	side_keys(&c);
+	struct rumor_peers_config cfg;
+	side_config(&a, &cfg);
+	listen_config(&cfg);
+	cfg.has_psk = 1;
+	memset(cfg.psk, 7, sizeof(cfg.psk));
+	start_side(&a, &cfg);
+	struct rumor_connect_target t;
+	target(&t, a.pub, rumor_peers_listen_port(a.peers));
+
+	side_config(&b, &cfg); /* the same key */
+	cfg.has_psk = 1;
+	memset(cfg.psk, 7, sizeof(cfg.psk));
+	cfg.n_connect = 1;
+	cfg.connect = &t;
+	start_side(&b, &cfg);
+	side_config(&c, &cfg); /* another key */
+	cfg.has_psk = 1;
+	memset(cfg.psk, 8, sizeof(cfg.psk));
+	cfg.n_connect = 1;
+	cfg.connect = &t;
+	start_side(&c, &cfg);
+
+	struct side *pair[2] = {&a, &b};
+	assert_true(run_until(both_ready, pair, WAIT_MS));
+	/* XXpsk3 mixes the key in message 3: a fails it and hangs up. */
+	assert_true(run_until(closed_once, &c, WAIT_MS));
+	assert_int_equal(c.ready_events, 0);
+	assert_int_equal(c.closed_was_ready, 0);
+	run_for(100);
+	assert_int_equal(rumor_peers_ready_count(a.peers), 1);
+	close_side(&c);
+	close_side(&b);
+	close_side(&a);
+}
+
 static void test_listen_failure(void **state)
 {
 	(void)state;
@@ -614,6 +657,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_psk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
