@@ -11,7 +11,7 @@
  *   read()     the decoder: every length or count is compared with its cap
  *              and with the bytes left BEFORE it is used to loop or index.
  * Integers are little-endian, as in the item formats.  See net/message.h
- * for the API and ownership, doc/wire-draft.md for the layout.
+ * for the API and ownership, doc/protocol.md ("Transport") for the layout.
  */
 #include "net/message.h"
 

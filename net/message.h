@@ -15,7 +15,7 @@
  * Every body is described by one schema table in message.c (fields of kind
  * u8/u16/u32/u64, fixed bytes, string, blob and list-of-struct, each with its
  * own cap); encode, size computation and decode are all driven by it.  The
- * byte-by-byte layout and the limits are in doc/wire-draft.md.
+ * byte-by-byte layout and the limits are in doc/protocol.md ("Transport").
  *
  * Ownership: a decoded struct rumor_msg BORROWS from the input buffer:
  * strings, blobs and lists point into it and stay valid only while it does.

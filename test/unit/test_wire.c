@@ -3,7 +3,7 @@
  * net/frame (encrypted framing over Noise transport ciphers).
  *
  * Messages: every type round-trips and re-encodes to the same bytes; the
- * ping and inv hex examples of doc/wire-draft.md; each rejection (every
+ * ping and inv hex examples of doc/protocol.md ("Transport"); each rejection (every
  * truncation, a trailing byte, counts/lengths over their caps, bad UTF-8,
  * bad entries, reserved flags, unknown mandatory type) and the skip of an
  * unknown optional type.
@@ -171,7 +171,7 @@ static void test_roundtrip_ping_pong(void **state)
 	m.u.ping.nonce = 0x0102030405060708ull;
 	buf = roundtrip(&m, &d, &len);
 	rumor_hex_encode(buf, len, hex);
-	assert_string_equal(hex, ping_hex); /* doc/wire-draft.md example */
+	assert_string_equal(hex, ping_hex); /* doc/protocol.md ("Transport") example */
 	assert_true(d.u.ping.nonce == 0x0102030405060708ull);
 	free(buf);
 
@@ -640,7 +640,7 @@ static void test_frame_sizes(void **state)
 			 65 * 35 + RUMOR_FRAME_MESSAGE_MAX);
 }
 
-/* The framed ping of doc/wire-draft.md: key 00 01 .. 1f, nonces from 0.
+/* The framed ping of doc/protocol.md ("Transport"): key 00 01 .. 1f, nonces from 0.
  * Cross-checked with an independent ChaCha20-Poly1305 implementation. */
 static void test_frame_example(void **state)
 {
