@@ -57,7 +57,8 @@ struct rumor_peer {
 	struct rumor_peers *peers;
 	struct dial_target *dial; /* outbound only */
 	int inbound;
-	int ready; /* READY and accepted by the checks below */
+	int session_ready; /* the session reached READY (id and transport proven) */
+	int ready;         /* ... and passed the self and duplicate checks */
 	char ip[48];
 	uint8_t id[32];
 	int64_t since_us;
@@ -320,6 +321,7 @@ static void on_ready(struct rumor_io_conn *c)
 	const uint8_t *id = rumor_session_remote_id(s);
 	const struct rumor_msg_hello *hello = rumor_session_remote_hello(s);
 	assert(id && hello);
+	p->session_ready = 1;
 	if (hello->nonce == peers->hello_nonce) {
 		if (p->dial && !p->dial->given_up) {
 			p->dial->given_up = 1;
@@ -379,7 +381,11 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	struct rumor_peer *p = c->data;
 	struct rumor_peers *peers = p->peers;
 	int was_ready = p->ready;
-	const uint8_t *id = p->ready ? p->id : rumor_session_remote_id(rumor_io_conn_session_const(c));
+	/* An id is shown only once the whole handshake is known to have
+	 * succeeded (hello received): with a wrong PSK the dialer has already
+	 * read the responder's id when the responder rejects message 3. */
+	const uint8_t *id =
+		p->session_ready ? rumor_session_remote_id(rumor_io_conn_session_const(c)) : NULL;
 	p->ready = 0;
 	log_id_mismatch(p, reason);
 	if (code == RUMOR_DISCONNECT_SELF && p->dial && !p->dial->given_up) {

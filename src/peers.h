@@ -14,8 +14,9 @@
  * Log lines (src/log.h; functional tests read them):
  *   notice  "p2p: listening on HOST:PORT" | "p2p: not listening"
  *   info    "peer connected: NODEID ADDR inbound|outbound"
- *   info    "peer disconnected: NODEID ADDR: REASON"   (NODEID "-" when the
- *           handshake did not prove one)
+ *   info    "peer disconnected: NODEID ADDR: REASON"   (NODEID "-" unless
+ *           the session reached READY; " (by the peer)" follows REASON when
+ *           the peer sent disconnect or hung up)
  *   warn    "peer at HOST:PORT proved node id X, expected Y"
  *
  * Ownership: rumor_peers_start copies the config (the connect targets
