@@ -622,11 +622,16 @@ class Node:
         """Wait until getpeerinfo lists exactly the node ids in ids (any
         order); returns the list."""
         want = sorted(ids)
+        last = []
 
         def ok():
             p = self.peers()
-            return p if sorted(x.get("node_id") for x in p) == want else None
-        return wait_until(ok, "%s: peers %s" % (self.name, [i[:12] for i in want]), timeout)
+            last[:] = [(x.get("node_id", "?")[:12], x.get("addr")) for x in p]
+            return (p,) if sorted(x.get("node_id") for x in p) == want else None  # [] is falsy
+        try:
+            return wait_until(ok, "%s: peers %s" % (self.name, [i[:12] for i in want]), timeout)[0]
+        except TestFailure as e:
+            raise TestFailure("%s; the last getpeerinfo listed %s" % (e, last))
 
 
 def p2p_supported():
@@ -811,8 +816,10 @@ def relay_node_args(node, listen="127.0.0.1:0", loglevel="info", extra=()):
 
 def wait_for_peers(node, count, timeout=WAIT_S):
     """Wait until getpeerinfo lists exactly count peers; return the list."""
-    return wait_until(lambda: (lambda p: p if len(p) == count else None)(node.rpc("getpeerinfo")),
-                      "%s to have %d peers" % (node.name, count), timeout)
+    def ok():
+        p = node.rpc("getpeerinfo")
+        return (p,) if len(p) == count else None  # (p,): an empty list is falsy
+    return wait_until(ok, "%s to have %d peers" % (node.name, count), timeout)[0]
 
 
 def rpc_batch(node, method, params_list):
