@@ -215,6 +215,19 @@ const char *rumor_item_decode(struct rumor_item *out, const uint8_t *buf, size_t
 	return NULL;
 }
 
+void rumor_item_rebase(struct rumor_item *item, const uint8_t *buf)
+{
+	item->encoding = buf;
+	switch (item->kind) {
+	case RUMOR_ITEM_TX:
+		item->u.tx.payload = buf + TX_OFF_PAYLOAD;
+		break;
+	case RUMOR_ITEM_BLOCK:
+		item->u.block.tx_ids = buf + BLOCK_OFF_TX_IDS;
+		break;
+	}
+}
+
 /* ---- Step 2: context ---- */
 
 static int compare_ids(const void *a, const void *b)

@@ -113,6 +113,11 @@ struct rumor_item {
 
 /* Step 1: structure.  Fills *out (including the id) or returns a reason. */
 const char *rumor_item_decode(struct rumor_item *out, const uint8_t *buf, size_t len);
+/* Re-points a decoded item at buf, a byte-for-byte copy of the encoding it
+ * was decoded from (item->size bytes), without decoding or hashing again:
+ * for callers that decode a borrowed buffer first and keep a copy only when
+ * the item passes the cheap checks. */
+void rumor_item_rebase(struct rumor_item *item, const uint8_t *buf);
 /* Step 2: context.  now_s is the validating node's clock (seconds). */
 const char *rumor_item_check(const struct rumor_item *item, const struct rumor_network *net,
 			     uint64_t now_s);

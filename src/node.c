@@ -6,9 +6,11 @@
  *   rumor_node_submit
  *        | decode, kind, check fail -> callback now (nothing allocated)
  *        | id already in flight      -> join that submission's waiters
- *        | id in store               -> callback KNOWN now
  *        v
- *   QUEUED (node->verify_queue) --end of loop turn--> VERIFYING (thread pool)
+ *   CHECKING (node->check_head) --end of loop turn: one store read for the
+ *        |                         whole turn--> id in store: finish(KNOWN)
+ *        v
+ *   QUEUED (node->verify_head) --same turn end--> VERIFYING (thread pool)
  *        | bad signature -> finish(EREJECT)
  *        v
  *   WRITING (store writer thread) --commit--> finish(ACCEPTED | KNOWN | ESTORE)
@@ -91,6 +93,7 @@ struct rumor_node {
 
 	struct rumor_idmap in_flight; /* id -> struct submission */
 	size_t in_flight_bytes;
+	struct submission *check_head, *check_tail; /* dedup against the store at turn end */
 	struct submission *verify_head, *verify_tail;
 	size_t verify_queued;
 	unsigned chunks_running;
@@ -243,11 +246,55 @@ static void dispatch_verify(struct rumor_node *node)
 	}
 }
 
+/* Ids checked against the store per read transaction. */
+#define CHECK_BATCH 256
+
+/* Dedups this turn's new submissions against the store in one read
+ * transaction (rather than one per item); those the store lacks go on to
+ * verification, in submission order. */
+static void check_stored(struct rumor_node *node)
+{
+	struct submission *s = node->check_head;
+	node->check_head = node->check_tail = NULL;
+	while (s) {
+		struct submission *batch[CHECK_BATCH];
+		const uint8_t *ids[CHECK_BATCH];
+		uint8_t found[CHECK_BATCH];
+		size_t n = 0;
+		for (; s && n < CHECK_BATCH; s = s->next) {
+			batch[n] = s;
+			ids[n] = s->item.id;
+			n++;
+		}
+		int rc = rumor_store_has_many(node->store, ids, n, found);
+		for (size_t i = 0; i < n; i++) {
+			struct submission *sub = batch[i];
+			sub->next = NULL;
+			if (node->stopping) { /* a callback above stopped the node */
+				finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+			} else if (rc != 0) {
+				finish(sub, RUMOR_SUBMIT_ESTORE,
+				       "database error while checking for the item");
+			} else if (found[i]) {
+				finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
+			} else {
+				if (node->verify_tail)
+					node->verify_tail->next = sub;
+				else
+					node->verify_head = sub;
+				node->verify_tail = sub;
+				node->verify_queued++;
+			}
+		}
+	}
+}
+
 static void on_turn_end(uv_check_t *handle)
 {
 	struct rumor_node *node = handle->data;
+	check_stored(node);
 	dispatch_verify(node);
-	if (!node->verify_head)
+	if (!node->verify_head && !node->check_head)
 		uv_check_stop(handle);
 }
 
@@ -291,15 +338,6 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		running->more = w;
 		return;
 	}
-	int has = rumor_store_has(node->store, item.id);
-	if (has == 1) {
-		cb(arg, RUMOR_SUBMIT_KNOWN, NULL, item.id);
-		return;
-	}
-	if (has < 0) {
-		cb(arg, RUMOR_SUBMIT_ESTORE, "database error while checking for the item", item.id);
-		return;
-	}
 	if (node->in_flight.count >= RUMOR_NODE_PENDING_MAX ||
 	    node->in_flight_bytes + len > RUMOR_NODE_PENDING_BYTES_MAX) {
 		cb(arg, RUMOR_SUBMIT_EBUSY, "node is busy: too many items awaiting verification",
@@ -317,10 +355,10 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 	memcpy(copy, bytes, len);
 	sub->node = node;
 	sub->bytes = copy;
-	/* Re-point the decoded view at our copy (cannot fail: same bytes). */
-	why = rumor_item_decode(&sub->item, copy, len);
-	assert(!why);
-	(void)why;
+	/* Re-point the decoded view at our copy: same bytes, so no second decode
+	 * and no second SHA-256. */
+	sub->item = item;
+	rumor_item_rebase(&sub->item, copy);
 	sub->first.cb = cb;
 	sub->first.arg = arg;
 	snprintf(sub->put.source, sizeof(sub->put.source), "%s", source);
@@ -332,12 +370,13 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		return;
 	}
 	node->in_flight_bytes += len;
-	if (node->verify_tail)
-		node->verify_tail->next = sub;
+	/* The store is asked at the end of the turn (check_stored), for every
+	 * item of the turn at once, before any signature work. */
+	if (node->check_tail)
+		node->check_tail->next = sub;
 	else
-		node->verify_head = sub;
-	node->verify_tail = sub;
-	node->verify_queued++;
+		node->check_head = sub;
+	node->check_tail = sub;
 	uv_check_start(&node->turn_end, on_turn_end);
 }
 
@@ -427,13 +466,17 @@ void rumor_node_stop(struct rumor_node *node)
 		return;
 	node->stopping = 1;
 	/* Refuse what is queued but not yet verifying. */
-	struct submission *s = node->verify_head;
+	struct submission *lists[2] = {node->check_head, node->verify_head};
+	node->check_head = node->check_tail = NULL;
 	node->verify_head = node->verify_tail = NULL;
 	node->verify_queued = 0;
-	while (s) {
-		struct submission *next = s->next;
-		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		s = next;
+	for (size_t i = 0; i < 2; i++) {
+		struct submission *s = lists[i];
+		while (s) {
+			struct submission *next = s->next;
+			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+			s = next;
+		}
 	}
 	/* Peers get disconnect(shutdown) and a bounded flush (io.h linger). */
 	if (node->peers)

@@ -12,7 +12,8 @@
  *   async_cb(): runs each  <-- done list <-- appends the batch, uv_async_send
  *   put's cb on the loop      (mutex)
  *
- *   rumor_store_get/has/counts: read connection, loop thread only.
+ *   rumor_store_get/has/has_many/counts: read connection, loop thread only
+ *   (has_many wraps its lookups in one read transaction).
  *
  * Invariants:
  *  - the write connection and its statements are used only by the writer
@@ -100,7 +101,7 @@ struct rumor_store {
 
 	/* loop thread */
 	sqlite3 *rdb;
-	sqlite3_stmt *get_meta, *get_full, *has, *counts;
+	sqlite3_stmt *get_meta, *get_full, *has, *counts, *read_begin, *read_end;
 	struct rumor_store_put *ready_head, *ready_tail;
 	size_t in_flight;
 	int closing;
@@ -415,7 +416,9 @@ static int open_reader_db(struct rumor_store *store, char *err, size_t errlen)
 	if ((rc = prepare(store->rdb, SQL_GET_META, &store->get_meta, path, err, errlen)) < 0 ||
 	    (rc = prepare(store->rdb, SQL_GET_FULL, &store->get_full, path, err, errlen)) < 0 ||
 	    (rc = prepare(store->rdb, SQL_HAS, &store->has, path, err, errlen)) < 0 ||
-	    (rc = prepare(store->rdb, SQL_COUNTS, &store->counts, path, err, errlen)) < 0)
+	    (rc = prepare(store->rdb, SQL_COUNTS, &store->counts, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->rdb, "BEGIN", &store->read_begin, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->rdb, "COMMIT", &store->read_end, path, err, errlen)) < 0)
 		return rc;
 	return 0;
 }
@@ -426,6 +429,9 @@ static void close_databases(struct rumor_store *store)
 	sqlite3_finalize(store->get_full);
 	sqlite3_finalize(store->has);
 	sqlite3_finalize(store->counts);
+	sqlite3_finalize(store->read_begin);
+	sqlite3_finalize(store->read_end);
+	store->read_begin = store->read_end = NULL;
 	sqlite3_finalize(store->begin);
 	sqlite3_finalize(store->insert);
 	sqlite3_finalize(store->commit);
@@ -821,6 +827,46 @@ int rumor_store_has(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE])
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW;
+}
+
+int rumor_store_has_many(struct rumor_store *store, const uint8_t *const ids[], size_t n,
+			 uint8_t found[])
+{
+	sqlite3_stmt *st = store->has;
+	int rc = SQLITE_OK;
+
+	if (!store->rdb)
+		return RUMOR_STORE_ECLOSED;
+	if (n == 0)
+		return 0;
+	/* A deferred BEGIN: the first lookup opens the read transaction, the
+	 * rest reuse its snapshot. */
+	if (step_once(store->read_begin) != SQLITE_OK) {
+		note_error(store, store->rdb);
+		return RUMOR_STORE_EIO;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (sqlite3_bind_blob(st, 1, ids[i], RUMOR_ID_SIZE, SQLITE_STATIC) != SQLITE_OK)
+			goto fail;
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			goto fail;
+		found[i] = rc == SQLITE_ROW;
+		sqlite3_reset(st);
+	}
+	sqlite3_clear_bindings(st);
+	if (step_once(store->read_end) != SQLITE_OK) {
+		note_error(store, store->rdb);
+		if (!sqlite3_get_autocommit(store->rdb))
+			sqlite3_exec(store->rdb, "ROLLBACK", NULL, NULL, NULL);
+		return RUMOR_STORE_EIO;
+	}
+	return 0;
+fail:
+	read_error(store, st);
+	if (!sqlite3_get_autocommit(store->rdb))
+		sqlite3_exec(store->rdb, "ROLLBACK", NULL, NULL, NULL);
+	return RUMOR_STORE_EIO;
 }
 
 int rumor_store_counts(struct rumor_store *store, uint64_t *tx, uint64_t *block)

@@ -116,6 +116,12 @@ int rumor_store_get(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE],
 		    struct rumor_store_item *out, int want_encoding);
 /* 1 if present (committed), 0 if not, RUMOR_STORE_EIO on error. */
 int rumor_store_has(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE]);
+/* Checks n ids in one read transaction (one WAL snapshot, one lock
+ * round-trip, instead of one per id): found[i] = 1 when ids[i] is committed,
+ * 0 when not.  Returns 0, RUMOR_STORE_EIO (found[] unspecified) or
+ * RUMOR_STORE_ECLOSED. */
+int rumor_store_has_many(struct rumor_store *store, const uint8_t *const ids[], size_t n,
+			 uint8_t found[]);
 /* Committed item counts by kind (either pointer may be NULL).  Returns 0 or
  * RUMOR_STORE_EIO.  Costs two rows, never a table scan. */
 int rumor_store_counts(struct rumor_store *store, uint64_t *tx, uint64_t *block);
