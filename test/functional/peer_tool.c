@@ -33,6 +33,9 @@
  *   truncated       half of handshake message 1, then silence: the node must
  *                   close on its own (handshake timeout, 10 s).
  *   truncated-close half of handshake message 1, then we close.  Exit 0.
+ *   nohello         manual: the Noise handshake with identity proofs, then
+ *                   silence instead of our hello: the node must close on its
+ *                   own (handshake + hello timeout, 10 s).
  *   tamper          session: handshake + hello, then a ping frame with one
  *                   ciphertext byte flipped.
  *   badlength       manual: handshake + hello, then a correctly encrypted
@@ -40,7 +43,8 @@
  *   oversized       manual: handshake + hello, then full continuation frames
  *                   until the message would pass RUMOR_FRAME_MESSAGE_MAX.
  *
- * For the hostile modes (random, truncated, tamper, badlength, oversized),
+ * For the hostile modes (random, truncated, nohello, tamper, badlength,
+ * oversized),
  * success means the node closed the connection within --timeout; the tool
  * prints "closed" (and the node's disconnect reason when it sent one).
  *
@@ -166,8 +170,8 @@ static int usage(const char *why)
 		complain("%s", why);
 	fputs("usage: peer_tool --connect=HOST:PORT --network=NAME [--psk=FILE] [--expect=NODEID]\n"
 	      "                 [--bind=ADDR] [--timeout=SECONDS] [--seconds=N] MODE\n"
-	      "modes: handshake hold manual random truncated truncated-close tamper badlength "
-	      "oversized\n",
+	      "modes: handshake hold manual random truncated truncated-close nohello tamper "
+	      "badlength oversized\n",
 	      stderr);
 	return EXIT_USAGE;
 }
@@ -918,9 +922,9 @@ static int manual_read_message(struct tool *t, struct manual *m, const uint8_t *
 	}
 }
 
-/* Handshake, identity proofs and hello written out by hand.  Returns
- * EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT or EXIT_IO. */
-static int manual_connect(struct tool *t, struct manual *m)
+/* Handshake, identity proofs and (unless skip_hello) hello written out by
+ * hand.  Returns EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT or EXIT_IO. */
+static int manual_connect(struct tool *t, struct manual *m, int skip_hello)
 {
 	uint8_t prologue[PROLOGUE_SIZE], eph[32], hdr[2];
 	uint8_t msg[RUMOR_NOISE_MAX_MESSAGE], payload[RUMOR_NOISE_MAX_MESSAGE];
@@ -977,6 +981,10 @@ static int manual_connect(struct tool *t, struct manual *m)
 	if (rc != 0)
 		return EXIT_IO;
 	m->have_dec = 1;
+	if (skip_hello) {
+		hex_print("handshake done, no hello from", m->remote_id, 32);
+		return EXIT_OK;
+	}
 	/* hello both ways */
 	memset(&hello, 0, sizeof(hello));
 	hello.type = RUMOR_MSG_HELLO;
@@ -1021,9 +1029,22 @@ static int mode_manual(struct tool *t)
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = manual_connect(t, &m);
+	rc = manual_connect(t, &m, 0);
 	manual_free(&m);
 	return rc;
+}
+
+static int mode_nohello(struct tool *t)
+{
+	struct manual m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	rc = manual_connect(t, &m, 1);
+	manual_free(&m);
+	if (rc != EXIT_OK)
+		return EXIT_NO_HANDSHAKE;
+	return expect_close(t, now_us() + t->timeout_us);
 }
 
 static int mode_badlength(struct tool *t)
@@ -1032,7 +1053,7 @@ static int mode_badlength(struct tool *t)
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = manual_connect(t, &m);
+	rc = manual_connect(t, &m, 0);
 	if (rc != EXIT_OK) {
 		manual_free(&m);
 		return EXIT_NO_HANDSHAKE;
@@ -1053,7 +1074,7 @@ static int mode_oversized(struct tool *t)
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = manual_connect(t, &m);
+	rc = manual_connect(t, &m, 0);
 	if (rc != EXIT_OK) {
 		manual_free(&m);
 		return EXIT_NO_HANDSHAKE;
@@ -1091,6 +1112,7 @@ int main(int argc, char **argv)
 		{ "random", mode_random },
 		{ "truncated", mode_truncated },
 		{ "truncated-close", mode_truncated_close },
+		{ "nohello", mode_nohello },
 		{ "tamper", mode_tamper },
 		{ "badlength", mode_badlength },
 		{ "oversized", mode_oversized },

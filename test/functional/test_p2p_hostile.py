@@ -7,6 +7,9 @@ peer (peer_tool) then, one at a time:
   truncated        sends half of handshake message 1 and goes silent
                    (A must drop it by its handshake timeout)
   truncated-close  sends half of handshake message 1 and hangs up
+  nohello          completes the Noise handshake, then never sends hello
+                   (A must drop it by its handshake timeout, which covers
+                   the hello too)
   tamper           completes the handshake, then flips a ciphertext byte
   badlength        completes the handshake, then sends an encrypted frame
                    header announcing an impossible length
@@ -30,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from framework import (PeerToolProcess, TestBase, TestFailure, check, check_equal, log, peer_tool,
                        require_p2p, wait_until)
 
-ATTACKS = ("random", "truncated", "truncated-close", "tamper", "badlength", "oversized")
+ATTACKS = ("random", "truncated", "truncated-close", "nohello", "tamper", "badlength", "oversized")
 AFTER_HANDSHAKE = ("tamper", "badlength", "oversized")
 
 
