@@ -323,7 +323,13 @@ class Node:
         self.runs += 1
         self.stderr_path = os.path.join(self.test.tmpdir, "%s.run%d.stderr" % (self.name, self.runs))
         self.stderr_file = open(self.stderr_path, "w+b")
-        args = [RUMORD] + (self.base_args() if base else []) + list(extra_args)
+        extra_args = list(extra_args)
+        if not base and p2p_supported() and not any(
+                a.startswith("--listen") or a == "--nolisten" for a in extra_args):
+            # Even a hand-built command line stays on loopback and never
+            # takes the default 0.0.0.0:8633.
+            extra_args.insert(0, "--listen=127.0.0.1:0")
+        args = [RUMORD] + (self.base_args() if base else []) + extra_args
         self.test.log_cmd(args)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.stderr_file,
                                      stderr=self.stderr_file)
