@@ -42,6 +42,7 @@
 #include "src/datadir.h"
 #include "src/log.h"
 #include "src/peers.h"
+#include "src/relay.h"
 #include "src/rpc_methods.h"
 #include "store/store.h"
 
@@ -85,6 +86,9 @@ struct rumor_node {
 	struct rumor_store *store;
 	struct rumor_http_server *http;
 	struct rumor_peers *peers; /* NULL once closed */
+	struct rumor_node_relay *relay; /* inv/getdata glue (src/relay.h) */
+	rumor_node_accepted_fn accepted_hook; /* every newly stored item */
+	void *accepted_arg;
 	struct rumor_jsonrpc_server rpc;
 
 	uv_signal_t sigint, sigterm;
@@ -148,6 +152,9 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	struct submission *sub = put->data;
 	if (status == 0) {
 		log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
+		if (sub->node->accepted_hook) /* relay: announce it, cache it for getdata */
+			sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
+						 put->has_peer ? put->peer : NULL);
 		finish(sub, RUMOR_SUBMIT_ACCEPTED, NULL);
 	} else if (status == 1) {
 		finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
@@ -301,7 +308,7 @@ static void on_turn_end(uv_check_t *handle)
 /* ---- submission ------------------------------------------------------ */
 
 void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len, int expect,
-		       const char *source, rumor_submit_cb cb, void *arg)
+		       const char *source, const uint8_t *peer_id, rumor_submit_cb cb, void *arg)
 {
 	if (node->stopping) {
 		cb(arg, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down", NULL);
@@ -362,6 +369,10 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 	sub->first.cb = cb;
 	sub->first.arg = arg;
 	snprintf(sub->put.source, sizeof(sub->put.source), "%s", source);
+	if (peer_id) {
+		memcpy(sub->put.peer, peer_id, sizeof(sub->put.peer));
+		sub->put.has_peer = 1;
+	}
 	int rc = rumor_idmap_put(&node->in_flight, sub->item.id, sub);
 	if (rc != 0) {
 		free(copy);
@@ -378,6 +389,21 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		node->check_head = sub;
 	node->check_tail = sub;
 	uv_check_start(&node->turn_end, on_turn_end);
+}
+
+int rumor_node_has_item(struct rumor_node *node, const uint8_t id[RUMOR_ID_SIZE])
+{
+	if (rumor_idmap_get(&node->in_flight, id))
+		return 1;
+	if (!node->store)
+		return RUMOR_STORE_ECLOSED;
+	return rumor_store_has(node->store, id);
+}
+
+void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg)
+{
+	node->accepted_hook = fn;
+	node->accepted_arg = arg;
 }
 
 /* ---- RPC glue -------------------------------------------------------- */
@@ -478,7 +504,10 @@ void rumor_node_stop(struct rumor_node *node)
 			s = next;
 		}
 	}
-	/* Peers get disconnect(shutdown) and a bounded flush (io.h linger). */
+	/* The relay stops first (no more sends or timers), then peers get
+	 * disconnect(shutdown) and a bounded flush (io.h linger). */
+	if (node->relay)
+		rumor_node_relay_stop(node->relay);
 	if (node->peers)
 		rumor_peers_close(node->peers, on_peers_closed, node);
 	if (node->http)
@@ -581,8 +610,12 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	rumor_peers_config_from_options(&peers_cfg, &node->cfg);
 	peers_cfg.network = &node->network;
 	peers_cfg.identity_secret = node->node_secret;
+	if (rumor_node_relay_new(&node->relay, loop, node, &node->cfg, err, errlen))
+		goto fail;
+	rumor_node_relay_peer_hooks(node->relay, &peers_cfg);
 	if (rumor_peers_start(&node->peers, loop, &peers_cfg, err, errlen))
 		goto fail;
+	rumor_node_relay_start(node->relay, node->peers); /* after peers, stopped before */
 
 	uv_signal_init(loop, &node->sigint);
 	uv_signal_init(loop, &node->sigterm);
@@ -612,6 +645,7 @@ fail:
 	}
 	if (node->cookie_path[0])
 		unlink(node->cookie_path);
+	rumor_node_relay_del(node->relay);
 	rumor_idmap_free(&node->in_flight);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
@@ -624,6 +658,7 @@ void rumor_node_free(struct rumor_node *node)
 {
 	if (!node)
 		return;
+	rumor_node_relay_del(node->relay);
 	rumor_idmap_free(&node->in_flight);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
@@ -649,6 +684,11 @@ const uint8_t *rumor_node_id(const struct rumor_node *node)
 struct rumor_peers *rumor_node_peers(struct rumor_node *node)
 {
 	return node->peers;
+}
+
+struct rumor_node_relay *rumor_node_relay(struct rumor_node *node)
+{
+	return node->relay;
 }
 
 uint64_t rumor_node_uptime_s(const struct rumor_node *node)

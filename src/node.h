@@ -60,16 +60,33 @@ void rumor_node_stop(struct rumor_node *node);
 void rumor_node_free(struct rumor_node *node);
 
 /* Submits an item (bytes are copied).  expect: the kind the caller wants, or
- * 0 for either.  source: "rpc" or "peer". */
+ * 0 for either.  source: "rpc" or "peer".  peer_id: the 32-byte node id of
+ * the peer it came from (stored with the item, shown by getiteminfo), or
+ * NULL (RPC). */
 void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len,
-		       int expect, const char *source, rumor_submit_cb cb,
-		       void *arg);
+		       int expect, const char *source, const uint8_t *peer_id,
+		       rumor_submit_cb cb, void *arg);
+
+/* 1 when the id is stored or being validated (in the pipeline), 0 when not,
+ * a negative store code (store/store.h) when the store cannot answer.  A
+ * pure query, for the relay's "already known". */
+int rumor_node_has_item(struct rumor_node *node, const uint8_t id[RUMOR_ID_SIZE]);
+
+/* Called on the loop thread once for every item newly stored (status
+ * ACCEPTED, from RPC or a peer), just before its submitters' callbacks:
+ * item (its encoding included) is borrowed for the call; peer_id is the
+ * peer's node id or NULL.  One hook; the relay glue sets it. */
+typedef void (*rumor_node_accepted_fn)(void *arg, const struct rumor_item *item,
+				       const char *source, const uint8_t *peer_id);
+void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
 
 /* Accessors for the RPC methods. */
 struct rumor_store *rumor_node_store(struct rumor_node *node);
 const struct rumor_network *rumor_node_network(const struct rumor_node *node);
 const uint8_t *rumor_node_id(const struct rumor_node *node);
 uint64_t rumor_node_uptime_s(const struct rumor_node *node);
+/* The relay glue (src/relay.h); NULL before start. */
+struct rumor_node_relay *rumor_node_relay(struct rumor_node *node);
 /* Asks for shutdown soon, after the current RPC response is written. */
 void rumor_node_request_stop(struct rumor_node *node);
 

@@ -34,6 +34,9 @@ enum option_id {
 	OPT_LISTEN,
 	OPT_NOLISTEN,
 	OPT_CONNECT,
+	OPT_ADDNODE,
+	OPT_INVFLUSHMS,
+	OPT_INVPOISSON,
 	OPT_NETWORK_PSK,
 	OPT_MAXINBOUND,
 	OPT_MAXINBOUNDPERIP,
@@ -66,6 +69,12 @@ static const struct option_spec options[] = {
 	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections (only dial out)"},
 	{"connect", OPT_CONNECT, 1, 1,
 	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable)"},
+	{"addnode", OPT_ADDNODE, 1, 1,
+	 "[NODEID@]HOST:PORT  static peer, redialled when it drops (repeatable; as --connect)"},
+	{"invflushms", OPT_INVFLUSHMS, 1, 1,
+	 "MS   batch transaction announcements for MS milliseconds (default 5; 0-60000)"},
+	{"invpoisson", OPT_INVPOISSON, 2, 1,
+	 "        randomise announcement delays (exponential, mean --invflushms) for privacy"},
 	{"network-psk", OPT_NETWORK_PSK, 1, 1,
 	 "FILE  pre-shared network key: 64 hex characters and a newline"},
 	{"maxinbound", OPT_MAXINBOUND, 1, 1, "N      most inbound peer connections (default 64)"},
@@ -93,6 +102,7 @@ void rumor_config_defaults(struct rumor_config *cfg)
 	cfg->listen_port = RUMOR_DEFAULT_P2P_PORT;
 	cfg->max_inbound = 64;
 	cfg->max_inbound_per_ip = 4;
+	cfg->inv_flush_ms = 5;
 }
 
 int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
@@ -247,12 +257,31 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 			return "nolisten takes no value (or 1/0 in the config file)";
 		return NULL;
 	case OPT_CONNECT:
+	case OPT_ADDNODE:
 		if (cfg->n_connect >= RUMOR_CONNECT_MAX)
-			return "too many connect entries (at most 64)";
+			return opt->id == OPT_CONNECT
+				       ? "too many connect and addnode entries (at most 64)"
+				       : "too many addnode and connect entries (at most 64)";
 		if (rumor_parse_connect(value, &cfg->connect[cfg->n_connect]))
-			return "connect must be [NODEID@]HOST:PORT (NODEID: 64 hex characters; "
-			       "port 1-65535; [IPv6]:PORT)";
+			return opt->id == OPT_CONNECT
+				       ? "connect must be [NODEID@]HOST:PORT (NODEID: 64 hex characters; "
+					 "port 1-65535; [IPv6]:PORT)"
+				       : "addnode must be [NODEID@]HOST:PORT (NODEID: 64 hex characters; "
+					 "port 1-65535; [IPv6]:PORT)";
 		cfg->n_connect++;
+		return NULL;
+	case OPT_INVFLUSHMS:
+		if (parse_u64(value, 0, 60000, &n))
+			return "invflushms must be a number of milliseconds from 0 to 60000";
+		cfg->inv_flush_ms = (unsigned)n;
+		return NULL;
+	case OPT_INVPOISSON:
+		if (strcmp(value, "") == 0 || strcmp(value, "1") == 0)
+			cfg->inv_poisson = 1;
+		else if (strcmp(value, "0") == 0)
+			cfg->inv_poisson = 0;
+		else
+			return "invpoisson takes no value (or 1/0 in the config file)";
 		return NULL;
 	case OPT_NETWORK_PSK: {
 		static char why[RUMOR_PATH_MAX + 128];

@@ -4,7 +4,7 @@
  * Every option is a GNU long option (--name=value) and may also appear as a
  * `name=value` line in the config file (DATADIR/rumor.conf, or --conf=FILE).
  * Command-line values win over the file; repeatable options (rpcauth,
- * blockproducer, connect) collect from both.  One table (options.c) describes every
+ * blockproducer, connect, addnode) collect from both.  One table (options.c) describes every
  * option, so the two syntaxes cannot drift apart.
  *
  * Errors are reported into a caller buffer as one line naming the option and,
@@ -23,7 +23,7 @@
 #define RUMOR_DEFAULT_RPC_PORT 8632
 #define RUMOR_DEFAULT_P2P_PORT 8633
 #define RUMOR_PATH_MAX 4096
-#define RUMOR_CONNECT_MAX 64      /* --connect entries */
+#define RUMOR_CONNECT_MAX 64      /* --connect and --addnode entries together */
 #define RUMOR_CONNECT_HOST_MAX 256 /* host name or address, with the NUL */
 
 /* One --connect=[NODEID@]HOST:PORT: HOST is a numeric IPv4/IPv6 address
@@ -62,6 +62,9 @@ struct rumor_config {
 	char psk_file[RUMOR_PATH_MAX];
 	unsigned max_inbound;
 	unsigned max_inbound_per_ip;
+	/* relay */
+	unsigned inv_flush_ms; /* announcement batch interval (default 5) */
+	int inv_poisson;       /* randomised (Poisson) delays of that mean */
 	int show_help;
 	int show_version;
 };

@@ -42,6 +42,7 @@
 
 struct dial_target {
 	struct rumor_peers *peers;
+	struct dial_target *next; /* peers->dials */
 	struct rumor_connect_target target;
 	char label[RUMOR_CONNECT_HOST_MAX + 16]; /* HOST:PORT as configured */
 	uv_timer_t timer;
@@ -50,10 +51,14 @@ struct dial_target {
 	struct rumor_peer *peer; /* the current connection, or NULL */
 	uint64_t backoff_ms;
 	int given_up; /* the target is this node itself */
+	int onetry;   /* addnode onetry: dialled once, never again */
+	int removed;  /* addnode remove (or a onetry done): freed once idle */
+	int timer_open;
 };
 
 struct rumor_peer {
 	struct rumor_io_conn conn; /* conn.data points back here */
+	int counted;       /* its wire bytes are in peers->closed_totals */
 	struct rumor_peers *peers;
 	struct dial_target *dial; /* outbound only */
 	int inbound;
@@ -68,16 +73,19 @@ struct rumor_peer {
 struct rumor_peers {
 	uv_loop_t *loop;
 	struct rumor_peers_config cfg;
-	struct dial_target *dials;
-	size_t n_dials;
+	struct dial_target *dials; /* list; removed ones linger until idle */
+	size_t n_dials;            /* not removed */
 	uv_tcp_t listener;
 	int listener_open; /* handle initialised and not yet closed */
 	int listen_port;
 	uint8_t noise_static[32];
+	uint8_t our_id[32]; /* this node's id (public key) */
 	uint64_t hello_nonce;
 	int64_t wall_clock_offset_s;
 	struct rumor_peer *head, *tail;
 	size_t n_peers, n_inbound;
+	/* Wire bytes of connections that are over (getrelayinfo totals). */
+	struct rumor_session_stats closed_totals;
 	size_t timers_open, resolving;
 	int closing;
 	void (*done)(void *arg);
@@ -139,7 +147,11 @@ static void maybe_done(struct rumor_peers *peers)
 		return;
 	void (*done)(void *) = peers->done;
 	void *arg = peers->done_arg;
-	free(peers->dials);
+	while (peers->dials) {
+		struct dial_target *d = peers->dials;
+		peers->dials = d->next;
+		free(d);
+	}
 	sodium_memzero(peers->noise_static, sizeof(peers->noise_static));
 	sodium_memzero(peers->cfg.psk, sizeof(peers->cfg.psk));
 	free(peers);
@@ -208,6 +220,61 @@ static void start_session(struct rumor_peer *p, int initiator,
 			  uv_strerror(rc));
 }
 
+static void stats_add(struct rumor_session_stats *sum, const struct rumor_session_stats *st)
+{
+	sum->bytes_sent += st->bytes_sent;
+	sum->bytes_recv += st->bytes_recv;
+	sum->msgs_sent += st->msgs_sent;
+	sum->msgs_recv += st->msgs_recv;
+	for (size_t i = 0; i < RUMOR_SESSION_STAT_SLOTS; i++) {
+		sum->sent_by_type[i] += st->sent_by_type[i];
+		sum->recv_by_type[i] += st->recv_by_type[i];
+	}
+}
+
+/* ---- dial targets ---------------------------------------------------- */
+
+/* Frees a removed target once nothing of it is running. */
+static void target_free_if_idle(struct dial_target *d)
+{
+	struct rumor_peers *peers = d->peers;
+	if (!d->removed || d->timer_open || d->resolving || d->peer)
+		return;
+	for (struct dial_target **pp = &peers->dials; *pp; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	}
+	free(d);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+	struct dial_target *d = handle->data;
+	struct rumor_peers *peers = d->peers;
+	d->timer_open = 0;
+	peers->timers_open--;
+	target_free_if_idle(d);
+	maybe_done(peers);
+}
+
+/* Stops dialling a target (addnode remove, or a onetry dial done); it is
+ * freed once its timer, resolution and connection are over.  The caller
+ * closes its connection if it wants it gone. */
+static void target_forget(struct dial_target *d)
+{
+	struct rumor_peers *peers = d->peers;
+	if (!d->removed) {
+		d->removed = 1;
+		peers->n_dials--;
+	}
+	if (d->resolving)
+		uv_cancel((uv_req_t *)&d->resolve); /* on_resolved still runs */
+	if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
+		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+}
+
 /* ---- dialling -------------------------------------------------------- */
 
 static void dial_start(struct dial_target *d);
@@ -220,7 +287,13 @@ static void on_redial(uv_timer_t *timer)
 static void schedule_redial(struct dial_target *d)
 {
 	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->given_up || d->peer || d->resolving)
+	if (peers->closing || d->removed || d->peer || d->resolving)
+		return;
+	if (d->onetry) {
+		target_forget(d); /* dialled once: that was all */
+		return;
+	}
+	if (d->given_up)
 		return;
 	uint64_t delay = d->backoff_ms;
 	log_debug("p2p: dialling %s again in %.1f s", d->label, (double)delay / 1000);
@@ -249,6 +322,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	struct rumor_peers *peers = d->peers;
 	d->resolving = 0;
 	peers->resolving--;
+	if (d->removed && !peers->closing) {
+		uv_freeaddrinfo(res);
+		target_free_if_idle(d);
+		return;
+	}
 	if (peers->closing) {
 		uv_freeaddrinfo(res);
 		maybe_done(peers);
@@ -268,7 +346,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void dial_start(struct dial_target *d)
 {
 	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->peer || d->resolving || d->given_up)
+	if (peers->closing || d->peer || d->resolving || d->given_up || d->removed)
 		return;
 	struct sockaddr_storage ss;
 	if (uv_ip4_addr(d->target.host, d->target.port, (struct sockaddr_in *)&ss) == 0 ||
@@ -332,9 +410,25 @@ static void on_ready(struct rumor_io_conn *c)
 				    "connected to ourselves (hello nonce matches ours)");
 		return;
 	}
-	if (find_ready(peers, id)) {
-		rumor_io_conn_close(c, RUMOR_DISCONNECT_DUPLICATE, "already connected to this node");
-		return;
+	struct rumor_peer *other = find_ready(peers, id);
+	if (other) {
+		/* Both nodes dialled each other at once: each side keeps the
+		 * connection the node with the lower id initiated, so both close
+		 * the same one.  Otherwise the newer connection goes. */
+		int mine = !p->inbound, other_mine = !other->inbound;
+		int keep_new = 0;
+		if (mine != other_mine) {
+			int we_are_lower = memcmp(peers->our_id, id, 32) < 0;
+			keep_new = we_are_lower ? mine : !mine;
+		}
+		if (!keep_new) {
+			rumor_io_conn_close(c, RUMOR_DISCONNECT_DUPLICATE,
+					    "already connected to this node");
+			return;
+		}
+		rumor_io_conn_close(&other->conn, RUMOR_DISCONNECT_DUPLICATE,
+				    "already connected to this node (simultaneous dials: keeping "
+				    "the connection the lower node id initiated)");
 	}
 	memcpy(p->id, id, 32);
 	p->ready = 1;
@@ -381,6 +475,11 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	struct rumor_peer *p = c->data;
 	struct rumor_peers *peers = p->peers;
 	int was_ready = p->ready;
+	const struct rumor_session *session = rumor_io_conn_session_const(c);
+	if (session && !p->counted) {
+		stats_add(&peers->closed_totals, rumor_session_stats(session));
+		p->counted = 1;
+	}
 	/* An id is shown only once the whole handshake is known to have
 	 * succeeded (hello received): with a wrong PSK the dialer has already
 	 * read the responder's id when the responder rejects message 3. */
@@ -420,7 +519,10 @@ static void on_released(struct rumor_io_conn *c)
 	free(p);
 	if (d) {
 		d->peer = NULL;
-		schedule_redial(d);
+		if (d->removed)
+			target_free_if_idle(d);
+		else
+			schedule_redial(d);
 	}
 	maybe_done(peers);
 }
@@ -473,13 +575,6 @@ static void on_listener_closed(uv_handle_t *handle)
 	struct rumor_peers *peers = handle->data;
 	peers->listener_open = 0;
 	maybe_done(peers);
-}
-
-static void on_timer_closed(uv_handle_t *handle)
-{
-	struct dial_target *d = handle->data;
-	d->peers->timers_open--;
-	maybe_done(d->peers);
 }
 
 /* Returns 0, or a UV error with what failed in *what. */
@@ -546,14 +641,7 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 	while (peers->hello_nonce == 0);
 	peers->wall_clock_offset_s = wall_clock_us() / 1000000 - (int64_t)(uv_hrtime() / 1000000000u);
 
-	if (cfg->n_connect) {
-		peers->dials = calloc(cfg->n_connect, sizeof(*peers->dials));
-		if (!peers->dials) {
-			free(peers);
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
+	crypto_sign_ed25519_sk_to_pk(peers->our_id, cfg->identity_secret);
 
 	if (cfg->listen) {
 		const char *what;
@@ -568,7 +656,6 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 				while (peers->listener_open)
 					uv_run(loop, UV_RUN_ONCE);
 			}
-			free(peers->dials);
 			free(peers);
 			return -1;
 		}
@@ -586,22 +673,72 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 		log_notice("p2p: not listening");
 	}
 
-	peers->n_dials = cfg->n_connect;
 	for (size_t i = 0; i < cfg->n_connect; i++) {
-		struct dial_target *d = &peers->dials[i];
-		d->peers = peers;
-		d->target = cfg->connect[i];
-		int v6 = strchr(d->target.host, ':') != NULL;
-		snprintf(d->label, sizeof(d->label), "%s%s%s:%d", v6 ? "[" : "", d->target.host,
-			 v6 ? "]" : "", d->target.port);
-		d->backoff_ms = peers->cfg.redial_min_ms;
-		uv_timer_init(loop, &d->timer);
-		d->timer.data = d;
-		peers->timers_open++;
+		int rc = rumor_peers_add_target(peers, &cfg->connect[i], 0);
+		if (rc == -EEXIST)
+			log_warn("p2p: %s:%d is listed twice; dialling it once", cfg->connect[i].host,
+				 cfg->connect[i].port);
+		else if (rc != 0)
+			log_error("p2p: cannot add peer %s:%d: %s", cfg->connect[i].host,
+				  cfg->connect[i].port, strerror(-rc));
 	}
-	for (size_t i = 0; i < peers->n_dials; i++)
-		dial_start(&peers->dials[i]);
 	*out = peers;
+	return 0;
+}
+
+static struct dial_target *find_target(struct rumor_peers *peers,
+				       const struct rumor_connect_target *t)
+{
+	for (struct dial_target *d = peers->dials; d; d = d->next)
+		if (!d->removed && !d->onetry && d->target.port == t->port &&
+		    strcmp(d->target.host, t->host) == 0 && d->target.has_id == t->has_id &&
+		    (!t->has_id || memcmp(d->target.id, t->id, 32) == 0))
+			return d;
+	return NULL;
+}
+
+int rumor_peers_add_target(struct rumor_peers *peers, const struct rumor_connect_target *t,
+			   int onetry)
+{
+	if (peers->closing)
+		return -ESHUTDOWN;
+	if (!onetry && find_target(peers, t))
+		return -EEXIST;
+	if (peers->n_dials >= RUMOR_PEERS_TARGETS_MAX)
+		return -ENOSPC;
+	struct dial_target *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->peers = peers;
+	d->target = *t;
+	d->onetry = onetry;
+	int v6 = strchr(d->target.host, ':') != NULL;
+	snprintf(d->label, sizeof(d->label), "%s%s%s:%d", v6 ? "[" : "", d->target.host,
+		 v6 ? "]" : "", d->target.port);
+	d->backoff_ms = peers->cfg.redial_min_ms;
+	uv_timer_init(peers->loop, &d->timer);
+	d->timer.data = d;
+	d->timer_open = 1;
+	peers->timers_open++;
+	d->next = peers->dials;
+	peers->dials = d;
+	peers->n_dials++;
+	dial_start(d);
+	return 0;
+}
+
+int rumor_peers_remove_target(struct rumor_peers *peers, const struct rumor_connect_target *t)
+{
+	struct dial_target *d = peers->closing ? NULL : find_target(peers, t);
+	if (!d || d->onetry)
+		return -ENOENT;
+	struct rumor_peer *p = d->peer;
+	target_forget(d);
+	if (p) /* released frees the target */
+		rumor_io_conn_close(&p->conn, RUMOR_DISCONNECT_REQUESTED,
+				    "peer removed by the operator (addnode remove)");
+	else
+		target_free_if_idle(d);
 	return 0;
 }
 
@@ -613,9 +750,9 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 	peers->done_arg = arg;
 	if (peers->listener_open && !uv_is_closing((uv_handle_t *)&peers->listener))
 		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
-	for (size_t i = 0; i < peers->n_dials; i++) {
-		struct dial_target *d = &peers->dials[i];
-		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+	for (struct dial_target *d = peers->dials; d; d = d->next) {
+		if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
+			uv_close((uv_handle_t *)&d->timer, on_timer_closed);
 		if (d->resolving)
 			uv_cancel((uv_req_t *)&d->resolve); /* on_resolved still runs */
 	}
@@ -687,4 +824,25 @@ const char *rumor_peer_addr(const struct rumor_peer *peer)
 int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg)
 {
 	return rumor_io_conn_send(&peer->conn, msg);
+}
+
+void rumor_peer_close(struct rumor_peer *peer, enum rumor_disconnect_code code, const char *reason)
+{
+	rumor_io_conn_close(&peer->conn, code, reason);
+}
+
+struct rumor_peer *rumor_peers_find(struct rumor_peers *peers, const uint8_t id[32])
+{
+	return find_ready(peers, id);
+}
+
+void rumor_peers_wire_totals(const struct rumor_peers *peers, struct rumor_session_stats *out)
+{
+	*out = peers->closed_totals;
+	for (const struct rumor_peer *p = peers->head; p; p = p->next) {
+		const struct rumor_session *s = rumor_io_conn_session_const(&p->conn);
+		if (s && !p->counted)
+			stats_add(out, rumor_session_stats(s));
+	}
+	out->ping_us = -1;
 }

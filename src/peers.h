@@ -9,7 +9,9 @@
  * hello, keep-alive, limits), and applies the node-wide rules a session
  * cannot see: a connection to ourselves (the peer's hello nonce is ours)
  * closes with RUMOR_DISCONNECT_SELF, a second connection to a node id
- * already connected closes (the newer one) with RUMOR_DISCONNECT_DUPLICATE.
+ * already connected closes with RUMOR_DISCONNECT_DUPLICATE: the newer one,
+ * except when the two nodes dialled each other at once, where both keep the
+ * connection initiated by the node with the lower node id.
  *
  * Log lines (src/log.h; functional tests read them):
  *   notice  "p2p: listening on HOST:PORT" | "p2p: not listening"
@@ -125,6 +127,28 @@ const uint8_t *rumor_peer_id(const struct rumor_peer *peer);
 int rumor_peer_inbound(const struct rumor_peer *peer);
 const char *rumor_peer_addr(const struct rumor_peer *peer);
 int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg);
+
+/* Closes a connection (a READY one is sent disconnect(code, reason) first).
+ * Idempotent.  The on_closed hook runs at once, from this call; the memory
+ * goes later (never inside the connection's own callback). */
+void rumor_peer_close(struct rumor_peer *peer, enum rumor_disconnect_code code,
+		      const char *reason);
+/* The READY connection to node id, or NULL. */
+struct rumor_peer *rumor_peers_find(struct rumor_peers *peers, const uint8_t id[32]);
+/* Wire bytes (and messages) of every connection since start, over and
+ * still open, summed (ping_us is -1): getrelayinfo's totals. */
+void rumor_peers_wire_totals(const struct rumor_peers *peers, struct rumor_session_stats *out);
+
+/* Static peers at run time (addnode).  add: kept connected like --connect
+ * (redialled), matched by NODEID@HOST:PORT as written; onetry: dialled once, never again.
+ * Returns 0, -EEXIST (add: already a target), -ENOSPC (over
+ * RUMOR_PEERS_TARGETS_MAX), -ESHUTDOWN (closing), -ENOMEM.  remove stops
+ * dialling and closes its connection (disconnect REQUESTED); returns 0 or
+ * -ENOENT (not a target). */
+#define RUMOR_PEERS_TARGETS_MAX 256
+int rumor_peers_add_target(struct rumor_peers *peers, const struct rumor_connect_target *t,
+			   int onetry);
+int rumor_peers_remove_target(struct rumor_peers *peers, const struct rumor_connect_target *t);
 
 /* The node's peer manager (defined in src/node.c; NULL when not running or
  * once shut down). */

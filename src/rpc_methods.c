@@ -8,6 +8,7 @@
 
 #include "src/rpc_methods.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,12 @@
 #include "net/message.h"
 #include "src/node.h"
 #include "src/peers.h"
+#include "src/relay.h"
 #include "store/store.h"
+
+/* addnode errors (the numbers bitcoind uses for the same cases). */
+#define RPC_NODE_ALREADY_ADDED (-23)
+#define RPC_NODE_NOT_ADDED (-24)
 
 static void invalid_params(struct rumor_jsonrpc_call *call, const char *msg)
 {
@@ -126,7 +132,7 @@ static void submit(struct rumor_jsonrpc_call *call, json_t *params, void *ctx,
 				    "not a hex string (only 0-9, a-f, A-F allowed)", NULL);
 		return;
 	}
-	rumor_node_submit(node, bytes, (size_t)n, kind, "rpc", on_submitted, call);
+	rumor_node_submit(node, bytes, (size_t)n, kind, "rpc", NULL, on_submitted, call);
 	free(bytes);
 }
 
@@ -307,9 +313,15 @@ static json_t *per_msg_json(const uint64_t *by_type)
 	return o;
 }
 
+struct peer_list {
+	json_t *list;
+	struct rumor_node_relay *relay;
+};
+
 static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 {
-	json_t *list = arg;
+	struct peer_list *pl = arg;
+	json_t *list = pl->list;
 	const struct rumor_session_stats *st = info->stats;
 	char idhex[65];
 	rumor_hex_encode(info->node_id, 32, idhex);
@@ -326,6 +338,14 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "bytes_recv_per_msg", per_msg_json(st->recv_by_type));
 	json_object_set_new(o, "conn_since_us", json_integer((json_int_t)info->conn_since_us));
 	json_object_set_new(o, "ping_us", json_integer((json_int_t)st->ping_us));
+	struct rumor_relay_peer_stats rs;
+	memset(&rs, 0, sizeof(rs));
+	if (pl->relay)
+		rumor_node_relay_peer_stats(pl->relay, info->peer, &rs);
+	json_object_set_new(o, "announced_to_us", json_integer((json_int_t)rs.announced_to_us));
+	json_object_set_new(o, "announced_by_us", json_integer((json_int_t)rs.announced_by_us));
+	json_object_set_new(o, "requested", json_integer((json_int_t)rs.requested_from));
+	json_object_set_new(o, "delivered", json_integer((json_int_t)rs.delivered));
 	json_array_append_new(list, o);
 }
 
@@ -333,11 +353,120 @@ static void m_getpeerinfo(struct rumor_jsonrpc_call *call, json_t *params, void 
 {
 	if (want_params(call, params, 0, 0, "no parameters"))
 		return;
-	json_t *list = json_array();
+	struct peer_list pl = {json_array(), rumor_node_relay(ctx)};
 	struct rumor_peers *peers = rumor_node_peers(ctx);
 	if (peers)
-		rumor_peers_foreach(peers, add_peer_json, list);
-	rumor_jsonrpc_reply(call, list);
+		rumor_peers_foreach(peers, add_peer_json, &pl);
+	rumor_jsonrpc_reply(call, pl.list);
+}
+
+static void m_getrelayinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 0, 0, "no parameters"))
+		return;
+	struct rumor_node_relay_stats rs;
+	memset(&rs, 0, sizeof(rs));
+	struct rumor_node_relay *relay = rumor_node_relay(ctx);
+	if (relay)
+		rumor_node_relay_get_stats(relay, &rs);
+	struct rumor_session_stats wire;
+	memset(&wire, 0, sizeof(wire));
+	struct rumor_peers *peers = rumor_node_peers(ctx);
+	if (peers)
+		rumor_peers_wire_totals(peers, &wire);
+	json_t *o = json_object();
+	json_object_set_new(
+		o, "items_accepted",
+		json_pack("{s:{s:I,s:I},s:{s:I,s:I}}", "by_kind", "tx", (json_int_t)rs.accepted_tx,
+			  "block", (json_int_t)rs.accepted_block, "by_source", "rpc",
+			  (json_int_t)rs.accepted_rpc, "peer", (json_int_t)rs.accepted_peer));
+	json_object_set_new(o, "duplicates_received",
+			    json_integer((json_int_t)rs.core.duplicates_received));
+	json_object_set_new(o, "invalid_received", json_integer((json_int_t)rs.invalid_received));
+	json_object_set_new(o, "unrequested_received",
+			    json_integer((json_int_t)rs.core.unrequested_received));
+	json_object_set_new(o, "requests_in_flight",
+			    json_integer((json_int_t)rs.core.requests_in_flight));
+	json_object_set_new(o, "request_timeouts", json_integer((json_int_t)rs.core.request_timeouts));
+	json_object_set_new(o, "requests_sent", json_integer((json_int_t)rs.core.requests_sent));
+	json_object_set_new(o, "ids_tracked", json_integer((json_int_t)rs.core.ids_tracked));
+	json_object_set_new(o, "pending_blocks", json_integer((json_int_t)rs.pending_blocks));
+	json_object_set_new(o, "orphan_blocks", json_integer((json_int_t)rs.orphan_blocks));
+	json_object_set_new(o, "cache_items", json_integer((json_int_t)rs.cache_items));
+	json_object_set_new(o, "cache_bytes", json_integer((json_int_t)rs.cache_bytes));
+	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)wire.bytes_sent));
+	json_object_set_new(o, "bytes_recv", json_integer((json_int_t)wire.bytes_recv));
+	json_object_set_new(o, "bytes_sent_per_msg", per_msg_json(wire.sent_by_type));
+	json_object_set_new(o, "bytes_recv_per_msg", per_msg_json(wire.recv_by_type));
+	rumor_jsonrpc_reply(call, o);
+}
+
+static void m_addnode(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 2, 2,
+			"two parameters: \"[NODEID@]HOST:PORT\" and \"add\", \"remove\" or "
+			"\"onetry\""))
+		return;
+	json_t *addr = json_array_get(params, 0), *cmd = json_array_get(params, 1);
+	struct rumor_connect_target t;
+	if (!json_is_string(addr) || json_string_length(addr) >= 512 ||
+	    rumor_parse_connect(json_string_value(addr), &t)) {
+		invalid_params(call, "node must be \"[NODEID@]HOST:PORT\" (NODEID: 64 hex "
+				     "characters; port 1-65535; [IPv6]:PORT)");
+		return;
+	}
+	const char *c = json_is_string(cmd) ? json_string_value(cmd) : "";
+	int add = strcmp(c, "add") == 0, onetry = strcmp(c, "onetry") == 0;
+	if (!add && !onetry && strcmp(c, "remove") != 0) {
+		invalid_params(call, "command must be \"add\", \"remove\" or \"onetry\"");
+		return;
+	}
+	struct rumor_peers *peers = rumor_node_peers(ctx);
+	if (!peers) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "node is shutting down", NULL);
+		return;
+	}
+	int rc = add || onetry ? rumor_peers_add_target(peers, &t, onetry)
+			       : rumor_peers_remove_target(peers, &t);
+	switch (rc) {
+	case 0:
+		rumor_jsonrpc_reply(call, json_null());
+		return;
+	case -EEXIST:
+		rumor_jsonrpc_error(call, RPC_NODE_ALREADY_ADDED, "node already added", NULL);
+		return;
+	case -ENOENT:
+		rumor_jsonrpc_error(call, RPC_NODE_NOT_ADDED, "node has not been added", NULL);
+		return;
+	case -ENOSPC:
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "too many added nodes (at most 256)",
+				    NULL);
+		return;
+	default:
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, strerror(-rc), NULL);
+		return;
+	}
+}
+
+static void m_disconnectnode(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	if (want_params(call, params, 1, 1, "one parameter: the node id"))
+		return;
+	uint8_t id[32];
+	json_t *v = json_array_get(params, 0);
+	if (!json_is_string(v) || json_string_length(v) != 64 ||
+	    rumor_hex_decode(json_string_value(v), 64, id) != 32) {
+		invalid_params(call, "nodeid must be a string of 64 hex characters");
+		return;
+	}
+	struct rumor_peers *peers = rumor_node_peers(ctx);
+	struct rumor_peer *peer = peers ? rumor_peers_find(peers, id) : NULL;
+	if (!peer) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_NOT_FOUND, "node is not connected", NULL);
+		return;
+	}
+	rumor_peer_close(peer, RUMOR_DISCONNECT_REQUESTED, "disconnected by the operator");
+	rumor_jsonrpc_reply(call, json_null());
 }
 
 static void m_stop(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
@@ -354,9 +483,20 @@ static const char *const p_hex[] = {"hexstring", NULL};
 static const char *const p_id[] = {"id", NULL};
 static const char *const p_getblock[] = {"id", "verbose", NULL};
 static const char *const p_help[] = {"method", NULL};
+static const char *const p_addnode[] = {"node", "command", NULL};
+static const char *const p_nodeid[] = {"nodeid", NULL};
 static const char *const p_none[] = {NULL};
 
 static const struct rumor_jsonrpc_method methods[] = {
+	{"addnode", m_addnode, p_addnode,
+	 "addnode \"[NODEID@]HOST:PORT\" \"add|remove|onetry\"\n"
+	 "add: keep a connection to this peer (redialled when it drops, like --addnode);\n"
+	 "remove: forget an added peer and disconnect it; onetry: dial it once.\n"
+	 "Returns null.  Errors: -23 already added, -24 not added."},
+	{"disconnectnode", m_disconnectnode, p_nodeid,
+	 "disconnectnode \"nodeid\"\n"
+	 "Closes the connection to that node (an added peer is dialled again).\n"
+	 "Returns null; error -5 when it is not connected."},
 	{"getblock", m_getblock, p_getblock,
 	 "getblock \"id\" ( verbose )\n"
 	 "Returns a stored block: an object (verbose true, the default) or its hex (false)."},
@@ -368,9 +508,15 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getpeerinfo\n"
 	 "Returns an array with one object per connected peer (handshake and hello done):\n"
 	 "node_id, addr, inbound, version, user_agent, bytes_sent, bytes_recv,\n"
-	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us."},
+	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us, and the relay's\n"
+	 "announced_to_us, announced_by_us, requested and delivered (item counts)."},
 	{"getrawtransaction", m_getrawtransaction, p_id,
 	 "getrawtransaction \"id\"\nReturns a stored transaction as hex."},
+	{"getrelayinfo", m_getrelayinfo, p_none,
+	 "getrelayinfo\n"
+	 "Returns relay counters: items_accepted (by_kind, by_source), duplicates_received,\n"
+	 "invalid_received, requests_in_flight, request_timeouts, and bytes_sent,\n"
+	 "bytes_recv, bytes_sent_per_msg, bytes_recv_per_msg over all peers since start."},
 	{"help", m_help, p_help,
 	 "help ( \"method\" )\nLists the methods, or explains one."},
 	{"sendrawtransaction", m_sendrawtransaction, p_hex,

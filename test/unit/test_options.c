@@ -160,6 +160,62 @@ static void test_p2p_defaults(void **state)
 	assert_int_equal(cfg.has_psk, 0);
 	assert_int_equal(cfg.max_inbound, 64);
 	assert_int_equal(cfg.max_inbound_per_ip, 4);
+	assert_int_equal(cfg.inv_flush_ms, 5);
+	assert_int_equal(cfg.inv_poisson, 0);
+}
+
+/* --addnode fills the same list as --connect (file and command line), in
+ * order; --invflushms and --invpoisson set the relay's batching. */
+static void test_relay_options(void **state)
+{
+	(void)state;
+	const char *id = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	char addnode_id[200];
+	snprintf(addnode_id, sizeof(addnode_id), "--addnode=%s@127.0.0.1:9001", id);
+	write_conf("addnode=peer.example:8633\ninvflushms=100\ninvpoisson=1\n");
+	struct rumor_config cfg;
+	char err[512] = "";
+	assert_int_equal(load(&cfg, err, sizeof(err), 3, "--connect=10.0.0.1:1", addnode_id,
+			      "--invflushms=0"),
+			 0);
+	assert_int_equal(cfg.n_connect, 3);
+	assert_string_equal(cfg.connect[0].host, "peer.example");
+	assert_int_equal(cfg.connect[0].port, 8633);
+	assert_string_equal(cfg.connect[1].host, "10.0.0.1");
+	assert_int_equal(cfg.connect[2].has_id, 1);
+	assert_int_equal(cfg.connect[2].id[31], 0xff);
+	assert_int_equal(cfg.connect[2].port, 9001);
+	assert_int_equal(cfg.inv_flush_ms, 0); /* the command line wins */
+	assert_int_equal(cfg.inv_poisson, 1);
+
+	/* invpoisson=0 in the file turns it off; the flag turns it on. */
+	write_conf("invpoisson=0\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(cfg.inv_poisson, 0);
+	assert_int_equal(load(&cfg, err, sizeof(err), 1, "--invpoisson"), 0);
+	assert_int_equal(cfg.inv_poisson, 1);
+	assert_int_equal(cfg.inv_flush_ms, 5);
+
+	/* --connect and --addnode share one cap of RUMOR_CONNECT_MAX. */
+	write_conf("");
+	char *argv[RUMOR_CONNECT_MAX + 3] = {NULL};
+	char args[RUMOR_CONNECT_MAX + 1][64];
+	for (int i = 0; i <= RUMOR_CONNECT_MAX; i++) {
+		snprintf(args[i], sizeof(args[i]), "--%s=10.0.0.1:%d", i % 2 ? "addnode" : "connect",
+			 i + 1);
+		argv[i + 1] = args[i];
+	}
+	char prog[] = "rumord";
+	argv[0] = prog;
+	struct rumor_config big;
+	rumor_config_defaults(&big);
+	snprintf(big.datadir, sizeof(big.datadir), "%s", dir);
+	assert_int_equal(rumor_config_load(&big, RUMOR_CONNECT_MAX + 1, argv, err, sizeof(err)), 0);
+	assert_int_equal(big.n_connect, RUMOR_CONNECT_MAX);
+	rumor_config_defaults(&big);
+	snprintf(big.datadir, sizeof(big.datadir), "%s", dir);
+	assert_int_equal(rumor_config_load(&big, RUMOR_CONNECT_MAX + 2, argv, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most 64"));
 }
 
 static void test_p2p_options(void **state)
@@ -221,6 +277,12 @@ static void test_p2p_errors_name_the_option(void **state)
 		{"--maxinbound=x", "maxinbound"},
 		{"--maxinboundperip=0", "maxinboundperip"},
 		{"--network-psk=/nonexistent/psk", "network-psk"},
+		{"--addnode=127.0.0.1:0", "addnode"},
+		{"--addnode=host", "addnode"},
+		{"--invflushms=60001", "invflushms"},
+		{"--invflushms=-1", "invflushms"},
+		{"--invflushms=", "invflushms"},
+		{"--invpoisson=1", "invpoisson"}, /* a flag on the command line */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
@@ -270,6 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_p2p_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2p_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_p2p_errors_name_the_option, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_options, setup, teardown),
 		cmocka_unit_test(test_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
