@@ -135,6 +135,64 @@ static void test_hex_rejects(void **state)
 	assert_int_equal(out[0], 0x12);
 }
 
+/* Every pair of byte values, against a reference written out by cases:
+ * accepted exactly when both are hex digits, with the right value. */
+static int ref_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static void test_hex_every_pair(void **state)
+{
+	(void)state;
+	for (int a = 0; a < 256; a++) {
+		for (int b = 0; b < 256; b++) {
+			char in[2] = { (char)a, (char)b };
+			uint8_t out = 0;
+			long n = rumor_hex_decode(in, 2, &out);
+
+			if (ref_digit(a) < 0 || ref_digit(b) < 0) {
+				assert_int_equal(n, -EINVAL);
+			} else {
+				assert_int_equal(n, 1);
+				assert_int_equal(out, ref_digit(a) * 16 + ref_digit(b));
+			}
+		}
+	}
+}
+
+/* One bad character anywhere in a long string fails the whole decode, and
+ * the encoder's output decodes back for every byte value. */
+static void test_hex_long(void **state)
+{
+	uint8_t bytes[1000], back[1000];
+	char hex[2 * sizeof(bytes) + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 7 + 3);
+	rumor_hex_encode(bytes, sizeof(bytes), hex);
+	assert_int_equal(rumor_hex_decode(hex, 2 * sizeof(bytes), back), sizeof(bytes));
+	assert_memory_equal(back, bytes, sizeof(bytes));
+	for (size_t pos = 0; pos < 2 * sizeof(bytes); pos += 333) {
+		char saved = hex[pos];
+
+		hex[pos] = 'g';
+		assert_int_equal(rumor_hex_decode(hex, 2 * sizeof(bytes), back), -EINVAL);
+		hex[pos] = (char)0xb0; /* '0' | 0x80 */
+		assert_int_equal(rumor_hex_decode(hex, 2 * sizeof(bytes), back), -EINVAL);
+		hex[pos] = saved;
+	}
+	hex[2 * sizeof(bytes) - 1] = '\0';
+	assert_int_equal(rumor_hex_decode(hex, 2 * sizeof(bytes), back), -EINVAL);
+}
+
 /* ---- Ed25519 (RFC 8032 section 7.1) ---- */
 
 struct ed25519_vector {
@@ -350,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_memeq_ct),
 		cmocka_unit_test(test_hex_roundtrip),
 		cmocka_unit_test(test_hex_rejects),
+		cmocka_unit_test(test_hex_every_pair),
+		cmocka_unit_test(test_hex_long),
 		cmocka_unit_test(test_ed25519_rfc8032),
 		cmocka_unit_test(test_ed25519_rejects),
 		cmocka_unit_test(test_random_keypair),
