@@ -663,9 +663,12 @@ static void convert_list(struct rumor_node_relay *g, const struct rumor_msg_list
 static void serve_getdata(struct rumor_node_relay *g, struct glue_peer *gp,
 			  const struct rumor_msg_list *list)
 {
+	/* At most what we ask in one getdata ourselves; an honest peer asks no
+	 * more, and the rest is ignored (the decoder already refused more than
+	 * RUMOR_MSG_INV_MAX, closing the connection). */
 	uint32_t n = list->count;
-	if (n > RUMOR_MSG_INV_MAX) /* the decoder's cap: cannot happen */
-		n = RUMOR_MSG_INV_MAX;
+	if (n > RUMOR_RELAY_SERVE_MAX)
+		n = RUMOR_RELAY_SERVE_MAX;
 	convert_list(g, list);
 	rumor_relay_on_getdata(g->core, gp->handle, g->in_entries, n);
 	struct rumor_store *store = rumor_node_store(g->node);

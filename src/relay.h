@@ -64,6 +64,8 @@
 #define RUMOR_RELAY_ORPHAN_BLOCKS 64
 #define RUMOR_RELAY_POOL_BYTES (32u * 1024 * 1024) /* per pool */
 #define RUMOR_RELAY_POOL_TIMEOUT_MS 60000
+/* Entries of one getdata served; the rest are ignored. */
+#define RUMOR_RELAY_SERVE_MAX 1000
 
 struct rumor_node;
 struct rumor_peers;
