@@ -670,9 +670,8 @@ static void serve_getdata(struct rumor_node_relay *g, struct glue_peer *gp,
 	if (n > RUMOR_RELAY_SERVE_MAX)
 		n = RUMOR_RELAY_SERVE_MAX;
 	convert_list(g, list);
-	rumor_relay_on_getdata(g->core, gp->handle, g->in_entries, n);
 	struct rumor_store *store = rumor_node_store(g->node);
-	uint32_t n_missing = 0;
+	uint32_t n_missing = 0, n_served = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct rumor_relay_inv_entry *want = &g->in_entries[i];
 		const uint8_t *bytes = NULL;
@@ -704,7 +703,12 @@ static void serve_getdata(struct rumor_node_relay *g, struct glue_peer *gp,
 		free(it.encoding);
 		if (rc != 0) /* over its output limit: closing (gp->peer is NULL now) */
 			return;
+		g->in_entries[n_served++] = *want; /* n_served <= i */
 	}
+	/* Only what was served: a peer that asked for an id we lack does not
+	 * have it either, and must still hear of it when we get it (a block's
+	 * parent asked for before anyone had it). */
+	rumor_relay_on_getdata(g->core, gp->handle, g->in_entries, n_served);
 	if (n_missing) {
 		struct rumor_msg m;
 		memset(&m, 0, sizeof(m));
