@@ -8,6 +8,7 @@
  *   rumor_store_put() --> pending list --> takes a batch (<= BATCH_PUTS puts,
  *                         (mutex+cond)     <= BATCH_BYTES bytes), BEGIN
  *                                          IMMEDIATE, one INSERT per put,
+ *                                          one item_counts UPDATE per kind,
  *                                          COMMIT (or ROLLBACK: all EIO)
  *   async_cb(): runs each  <-- done list <-- appends the batch, uv_async_send
  *   put's cb on the loop      (mutex)
@@ -16,6 +17,9 @@
  *   (has_many wraps its lookups in one read transaction).
  *
  * Invariants:
+ *  - item_counts.n for a kind equals the number of rows of that kind: every
+ *    transaction that inserts adds its new rows' count in the same
+ *    transaction (a batch that fails rolls back both);
  *  - the write connection and its statements are used only by the writer
  *    thread between thread start and join; the read connection and its
  *    statements only by the loop thread;
@@ -57,7 +61,8 @@
  * metadata lookups never touch the blob's pages (length() reads only the
  * record header). */
 static const char *const migrations[] = {
-	/* 1: items, and their counts kept by triggers. */
+	/* 1: items, and their counts kept by triggers (the insert trigger is
+	 * replaced by the writer in migration 2). */
 	"CREATE TABLE items ("
 	"  id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
 	"  kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"
@@ -81,12 +86,19 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER items_immutable BEFORE UPDATE ON items BEGIN"
 	"  SELECT RAISE(ABORT, 'items are immutable');"
 	"END;",
+	/* 2: the writer adds each transaction's new items to item_counts in
+	 * that same transaction (one UPDATE per kind per commit instead of one
+	 * per insert), so the insert trigger goes.  The counts were exact under
+	 * the trigger and stay exact.  Deletes (only ever by hand) are still
+	 * counted by items_count_delete. */
+	"DROP TRIGGER items_count_insert;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define SQL_INSERT                                                                        \
 	"INSERT INTO items (id, kind, first_seen_us, source, peer, encoding)"             \
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING"
+#define SQL_ADD_COUNT "UPDATE item_counts SET n = n + ?2 WHERE kind = ?1"
 #define SQL_GET_META                                                                      \
 	"SELECT kind, first_seen_us, source, peer, length(encoding) FROM items WHERE id = ?1"
 #define SQL_GET_FULL "SELECT kind, first_seen_us, source, peer, encoding FROM items WHERE id = ?1"
@@ -94,6 +106,8 @@ static const char *const migrations[] = {
 #define SQL_COUNTS "SELECT kind, n FROM item_counts"
 
 #define LAST_ERROR_MAX 256
+/* WAL pages between automatic checkpoints (see open_writer_db). */
+#define WAL_CHECKPOINT_PAGES "4096"
 
 struct rumor_store {
 	uv_loop_t *loop;
@@ -109,7 +123,7 @@ struct rumor_store {
 
 	/* writer thread */
 	sqlite3 *wdb;
-	sqlite3_stmt *begin, *insert, *commit, *rollback;
+	sqlite3_stmt *begin, *insert, *add_count, *commit, *rollback;
 	uv_thread_t writer;
 
 	/* shared, under mutex */
@@ -387,8 +401,17 @@ static int open_writer_db(struct rumor_store *store, char *err, size_t errlen)
 			mode);
 		return RUMOR_STORE_EIO;
 	}
-	rc = sqlite3_exec(store->wdb, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL,
-			  NULL, NULL);
+	/* wal_autocheckpoint: checkpoint every WAL_CHECKPOINT_PAGES pages
+	 * (16 MiB) instead of SQLite's 1000.  A commit of many random ids
+	 * dirties about one index page per item, and a checkpoint copies each
+	 * distinct page once however often it was rewritten, so rarer
+	 * checkpoints copy and sync less per item (writer CPU per item with
+	 * 200-item commits: 16.7 -> 13.4 us).  Durability is unchanged: every
+	 * commit is still synced to the WAL (synchronous=FULL). */
+	rc = sqlite3_exec(store->wdb,
+			  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+			  "PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES,
+			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return open_fail(store->wdb, rc, path, "setting pragmas", err, errlen);
 	if ((rc = migrate(store->wdb, path, err, errlen)) < 0)
@@ -396,7 +419,8 @@ static int open_writer_db(struct rumor_store *store, char *err, size_t errlen)
 	if ((rc = prepare(store->wdb, "BEGIN IMMEDIATE", &store->begin, path, err, errlen)) < 0 ||
 	    (rc = prepare(store->wdb, "COMMIT", &store->commit, path, err, errlen)) < 0 ||
 	    (rc = prepare(store->wdb, "ROLLBACK", &store->rollback, path, err, errlen)) < 0 ||
-	    (rc = prepare(store->wdb, SQL_INSERT, &store->insert, path, err, errlen)) < 0)
+	    (rc = prepare(store->wdb, SQL_INSERT, &store->insert, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->wdb, SQL_ADD_COUNT, &store->add_count, path, err, errlen)) < 0)
 		return rc;
 	return 0;
 }
@@ -434,10 +458,11 @@ static void close_databases(struct rumor_store *store)
 	store->read_begin = store->read_end = NULL;
 	sqlite3_finalize(store->begin);
 	sqlite3_finalize(store->insert);
+	sqlite3_finalize(store->add_count);
 	sqlite3_finalize(store->commit);
 	sqlite3_finalize(store->rollback);
 	store->get_meta = store->get_full = store->has = store->counts = NULL;
-	store->begin = store->insert = store->commit = store->rollback = NULL;
+	store->begin = store->insert = store->add_count = store->commit = store->rollback = NULL;
 	/* Every statement is finalized, so close cannot return SQLITE_BUSY. */
 	sqlite3_close(store->rdb);
 	sqlite3_close(store->wdb);
@@ -472,8 +497,7 @@ static int insert_one(struct rumor_store *store, struct rumor_store_put *put)
 		goto out;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		/* ON CONFLICT DO NOTHING changes no row when the id exists; the
-		 * count triggers' own changes are not counted here. */
+		/* ON CONFLICT DO NOTHING changes no row when the id exists. */
 		put->status_ = sqlite3_changes(store->wdb) > 0 ? 0 : 1;
 		rc = SQLITE_OK;
 	}
@@ -483,13 +507,36 @@ out:
 	return rc;
 }
 
-/* Writes one batch in one transaction.  Sets every put's status_.  Returns
- * the number of new items stored, or -1 when the transaction failed. */
+/* Adds n new items of one kind to item_counts, inside the open
+ * transaction.  Exactly one row must change: item_counts has a row for
+ * each kind from migration 1 on (defensive check). */
+static int add_count(struct rumor_store *store, enum rumor_item_kind kind, int64_t n)
+{
+	sqlite3_stmt *st = store->add_count;
+	int rc;
+
+	if (n == 0)
+		return SQLITE_OK;
+	if ((rc = sqlite3_bind_int(st, 1, (int)kind)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, n)) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(store->wdb) == 1 ? SQLITE_OK : SQLITE_CORRUPT;
+out:
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Writes one batch in one transaction, with the counts of the new items it
+ * stored.  Sets every put's status_.  Returns the number of new items
+ * stored, or -1 when the transaction failed. */
 static long write_batch(struct rumor_store *store, struct rumor_store_put *batch, char *errbuf,
 			size_t errlen)
 {
 	struct rumor_store_put *put;
 	long written = 0;
+	int64_t new_tx = 0, new_block = 0;
 	int rc;
 
 	if ((rc = step_once(store->begin)) != SQLITE_OK)
@@ -497,9 +544,21 @@ static long write_batch(struct rumor_store *store, struct rumor_store_put *batch
 	for (put = batch; put; put = put->next_) {
 		if ((rc = insert_one(store, put)) != SQLITE_OK)
 			goto fail;
-		if (put->status_ == 0)
+		if (put->status_ == 0) {
 			written++;
+			switch (put->kind) {
+			case RUMOR_ITEM_TX:
+				new_tx++;
+				break;
+			case RUMOR_ITEM_BLOCK:
+				new_block++;
+				break;
+			}
+		}
 	}
+	if ((rc = add_count(store, RUMOR_ITEM_TX, new_tx)) != SQLITE_OK ||
+	    (rc = add_count(store, RUMOR_ITEM_BLOCK, new_block)) != SQLITE_OK)
+		goto fail;
 	if ((rc = step_once(store->commit)) != SQLITE_OK)
 		goto fail;
 	return written;
@@ -881,7 +940,7 @@ int rumor_store_counts(struct rumor_store *store, uint64_t *tx, uint64_t *block)
 		int64_t kind = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
 
 		if (n < 0)
-			n = 0; /* defensive: the triggers never make it negative */
+			n = 0; /* defensive: the counts never go negative */
 		if (kind == RUMOR_ITEM_TX)
 			n_tx = (uint64_t)n;
 		else if (kind == RUMOR_ITEM_BLOCK)

@@ -19,7 +19,8 @@
  * from RUMOR_STORE_APPLICATION_ID).
  *
  * Nothing here loads a whole table: lookups are by id, counts are kept in a
- * table maintained by triggers, and the writer holds at most one batch.  The
+ * table that the writer updates in the same transaction as the inserts it
+ * counts, and the writer holds at most one batch.  The
  * queue between the loop and the writer is as long as the caller makes it:
  * the node bounds how much it submits.
  *

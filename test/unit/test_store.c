@@ -205,12 +205,17 @@ static void test_open_creates_schema(void **state)
 	check_counts(f, 0, 0);
 
 	db = raw_open(f->path);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
 	assert_int_equal(raw_int(db, "PRAGMA application_id"), RUMOR_STORE_APPLICATION_ID);
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
-				     "('items', 'item_counts', 'items_count_insert', "
-				     "'items_count_delete')"),
+				     "('items', 'item_counts', 'items_count_delete', "
+				     "'items_immutable')"),
 			 4);
+	/* Inserts are counted by the writer, in the inserting transaction
+	 * (migration 2): an insert trigger as well would count them twice. */
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
+				     "AND tbl_name = 'items' AND sql LIKE '%AFTER INSERT%'"),
+			 0);
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM item_counts WHERE n = 0"), 2);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -222,8 +227,86 @@ static void test_open_creates_schema(void **state)
 	close_store(f);
 	open_store(f);
 	db = raw_open(f->path);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
 	sqlite3_close(db);
+}
+
+/* The stored counts against the rows themselves (a full scan: tests only). */
+static void check_counts_match_rows(struct fixture *f)
+{
+	sqlite3 *db = raw_open(f->path);
+	uint64_t tx = 0, block = 0;
+
+	assert_int_equal(rumor_store_counts(f->store, &tx, &block), 0);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM items WHERE kind = 1"), tx);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM items WHERE kind = 2"), block);
+	sqlite3_close(db);
+}
+
+/* A database at schema version 1 (counts kept by an insert trigger) is
+ * migrated to 2: the trigger goes, the counts it kept stay, and later
+ * batches (mixed kinds, duplicates) are counted exactly once. */
+static void test_migration_2_keeps_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put puts[6], dup;
+	sqlite3 *db;
+
+	open_store(f);
+	for (uint32_t i = 0; i < 3; i++) {
+		fill_put(&puts[i], 300 + i, i < 2 ? RUMOR_ITEM_TX : RUMOR_ITEM_BLOCK, 50, "rpc",
+			 NULL);
+		put_ok(f, &puts[i]);
+	}
+	run_loop(f);
+	close_store(f);
+
+	/* Back to version 1's shape: its insert trigger, user_version 1. */
+	db = raw_open(f->path);
+	raw_exec(db, "CREATE TRIGGER items_count_insert AFTER INSERT ON items BEGIN"
+		     "  UPDATE item_counts SET n = n + 1 WHERE kind = NEW.kind;"
+		     "END; PRAGMA user_version = 1");
+	sqlite3_close(db);
+
+	open_store(f);
+	db = raw_open(f->path);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema "
+				     "WHERE name = 'items_count_insert'"),
+			 0);
+	sqlite3_close(db);
+	check_counts(f, 2, 1);
+	for (uint32_t i = 3; i < 6; i++) {
+		fill_put(&puts[i], 300 + i, i < 5 ? RUMOR_ITEM_BLOCK : RUMOR_ITEM_TX, 50, "rpc",
+			 NULL);
+		put_ok(f, &puts[i]);
+	}
+	fill_put(&dup, 300, RUMOR_ITEM_TX, 50, "rpc", NULL);
+	put_ok(f, &dup);
+	run_loop(f);
+	assert_int_equal(dup.status, 1);
+	check_counts(f, 3, 3);
+	check_counts_match_rows(f);
+}
+
+/* A batch whose count cannot be recorded (the kind's item_counts row is
+ * gone) is not stored at all: the count and the rows commit together. */
+static void test_count_row_missing_fails_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put block;
+	sqlite3 *db;
+
+	open_store(f);
+	db = raw_open(f->path);
+	raw_exec(db, "DELETE FROM item_counts WHERE kind = 2");
+	sqlite3_close(db);
+	fill_put(&block, 400, RUMOR_ITEM_BLOCK, 50, "rpc", NULL);
+	put_ok(f, &block);
+	run_loop(f);
+	assert_int_equal(block.calls, 1);
+	assert_int_equal(block.status, RUMOR_STORE_EIO);
+	assert_int_equal(rumor_store_has(f->store, block.put.id), 0);
 }
 
 static void test_put_get_has(void **state)
@@ -334,6 +417,7 @@ static void test_counts_and_duplicates(void **state)
 	assert_int_equal(dup2.calls, 2);
 	assert_int_equal(dup2.status, 1);
 	check_counts(f, 4, 2);
+	check_counts_match_rows(f);
 
 	assert_int_equal(rumor_store_get(f->store, puts[1].put.id, &item, 0), 0);
 	assert_int_equal(item.first_seen_us, 1700000000000011LL);
@@ -501,7 +585,7 @@ static void test_newer_schema(void **state)
 	assert_int_equal(rc, RUMOR_STORE_ENEWER);
 	assert_null(f->store);
 	assert_non_null(strstr(f->err, "database schema version 99 is newer than this rumord "
-					"(knows 1)"));
+					"(knows 2)"));
 }
 
 static void test_missing_directory(void **state)
@@ -823,6 +907,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_get_has, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_and_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_2_keeps_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_row_missing_fails_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
