@@ -16,6 +16,14 @@
  * finished: the response body is built from the slots in call order (slots
  * of notifications stay empty), done() runs once, the request is freed.
  *
+ * Each answer is serialised into its slot as compact JSON text when it is
+ * given, and the body is the concatenation of those texts ("[a,b,...]" for
+ * a batch).  The common answer, a string or integer result for a string or
+ * integer id, is written directly (escaping as RFC 8259 section 7 requires:
+ * quotation mark, reverse solidus and controls U+0000..U+001F; jansson's
+ * strings are valid UTF-8, which is copied as is); other values go through
+ * json_dumps().  No json_t tree is built per answer and none per batch.
+ *
  * Spec quotes (https://www.jsonrpc.org/specification):
  *  - "A Notification is a Request object without an "id" member ... The
  *    Server MUST NOT reply to a Notification, including those that are
@@ -41,7 +49,9 @@
 struct rumor_jsonrpc_call {
 	struct rumor_jsonrpc_request *req;
 	json_t *id;        /* owned reference; NULL for a notification */
-	json_t *response;  /* owned; NULL until answered or for notifications */
+	char *text;        /* owned response object (compact JSON, no newline);
+			    * NULL until answered or for notifications */
+	size_t text_len;
 	int answered;
 	void *data;
 };
@@ -88,7 +98,7 @@ static void request_free(struct rumor_jsonrpc_request *req)
 {
 	for (size_t i = 0; i < req->n_calls; i++) {
 		json_decref(req->calls[i].id);
-		json_decref(req->calls[i].response);
+		free(req->calls[i].text);
 	}
 	free(req);
 }
@@ -125,35 +135,202 @@ static void request_finish(struct rumor_jsonrpc_request *req)
 	char *body = NULL;
 	size_t len = 0;
 	if (req->batch) {
-		json_t *array = json_array();
-		assert(array);
+		size_t total = 0, n = 0;
 		for (size_t i = 0; i < req->n_calls; i++) {
-			if (req->calls[i].response)
-				json_array_append(array, req->calls[i].response);
+			if (req->calls[i].text) {
+				total += req->calls[i].text_len + 1; /* "," or "]" */
+				n++;
+			}
 		}
-		if (json_array_size(array) > 0)
-			body = serialise(array, &len);
-		json_decref(array);
-	} else if (req->calls[0].response) {
-		body = serialise(req->calls[0].response, &len);
+		if (n > 0) {
+			body = malloc(total + 3); /* "[", "\n", NUL */
+			assert(body);
+			body[len++] = '[';
+			for (size_t i = 0; i < req->n_calls; i++) {
+				const struct rumor_jsonrpc_call *call = &req->calls[i];
+				if (!call->text)
+					continue;
+				if (len > 1)
+					body[len++] = ',';
+				memcpy(body + len, call->text, call->text_len);
+				len += call->text_len;
+			}
+			body[len++] = ']';
+			body[len++] = '\n';
+			body[len] = '\0';
+			assert(len == total + 2);
+		}
+	} else if (req->calls[0].text) {
+		struct rumor_jsonrpc_call *call = &req->calls[0];
+		body = realloc(call->text, call->text_len + 2);
+		assert(body);
+		call->text = NULL;
+		len = call->text_len;
+		body[len++] = '\n';
+		body[len] = '\0';
 	}
 	request_free(req);
 	done(arg, body, len);
 }
 
-static void call_answer(struct rumor_jsonrpc_call *call, json_t *response)
+/* Records the serialised response (taken; NULL for a notification) and
+ * finishes the request after its last answer. */
+static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text_len)
 {
 	struct rumor_jsonrpc_request *req = call->req;
 	/* A method that answers twice is a bug. */
 	assert(!call->answered);
 	assert(req->outstanding > 0);
 	call->answered = 1;
-	if (call->id)
-		call->response = response;
-	else
-		json_decref(response); /* notification: never answered on the wire */
+	if (call->id) {
+		call->text = text;
+		call->text_len = text_len;
+	} else {
+		free(text); /* notification: never answered on the wire */
+	}
 	if (--req->outstanding == 0)
 		request_finish(req);
+}
+
+/* Bytes needed for s[0..n) as a JSON string with its quotes. */
+static size_t escaped_size(const char *s, size_t n)
+{
+	size_t size = n + 2;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			size += 1;
+		else if (c < 0x20)
+			size += c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 1 : 5;
+	}
+	return size;
+}
+
+/* Writes s[0..n) as a JSON string with its quotes; returns the bytes
+ * written (escaped_size(s, n)). */
+static size_t escape_into(char *out, const char *s, size_t n)
+{
+	static const char digits[16] = "0123456789abcdef";
+	size_t o = 0;
+	out[o++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		switch (c) {
+		case '"':
+		case '\\':
+			out[o++] = (char)c;
+			break;
+		case '\b':
+			out[o++] = 'b';
+			break;
+		case '\f':
+			out[o++] = 'f';
+			break;
+		case '\n':
+			out[o++] = 'n';
+			break;
+		case '\r':
+			out[o++] = 'r';
+			break;
+		case '\t':
+			out[o++] = 't';
+			break;
+		default:
+			out[o++] = 'u';
+			out[o++] = '0';
+			out[o++] = '0';
+			out[o++] = digits[c >> 4];
+			out[o++] = digits[c & 0x0f];
+			break;
+		}
+	}
+	out[o++] = '"';
+	return o;
+}
+
+/* A string or an integer, ready to be written directly. */
+struct scalar {
+	const char *str; /* a string's value, or NULL for an integer */
+	size_t str_len;
+	char digits[24]; /* an integer's text (JSON_INTEGER_FORMAT) */
+	size_t size;     /* bytes the value takes in the output */
+};
+
+/* Returns 0 when value is neither a string nor an integer. */
+static int scalar_of(const json_t *value, struct scalar *out)
+{
+	out->str = NULL;
+	if (json_is_string(value)) {
+		out->str = json_string_value(value);
+		out->str_len = json_string_length(value);
+		out->size = escaped_size(out->str, out->str_len);
+		return 1;
+	}
+	if (json_is_integer(value)) {
+		int n = snprintf(out->digits, sizeof(out->digits), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(value));
+		assert(n > 0 && (size_t)n < sizeof(out->digits));
+		out->size = (size_t)n;
+		return 1;
+	}
+	return 0;
+}
+
+static size_t scalar_into(char *out, const struct scalar *v)
+{
+	if (v->str)
+		return escape_into(out, v->str, v->str_len);
+	memcpy(out, v->digits, v->size);
+	return v->size;
+}
+
+/* {"jsonrpc":"2.0","result":RESULT,"id":ID} (jansson's compact layout)
+ * when the result and the id are strings or integers, else NULL. */
+static char *result_text_direct(const json_t *result, const json_t *id, size_t *len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+	static const char mid[] = ",\"id\":";
+	struct scalar r, i;
+
+	if (!scalar_of(result, &r) || !scalar_of(id, &i))
+		return NULL;
+	size_t total = sizeof(head) - 1 + r.size + sizeof(mid) - 1 + i.size + 1;
+	char *text = malloc(total + 2); /* + "\n" and NUL for request_finish */
+	assert(text);
+	size_t o = 0;
+	memcpy(text + o, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	o += scalar_into(text + o, &r);
+	memcpy(text + o, mid, sizeof(mid) - 1);
+	o += sizeof(mid) - 1;
+	o += scalar_into(text + o, &i);
+	text[o++] = '}';
+	text[o] = '\0';
+	assert(o == total);
+	*len = o;
+	return text;
+}
+
+/* Serialises a response object built as a json_t (errors, and results
+ * of other kinds); takes the reference. */
+static char *tree_text(json_t *resp, size_t *len)
+{
+	char *text = json_dumps(resp, JSON_COMPACT);
+	json_decref(resp);
+	if (!text) {
+		static const char fallback[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,"
+					       "\"message\":\"cannot serialise response\"},"
+					       "\"id\":null}";
+		text = strdup(fallback);
+		assert(text);
+	}
+	*len = strlen(text);
+	return text;
 }
 
 void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result)
@@ -161,10 +338,16 @@ void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result)
 	assert(call);
 	if (!call->id) {
 		json_decref(result);
-		call_answer(call, NULL);
+		call_answer(call, NULL, 0);
 		return;
 	}
-	call_answer(call, make_result(result, call->id));
+	size_t len = 0;
+	char *text = result ? result_text_direct(result, call->id, &len) : NULL;
+	if (text)
+		json_decref(result);
+	else
+		text = tree_text(make_result(result, call->id), &len);
+	call_answer(call, text, len);
 }
 
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
@@ -173,10 +356,12 @@ void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *
 	assert(call);
 	if (!call->id) {
 		json_decref(data);
-		call_answer(call, NULL);
+		call_answer(call, NULL, 0);
 		return;
 	}
-	call_answer(call, make_error(code, message, data, call->id));
+	size_t len = 0;
+	char *text = tree_text(make_error(code, message, data, call->id), &len);
+	call_answer(call, text, len);
 }
 
 void *rumor_jsonrpc_call_data(const struct rumor_jsonrpc_call *call)

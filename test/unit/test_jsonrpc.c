@@ -379,6 +379,50 @@ static void test_async_single(void **state)
 	assert_string_equal(done_body, "{\"jsonrpc\":\"2.0\",\"result\":{\"n\":1},\"id\":\"q\"}\n");
 }
 
+/* String and integer answers are written without a json_t tree: every
+ * byte that JSON requires escaping is escaped, and the body parses back to
+ * exactly the id and the result given (embedded NUL, controls, quote,
+ * reverse solidus, UTF-8 included). */
+static void test_direct_escaping(void **state)
+{
+	static const char value[] = "q\0r\x01\x1f\"\\/\b\f\n\r\t\xc3\xa9\xe2\x80\xa8 end";
+	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"id\":\"i\\\"d\\u0001\\\\\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"id\":-9223372036854775808},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"id\":2}]";
+	struct rumor_jsonrpc_request *req =
+		rumor_jsonrpc_handle(&server, text, strlen(text), on_done, &done_calls);
+	json_error_t err;
+
+	assert_non_null(req);
+	assert_int_equal(n_parked, 3);
+	rumor_jsonrpc_reply(parked[0], json_stringn(value, sizeof(value) - 1));
+	rumor_jsonrpc_reply(parked[1], json_integer(-7));
+	rumor_jsonrpc_reply(parked[2], json_string("a\"b\\c\n"));
+	assert_int_equal(done_calls, 1);
+	json_t *body = json_loads(done_body, JSON_ALLOW_NUL, &err);
+	assert_non_null(body);
+	assert_int_equal(json_array_size(body), 3);
+
+	json_t *r0 = json_array_get(body, 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "jsonrpc")), "2.0");
+	assert_string_equal(json_string_value(json_object_get(r0, "id")), "i\"d\x01\\");
+	json_t *res = json_object_get(r0, "result");
+	assert_int_equal(json_string_length(res), sizeof(value) - 1);
+	assert_memory_equal(json_string_value(res), value, sizeof(value) - 1);
+
+	json_t *r1 = json_array_get(body, 1);
+	assert_true(json_integer_value(json_object_get(r1, "id")) == INT64_MIN);
+	assert_int_equal(json_integer_value(json_object_get(r1, "result")), -7);
+	json_decref(body);
+
+	/* the exact bytes of the simple cases */
+	assert_non_null(strstr(done_body, "{\"jsonrpc\":\"2.0\",\"result\":-7,"
+					  "\"id\":-9223372036854775808}"));
+	assert_non_null(strstr(done_body, "{\"jsonrpc\":\"2.0\",\"result\":\"a\\\"b\\\\c\\n\","
+					  "\"id\":2}]\n"));
+	assert_non_null(strstr(done_body, "\"id\":\"i\\\"d\\u0001\\\\\"}"));
+}
+
 static void test_cancel(void **state)
 {
 	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"id\":1},"
@@ -458,6 +502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_single, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_notification, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_escaping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 	};
