@@ -46,9 +46,10 @@
  * using the latest time any call brought, so announcements fed together
  * are weighed together (outbound announcers first).
  *
- * Peers live in a fixed array of max_peers slots, found by handle with a
- * scan (max_peers is small); iteration is always in slot or list order, so
- * the same inputs give the same actions.
+ * Peers live in a fixed array of max_peers slots; relay->active lists the
+ * slots in use in ascending order, and every per-peer loop walks only that
+ * list (a handle is found by scanning it: peers are few).  Iteration is
+ * always in slot or list order, so the same inputs give the same actions.
  */
 #include "config.h"
 
@@ -259,6 +260,7 @@ struct rumor_relay {
 	struct rumor_relay_config cfg;
 	struct peer *peers;
 	uint32_t n_peers;
+	uint32_t *active; /* slot indices of the n_peers peers in use, ascending */
 	struct rumor_idmap tracked;
 	struct id_fifo rejected;
 	struct link in_flight, by_age, to_schedule, ready, slot_freed;
@@ -314,10 +316,34 @@ static uint32_t peer_index(const struct rumor_relay *relay, const struct peer *p
 
 static struct peer *peer_find(const struct rumor_relay *relay, rumor_peer_handle handle)
 {
-	for (uint32_t i = 0; i < relay->cfg.max_peers; i++)
-		if (relay->peers[i].in_use && relay->peers[i].handle == handle)
-			return &relay->peers[i];
+	for (uint32_t k = 0; k < relay->n_peers; k++) {
+		struct peer *p = &relay->peers[relay->active[k]];
+		if (p->handle == handle)
+			return p;
+	}
 	return NULL;
+}
+
+/* Keeps relay->active sorted, so iteration stays in slot order (the order
+ * actions come out in does not depend on add/remove history). */
+static void active_insert(struct rumor_relay *relay, uint32_t idx)
+{
+	uint32_t k = relay->n_peers;
+	while (k > 0 && relay->active[k - 1] > idx) {
+		relay->active[k] = relay->active[k - 1];
+		k--;
+	}
+	relay->active[k] = idx;
+}
+
+static void active_remove(struct rumor_relay *relay, uint32_t idx)
+{
+	uint32_t k = 0;
+	while (k < relay->n_peers && relay->active[k] != idx)
+		k++;
+	assert(k < relay->n_peers);
+	for (; k + 1 < relay->n_peers; k++)
+		relay->active[k] = relay->active[k + 1];
 }
 
 /* A live peer we still talk to. */
@@ -603,10 +629,11 @@ int rumor_relay_new(struct rumor_relay **out, const struct rumor_relay_config *c
 	uint32_t out_cap = cfg->inv_batch_max > cfg->getdata_batch_max ? cfg->inv_batch_max
 								       : cfg->getdata_batch_max;
 	relay->peers = calloc(cfg->max_peers, sizeof(*relay->peers));
+	relay->active = calloc(cfg->max_peers, sizeof(*relay->active));
 	relay->out = calloc(out_cap, sizeof(*relay->out));
 	size_t tracked_max = (size_t)cfg->max_peers * cfg->max_announced_per_peer;
 	int tracked_ok = 0, rejected_ok = 0;
-	if (relay->peers && relay->out &&
+	if (relay->peers && relay->active && relay->out &&
 	    rumor_idmap_init(&relay->tracked, tracked_max, cfg->hash_key) == 0) {
 		tracked_ok = 1;
 		if (fifo_init(&relay->rejected, cfg->rejected_max, cfg->hash_key) == 0)
@@ -616,6 +643,7 @@ int rumor_relay_new(struct rumor_relay **out, const struct rumor_relay_config *c
 		if (tracked_ok)
 			rumor_idmap_free(&relay->tracked);
 		free(relay->peers);
+		free(relay->active);
 		free(relay->out);
 		free(relay);
 		return -ENOMEM;
@@ -654,6 +682,7 @@ void rumor_relay_del(struct rumor_relay *relay)
 		if (relay->peers[i].in_use)
 			peer_release(&relay->peers[i]);
 	free(relay->peers);
+	free(relay->active);
 	free(relay->out);
 	free(relay);
 }
@@ -693,6 +722,7 @@ int rumor_relay_peer_add(struct rumor_relay *relay, rumor_peer_handle peer, int 
 	link_init(&p->waiting);
 	link_init(&p->ready_link);
 	link_init(&p->freed_link);
+	active_insert(relay, peer_index(relay, p));
 	relay->n_peers++;
 	return 0;
 }
@@ -721,6 +751,7 @@ void rumor_relay_peer_remove(struct rumor_relay *relay, rumor_peer_handle peer, 
 		link_del(&p->ready_link);
 	if (!link_empty(&p->freed_link))
 		link_del(&p->freed_link);
+	active_remove(relay, idx);
 	peer_release(p);
 	relay->n_peers--;
 }
@@ -883,8 +914,8 @@ void rumor_relay_on_accepted(struct rumor_relay *relay, uint8_t kind,
 	}
 	uint64_t delay = 0;
 	int delay_drawn = 0;
-	for (uint32_t i = 0; i < relay->cfg.max_peers; i++) {
-		struct peer *p = &relay->peers[i];
+	for (uint32_t k = 0; k < relay->n_peers; k++) {
+		struct peer *p = &relay->peers[relay->active[k]];
 		int skip = p->skip;
 		p->skip = 0;
 		if (!p->in_use || p->disconnect_reason || skip)
@@ -983,9 +1014,9 @@ void rumor_relay_next_action(struct rumor_relay *relay, struct rumor_relay_actio
 uint64_t rumor_relay_expiry(const struct rumor_relay *relay)
 {
 	uint64_t t = UINT64_MAX;
-	for (uint32_t i = 0; i < relay->cfg.max_peers; i++) {
-		const struct peer *p = &relay->peers[i];
-		if (p->in_use && !p->flush_now && p->inv.count && p->flush_at < t)
+	for (uint32_t k = 0; k < relay->n_peers; k++) {
+		const struct peer *p = &relay->peers[relay->active[k]];
+		if (!p->flush_now && p->inv.count && p->flush_at < t)
 			t = p->flush_at;
 	}
 	if (!link_empty(&relay->in_flight)) {
@@ -1008,9 +1039,9 @@ void rumor_relay_run_timers(struct rumor_relay *relay, uint64_t now_us)
 {
 	touch(relay, now_us);
 	now_us = relay->now_us;
-	for (uint32_t i = 0; i < relay->cfg.max_peers; i++) {
-		struct peer *p = &relay->peers[i];
-		if (p->in_use && !p->flush_now && p->inv.count && p->flush_at <= now_us) {
+	for (uint32_t k = 0; k < relay->n_peers; k++) {
+		struct peer *p = &relay->peers[relay->active[k]];
+		if (!p->flush_now && p->inv.count && p->flush_at <= now_us) {
 			p->flush_now = 1;
 			mark_ready(relay, p);
 		}
