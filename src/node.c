@@ -88,6 +88,8 @@ struct rumor_node {
 	struct rumor_peers *peers; /* NULL once closed */
 	struct rumor_node_relay *relay; /* inv/getdata glue (src/relay.h) */
 	rumor_node_accepted_fn accepted_hook; /* every newly stored item */
+	rumor_node_accepted_fn valid_hook; /* every new valid item, before commit */
+	void *valid_arg;
 	void *accepted_arg;
 	struct rumor_jsonrpc_server rpc;
 
@@ -152,7 +154,7 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	struct submission *sub = put->data;
 	if (status == 0) {
 		log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
-		if (sub->node->accepted_hook) /* relay: announce it, cache it for getdata */
+		if (sub->node->accepted_hook) /* relay: counters, blocks waiting for it */
 			sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
 						 put->has_peer ? put->peer : NULL);
 		finish(sub, RUMOR_SUBMIT_ACCEPTED, NULL);
@@ -177,6 +179,9 @@ static void start_write(struct submission *sub)
 	put->cb = on_put_done;
 	put->data = sub;
 	int rc = rumor_store_put(sub->node->store, put);
+	if (rc == 0 && sub->node->valid_hook)
+		sub->node->valid_hook(sub->node->valid_arg, &sub->item, put->source,
+				      put->has_peer ? put->peer : NULL);
 	if (rc == RUMOR_STORE_ECLOSED)
 		finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 	else if (rc != 0) { /* a put the store refuses is a bug in the pipeline */
@@ -372,6 +377,9 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 	if (peer_id) {
 		memcpy(sub->put.peer, peer_id, sizeof(sub->put.peer));
 		sub->put.has_peer = 1;
+		/* Nobody waits for an "accepted" on a relayed item: its commit
+		 * need not wait for an fsync (store.h, lazy_sync). */
+		sub->put.lazy_sync = 1;
 	}
 	int rc = rumor_idmap_put(&node->in_flight, sub->item.id, sub);
 	if (rc != 0) {
@@ -404,6 +412,12 @@ void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_f
 {
 	node->accepted_hook = fn;
 	node->accepted_arg = arg;
+}
+
+void rumor_node_set_valid_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg)
+{
+	node->valid_hook = fn;
+	node->valid_arg = arg;
 }
 
 /* ---- RPC glue -------------------------------------------------------- */

@@ -79,6 +79,13 @@ int rumor_node_has_item(struct rumor_node *node, const uint8_t id[RUMOR_ID_SIZE]
 typedef void (*rumor_node_accepted_fn)(void *arg, const struct rumor_item *item,
 				       const char *source, const uint8_t *peer_id);
 void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
+/* Called once per new item as soon as its signature has verified and its
+ * write is queued, before the commit: relay announces from here, so a hop
+ * does not wait for this node's fsync (gossip needs no durability; the RPC
+ * reply still waits for the commit).  If the write then fails, the item was
+ * announced but not stored: peers that ask are served from memory.  Same
+ * arguments as the accepted hook. */
+void rumor_node_set_valid_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
 
 /* Accessors for the RPC methods. */
 struct rumor_store *rumor_node_store(struct rumor_node *node);

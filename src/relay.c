@@ -826,10 +826,22 @@ static void on_item_accepted(void *arg, const struct rumor_item *item, const cha
 		g->accepted_rpc++;
 	if (g->stopped)
 		return;
+	pools_on_accepted(g, item);
+	kick(g);
+}
+
+/* Valid and on its way to the store: cache it for getdata and announce it
+ * now, so a hop does not wait for this node's commit. */
+static void on_item_valid(void *arg, const struct rumor_item *item, const char *source,
+			  const uint8_t *peer_id)
+{
+	struct rumor_node_relay *g = arg;
+	(void)source;
+	if (g->stopped)
+		return;
 	cache_put(g, item);
 	rumor_peer_handle from = peer_id ? handle_of_id(g, peer_id) : RUMOR_RELAY_NO_PEER;
 	rumor_relay_on_accepted(g->core, (uint8_t)item->kind, item->id, from, now_us());
-	pools_on_accepted(g, item);
 	kick(g);
 }
 
@@ -930,6 +942,7 @@ void rumor_node_relay_start(struct rumor_node_relay *g, struct rumor_peers *peer
 	g->timer.data = g->check.data = g->idle.data = g;
 	g->started = 1;
 	rumor_node_set_accepted_hook(g->node, on_item_accepted, g);
+	rumor_node_set_valid_hook(g->node, on_item_valid, g);
 	kick(g); /* a peer may have become ready already */
 }
 

@@ -10,7 +10,9 @@
  *    as ONE transaction, and only then reports each write's result on the
  *    loop thread (through a uv_async_t).  So a put's callback means durable:
  *    the transaction has committed with synchronous=FULL, which survives
- *    kill -9 and power loss.
+ *    kill -9 and power loss.  (A commit made only of puts marked lazy_sync
+ *    skips the fsync: it survives kill -9, and power loss once a later
+ *    synced commit or checkpoint has run.)
  *
  * Schema changes are an append-only list of migrations (store/store.c);
  * PRAGMA user_version is the count applied.  A database newer than this code
@@ -142,6 +144,13 @@ struct rumor_store_put {
 	char source[RUMOR_SOURCE_MAX]; /* NUL-terminated, not empty */
 	uint8_t peer[32];
 	int has_peer;
+	/* 0 (the default): the commit holding this put is synced to disk
+	 * (synchronous=FULL) before cb runs, so it survives power loss.
+	 * 1: nobody is told "accepted" for it (an item relayed from a peer), so
+	 * its commit may skip the fsync when every put in it says so: it then
+	 * survives a process crash (the WAL is in the OS page cache) and
+	 * reaches the disk with the next synced commit or checkpoint. */
+	int lazy_sync;
 	/* status: 0 stored, 1 already present (the stored copy is kept, with its
 	 * first_seen_us and source), RUMOR_STORE_EIO when the transaction failed
 	 * (every put of that transaction gets it; nothing of it was stored). */
@@ -163,6 +172,7 @@ struct rumor_store_stats {
 	uint64_t commits;       /* write transactions committed */
 	uint64_t items_written; /* puts that stored a new item (status 0) */
 	uint64_t write_errors;  /* puts that got RUMOR_STORE_EIO */
+	uint64_t lazy_commits;  /* commits made only of lazy_sync puts (no fsync) */
 };
 void rumor_store_get_stats(const struct rumor_store *store, struct rumor_store_stats *out);
 

@@ -489,6 +489,49 @@ static void test_group_commit(void **state)
 	assert_int_equal(block, 100);
 }
 
+/* A commit made only of lazy_sync puts skips the fsync (counted in
+ * lazy_commits); one with any ordinary put is synced.  Both are stored and
+ * read back after close and reopen. */
+static void test_lazy_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put lazy[3], mixed[2];
+	struct rumor_store_stats stats;
+	struct rumor_store_item item;
+
+	open_store(f);
+	for (uint32_t i = 0; i < 3; i++) {
+		fill_put(&lazy[i], 300 + i, RUMOR_ITEM_TX, 80, "peer", NULL);
+		lazy[i].put.lazy_sync = 1;
+		put_ok(f, &lazy[i]);
+	}
+	run_loop(f);
+	rumor_store_get_stats(f->store, &stats);
+	assert_true(stats.commits >= 1);
+	assert_int_equal(stats.lazy_commits, stats.commits); /* only lazy puts so far */
+	uint64_t lazy_before = stats.lazy_commits, commits_before = stats.commits;
+
+	fill_put(&mixed[0], 310, RUMOR_ITEM_TX, 80, "peer", NULL);
+	mixed[0].put.lazy_sync = 1;
+	fill_put(&mixed[1], 311, RUMOR_ITEM_TX, 80, "rpc", NULL);
+	put_ok(f, &mixed[0]);
+	put_ok(f, &mixed[1]);
+	run_loop(f);
+	assert_int_equal(mixed[0].status, 0);
+	assert_int_equal(mixed[1].status, 0);
+	rumor_store_get_stats(f->store, &stats);
+	/* The ordinary put forced at least one synced commit; a lazy commit may
+	 * precede it only if the writer took mixed[0] alone. */
+	assert_true(stats.commits - commits_before > stats.lazy_commits - lazy_before);
+
+	close_store(f);
+	open_store(f);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(rumor_store_get(f->store, lazy[i].put.id, &item, 0), 0);
+	assert_int_equal(rumor_store_get(f->store, mixed[1].put.id, &item, 0), 0);
+	check_counts(f, 5, 0);
+}
+
 static void test_persistence(void **state)
 {
 	struct fixture *f = *state;
@@ -910,6 +953,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_2_keeps_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_row_missing_fails_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database, setup, teardown),
