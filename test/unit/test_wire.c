@@ -28,6 +28,7 @@
 #include "crypto/sign.h"
 #include "net/frame.h"
 #include "net/message.h"
+#include "test/unit/doc_examples.h"
 
 /* ---- message helpers ---- */
 
@@ -1003,6 +1004,121 @@ static int setup(void **state)
 	return rumor_crypto_init() == 0 ? 0 : -1;
 }
 
+/* One example of every message type (hello is in the handshake example),
+ * encoded by our codec and compared byte for byte with the blocks of
+ * doc/protocol.md, "Examples of every message".  RUMOR_PRINT_EXAMPLES=1
+ * prints them instead of failing, to regenerate the document. */
+static void check_msg_example(const char *name, const struct rumor_msg *m)
+{
+	size_t size = 0, len = 0, doc_len = 0;
+	assert_int_equal(rumor_msg_encoded_size(m, &size), 0);
+	uint8_t *buf = malloc(size);
+	assert_non_null(buf);
+	assert_int_equal(rumor_msg_encode(m, buf, size, &len), 0);
+	assert_int_equal(len, size);
+	/* And it decodes back to the same type. */
+	struct rumor_msg back;
+	assert_null(rumor_msg_decode(&back, buf, len));
+	assert_int_equal(back.type, m->type);
+	if (getenv("RUMOR_PRINT_EXAMPLES")) {
+		char *hex = malloc(2 * len + 1);
+		assert_non_null(hex);
+		rumor_hex_encode(buf, len, hex);
+		printf("<!-- example: %s -->\n```\n", name);
+		for (size_t i = 0; i < 2 * len; i += 64)
+			printf("%.64s\n", hex + i);
+		printf("```\n");
+		free(hex);
+	} else {
+		uint8_t *doc = doc_example(name, &doc_len);
+		assert_int_equal(doc_len, len);
+		assert_memory_equal(doc, buf, len);
+		free(doc);
+	}
+	free(buf);
+}
+
+static void test_message_examples(void **state)
+{
+	(void)state;
+	struct rumor_msg m;
+	size_t tx_len, block_len;
+	uint8_t *tx = doc_example("tx-hex", &tx_len);
+	uint8_t *block = doc_example("block-hex", &block_len);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_PONG;
+	m.u.pong.nonce = 0x0102030405060708ull;
+	check_msg_example("msg-pong", &m);
+
+	struct rumor_inv_entry inv[2];
+	for (int i = 0; i < 32; i++) {
+		inv[0].id[i] = (uint8_t)i;
+		inv[1].id[i] = (uint8_t)(0x20 + i);
+	}
+	inv[0].kind = RUMOR_ITEM_TX;
+	inv[1].kind = RUMOR_ITEM_BLOCK;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_GETDATA;
+	m.u.getdata.entries.entries = inv;
+	m.u.getdata.entries.count = 2;
+	check_msg_example("msg-getdata", &m);
+
+	struct rumor_inv_entry missing = {.kind = RUMOR_ITEM_TX};
+	memset(missing.id, 0xff, sizeof(missing.id));
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_NOTFOUND;
+	m.u.notfound.entries.entries = &missing;
+	m.u.notfound.entries.count = 1;
+	check_msg_example("msg-notfound", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_TX;
+	m.u.tx.item.ptr = tx;
+	m.u.tx.item.len = (uint32_t)tx_len;
+	check_msg_example("msg-tx", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_BLOCK;
+	m.u.block.item.ptr = block;
+	m.u.block.item.len = (uint32_t)block_len;
+	check_msg_example("msg-block", &m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_GETADDR;
+	check_msg_example("msg-getaddr", &m);
+
+	struct rumor_addr_entry addrs[2];
+	memset(addrs, 0, sizeof(addrs));
+	addrs[0].family = RUMOR_ADDR_IPV4;
+	addrs[0].address[0] = 127;
+	addrs[0].address[3] = 1;
+	addrs[0].port = 8633;
+	addrs[0].last_seen = 1700000000;
+	memset(addrs[0].node_id, 0x11, sizeof(addrs[0].node_id));
+	addrs[1].family = RUMOR_ADDR_IPV6;
+	addrs[1].address[15] = 1; /* ::1 */
+	addrs[1].port = 18633;
+	addrs[1].last_seen = 1700000100;
+	memset(addrs[1].node_id, 0x22, sizeof(addrs[1].node_id));
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_ADDR;
+	m.u.addr.entries.entries = addrs;
+	m.u.addr.entries.count = 2;
+	check_msg_example("msg-addr", &m);
+
+	static const char reason[] = "shutting down";
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_DISCONNECT;
+	m.u.disconnect.code = 1;
+	m.u.disconnect.reason.ptr = (const uint8_t *)reason;
+	m.u.disconnect.reason.len = (uint16_t)strlen(reason);
+	check_msg_example("msg-disconnect", &m);
+
+	free(tx);
+	free(block);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1010,6 +1126,8 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_ping_pong),
 		cmocka_unit_test(test_roundtrip_inventory),
 		cmocka_unit_test(test_inv_hex),
+		cmocka_unit_test_setup_teardown(test_message_examples, doc_examples_load,
+						doc_examples_free),
 		cmocka_unit_test(test_roundtrip_items_addr_disconnect),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_trailing_byte),
