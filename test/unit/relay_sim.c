@@ -240,6 +240,11 @@ static void drain(struct sim *sim, struct node *node)
 static void accept_item(struct node *node, int item, rumor_peer_handle from, uint64_t now)
 {
 	uint8_t id[RUMOR_ID_SIZE];
+	/* item_of() returns -1 for an id that is not a simulated item; an
+	 * injected or delivered one always is. */
+	assert_true(item >= 0 && item < SIM_ITEMS);
+	if (item < 0 || item >= SIM_ITEMS)
+		return; /* unreachable; tells the compiler the index is in range */
 	make_id(id, (uint32_t)item);
 	node->has[item] = 1;
 	node->accepted_at[item] = now;
