@@ -149,6 +149,7 @@ struct id_fifo {
 };
 
 static char fifo_present; /* the idmap value for "in the set" */
+static char fifo_theirs;  /* ... and the peer itself told us of it */
 
 static int fifo_init(struct id_fifo *f, uint32_t cap, const uint8_t key[16])
 {
@@ -201,6 +202,23 @@ static int fifo_add(struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
 	memcpy(f->ring[(f->head + f->count) % f->alloc], id, RUMOR_ID_SIZE);
 	f->count++;
 	return 0;
+}
+
+/* Adds id as one the peer told us of (its inv, its payload, its getdata):
+ * a batch queued for that peer drops it at flush time. */
+static int fifo_add_theirs(struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
+{
+	int rc = fifo_add(f, id);
+	if (rc || rumor_idmap_get(&f->map, id) == &fifo_theirs)
+		return rc;
+	/* Same count after the delete and put: the map cannot need to grow. */
+	rumor_idmap_del(&f->map, id);
+	return rumor_idmap_put(&f->map, id, &fifo_theirs);
+}
+
+static int fifo_is_theirs(const struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
+{
+	return rumor_idmap_get(&f->map, id) == &fifo_theirs;
 }
 
 /* ---- records, announcers, peers ---- */
@@ -771,7 +789,7 @@ void rumor_relay_on_inv(struct rumor_relay *relay, rumor_peer_handle peer,
 			return;
 		}
 		p->stats.announced_to_us++;
-		fifo_add(&p->known, id);
+		fifo_add_theirs(&p->known, id);
 		if (fifo_has(&relay->rejected, id))
 			continue;
 		struct record *rec = rumor_idmap_get(&relay->tracked, id);
@@ -840,7 +858,7 @@ enum rumor_relay_payload_verdict rumor_relay_on_payload(struct rumor_relay *rela
 		struct announcer *a = announcer_of(rec, idx);
 		if (rec->requested_from == idx || (a && a->state == ANNOUNCER_TRIED)) {
 			p->stats.delivered++;
-			fifo_add(&p->known, id);
+			fifo_add_theirs(&p->known, id);
 			record_drop(relay, rec);
 			return RUMOR_RELAY_PAYLOAD_REQUESTED;
 		}
@@ -848,7 +866,7 @@ enum rumor_relay_payload_verdict rumor_relay_on_payload(struct rumor_relay *rela
 	if (fifo_has(&relay->rejected, id) || is_known(relay, id)) {
 		relay->stats.duplicates_received++;
 		if (p)
-			fifo_add(&p->known, id);
+			fifo_add_theirs(&p->known, id);
 		return RUMOR_RELAY_PAYLOAD_DUPLICATE;
 	}
 	relay->stats.unrequested_received++;
@@ -863,7 +881,7 @@ void rumor_relay_on_getdata(struct rumor_relay *relay, rumor_peer_handle peer,
 		return;
 	for (uint32_t i = 0; i < count; i++)
 		if (kind_immediate(entries[i].kind) >= 0)
-			fifo_add(&p->known, entries[i].id);
+			fifo_add_theirs(&p->known, entries[i].id);
 }
 
 void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint8_t kind,
@@ -921,7 +939,7 @@ void rumor_relay_on_accepted(struct rumor_relay *relay, uint8_t kind,
 		if (!p->in_use || p->disconnect_reason || skip)
 			continue;
 		if (p->handle == from) {
-			fifo_add(&p->known, id);
+			fifo_add_theirs(&p->known, id);
 			continue;
 		}
 		if (fifo_has(&p->known, id))
@@ -972,6 +990,29 @@ static void emit(struct rumor_relay *relay, struct rumor_relay_action *out,
 	out->count = n;
 }
 
+/* Takes up to max ids off p's announcement batch into out, skipping ids
+ * the peer told us of while they waited for the flush (it has them, so an
+ * inv would only cross its own).  Returns how many went out. */
+static uint32_t emit_inv(struct rumor_relay *relay, struct rumor_relay_action *out, struct peer *p,
+			 uint32_t max)
+{
+	uint32_t n = 0, used = 0;
+	while (used < p->inv.count && n < max) {
+		const struct rumor_relay_inv_entry *e = &p->inv.v[used++];
+		if (fifo_is_theirs(&p->known, e->id)) {
+			relay->stats.announcements_suppressed++;
+			continue;
+		}
+		relay->out[n++] = *e;
+	}
+	vec_drop_front(&p->inv, used);
+	out->type = RUMOR_RELAY_SEND_INV;
+	out->peer = p->handle;
+	out->entries = relay->out;
+	out->count = n;
+	return n;
+}
+
 void rumor_relay_next_action(struct rumor_relay *relay, struct rumor_relay_action *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -999,13 +1040,20 @@ void rumor_relay_next_action(struct rumor_relay *relay, struct rumor_relay_actio
 			return;
 		}
 		if (p->flush_now && p->inv.count) {
-			emit(relay, out, RUMOR_RELAY_SEND_INV, p, &p->inv, relay->cfg.inv_batch_max);
-			p->stats.announced_by_us += out->count;
+			uint32_t n = emit_inv(relay, out, p, relay->cfg.inv_batch_max);
+			p->stats.announced_by_us += n;
 			if (!p->inv.count) {
 				p->flush_now = 0;
 				p->flush_at = UINT64_MAX;
 			}
-			return;
+			if (n)
+				return;
+			/* Everything in the batch was suppressed: nothing to send. */
+			out->type = RUMOR_RELAY_NONE;
+			out->peer = RUMOR_RELAY_NO_PEER;
+			out->entries = NULL;
+			out->count = 0;
+			continue;
 		}
 		link_del(&p->ready_link);
 	}

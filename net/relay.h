@@ -26,7 +26,9 @@
  *  - Per peer, announcements waiting to be requested are capped
  *    (max_announced_per_peer, older than announce_max_age_us dropped), and
  *    the set of ids a peer is known to have is a bounded FIFO
- *    (known_per_peer).
+ *    (known_per_peer).  An id queued for a peer is dropped from its batch
+ *    at flush time if the peer announced, delivered or asked for it while
+ *    it waited (the two invs would only cross).
  *  - Recently rejected ids (rejected_max, FIFO) are never requested again.
  *  - A payload for an id that was not requested from that peer is
  *    unrequested: the caller disconnects (misbehaviour).  A payload for an id
@@ -133,6 +135,9 @@ struct rumor_relay_stats {
 	uint64_t announcements_dropped; /* our inv for a peer whose unflushed
 					 * batch was at 4 * inv_batch_max (a caller
 					 * that does not drain actions) */
+	uint64_t announcements_suppressed; /* ids taken out of a batch at flush
+					    * time: the peer announced, sent or
+					    * asked for them while they waited */
 };
 
 struct rumor_relay; /* opaque */

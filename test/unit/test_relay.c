@@ -312,6 +312,47 @@ static void test_block_flushes_immediately(void **state)
 	env_del(env);
 }
 
+/* An id queued for a peer that the peer then announces (or asks for)
+ * before the flush is taken out of the batch: the two invs would cross. */
+static void test_crossing_inv_suppressed(void **state)
+{
+	(void)state;
+	struct env *env = env_new();
+	start(env);
+	for (rumor_peer_handle p = 1; p <= 3; p++)
+		add_peer(env, p, 0);
+	set_known(env, 9);
+	set_known(env, 10);
+	accept(env, RUMOR_ITEM_TX, 9, RUMOR_RELAY_NO_PEER, 0);
+	accept(env, RUMOR_ITEM_TX, 10, RUMOR_RELAY_NO_PEER, 0);
+	assert_int_equal(drain(env), 0); /* batched, not flushed yet */
+	/* Within the flush interval, peer 2 announces 9 and peer 3 asks for 10. */
+	inv(env, 2, RUMOR_ITEM_TX, 9, 1, 1000);
+	struct rumor_relay_inv_entry e = entry(RUMOR_ITEM_TX, 10);
+	rumor_relay_on_getdata(env->relay, 3, &e, 1);
+	assert_int_equal(drain(env), 0); /* 9 is known: nothing requested */
+	rumor_relay_run_timers(env->relay, rumor_relay_expiry(env->relay));
+	assert_int_equal(drain(env), 3);
+	/* Peer 1: both ids; peer 2: only 10; peer 3: only 9. */
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_INV, 1, 2);
+	expect_action(&env->actions[1], RUMOR_RELAY_SEND_INV, 2, 1);
+	assert_int_equal(id_num(env->actions[1].entries[0].id), 10);
+	expect_action(&env->actions[2], RUMOR_RELAY_SEND_INV, 3, 1);
+	assert_int_equal(id_num(env->actions[2].entries[0].id), 9);
+	assert_int_equal(stats(env).announcements_suppressed, 2);
+
+	/* A batch emptied entirely sends nothing. */
+	set_known(env, 11);
+	accept(env, RUMOR_ITEM_TX, 11, 1, 5000);
+	inv(env, 2, RUMOR_ITEM_TX, 11, 1, 5100);
+	inv(env, 3, RUMOR_ITEM_TX, 11, 1, 5100);
+	rumor_relay_run_timers(env->relay, rumor_relay_expiry(env->relay));
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).announcements_suppressed, 4);
+	assert_int_equal(rumor_relay_expiry(env->relay), UINT64_MAX);
+	env_del(env);
+}
+
 static void test_not_announced_back(void **state)
 {
 	(void)state;
@@ -908,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_announce_batching),
 		cmocka_unit_test(test_block_flushes_immediately),
 		cmocka_unit_test(test_not_announced_back),
+		cmocka_unit_test(test_crossing_inv_suppressed),
 		cmocka_unit_test(test_request_one_peer),
 		cmocka_unit_test(test_prefer_outbound),
 		cmocka_unit_test(test_timeout_next_announcer),
