@@ -899,8 +899,11 @@ void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint
 		if (!rec)
 			return;
 	}
-	/* Our own request: not charged against the peer's announcement cap
-	 * (the caller bounds these), but the record's announcer list is. */
+	/* Our own request, charged like an announcement against the peer's
+	 * cap and the record's announcer list: the ids come from what the peer
+	 * sent (a block lists up to 131066 transactions, and evicted or
+	 * expired pool blocks leave their requests behind), so an uncharged
+	 * request let one peer fill the whole tracked table. */
 	struct announcer *a = announcer_of(rec, peer_index(relay, p));
 	if (a) {
 		if (a->state == ANNOUNCER_TRIED) {
@@ -908,7 +911,8 @@ void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint
 			if (rec->requested_from == NO_INDEX)
 				link_add_tail(&p->waiting, &a->waiting);
 		}
-	} else if (rec->n_announcers >= relay->cfg.max_announcers_per_id ||
+	} else if (p->announced >= relay->cfg.max_announced_per_peer ||
+		   rec->n_announcers >= relay->cfg.max_announcers_per_id ||
 		   !announcer_add(relay, rec, p)) {
 		if (!rec->announcers)
 			record_drop(relay, rec);

@@ -175,9 +175,10 @@ void rumor_relay_on_getdata(struct rumor_relay *relay, rumor_peer_handle peer,
 			    const struct rumor_relay_inv_entry *entries, uint32_t count);
 /* Ask for an id that nobody announced (a block's missing transaction, or a
  * block's unknown parent), from a peer believed to have it.  The peer
- * becomes one of the id's announcers (not charged against its
- * max_announced_per_peer: the caller bounds these); ignored for an unknown
- * peer, a kind other than tx/block, a known or recently rejected id.  The
+ * becomes one of the id's announcers (charged against its
+ * max_announced_per_peer like an inv); ignored for an unknown peer, a kind
+ * other than tx/block, a known or recently rejected id, a peer at its
+ * max_announced_per_peer or an id at max_announcers_per_id.  The
  * getdata goes out at the next drain, subject to max_requests_per_peer. */
 void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint8_t kind,
 			 const uint8_t id[RUMOR_ID_SIZE], uint64_t now_us);

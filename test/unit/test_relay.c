@@ -649,6 +649,41 @@ static void test_announced_cap(void **state)
 	env_del(env);
 }
 
+/* Requests (a block's missing transactions) count against the same
+ * per-peer cap: a peer sending blocks that list many unknown ids must not
+ * grow the tracked table past max_announced_per_peer. */
+static void test_request_charged_to_cap(void **state)
+{
+	(void)state;
+	struct env *env = env_new();
+	env->cfg.max_announced_per_peer = 3;
+	start(env);
+	add_peer(env, 1, 0);
+	add_peer(env, 2, 0);
+	inv(env, 1, RUMOR_ITEM_TX, 0, 2, 0);
+	uint8_t id[RUMOR_ID_SIZE];
+	for (uint32_t n = 100; n < 110; n++) {
+		make_id(id, n);
+		rumor_relay_request(env->relay, 1, RUMOR_ITEM_TX, id, 1);
+	}
+	assert_int_equal(stats(env).ids_tracked, 3);
+	assert_int_equal(drain(env), 1);
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 1, 3);
+	/* Asking again for an id it already holds costs nothing; peer 2 has
+	 * its own cap. */
+	make_id(id, 100);
+	rumor_relay_request(env->relay, 1, RUMOR_ITEM_TX, id, 2);
+	make_id(id, 105);
+	rumor_relay_request(env->relay, 2, RUMOR_ITEM_TX, id, 2);
+	assert_int_equal(stats(env).ids_tracked, 4);
+	/* A delivery frees room for one more. */
+	assert_int_equal(payload(env, 1, 100, 3), RUMOR_RELAY_PAYLOAD_REQUESTED);
+	make_id(id, 106);
+	rumor_relay_request(env->relay, 1, RUMOR_ITEM_TX, id, 4);
+	assert_int_equal(stats(env).ids_tracked, 4);
+	env_del(env);
+}
+
 static void test_announce_age(void **state)
 {
 	(void)state;
@@ -959,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_request_cap),
 		cmocka_unit_test(test_getdata_batches),
 		cmocka_unit_test(test_announced_cap),
+		cmocka_unit_test(test_request_charged_to_cap),
 		cmocka_unit_test(test_announce_age),
 		cmocka_unit_test(test_known_set_fifo),
 		cmocka_unit_test(test_rejected_never_requested),
