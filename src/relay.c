@@ -542,14 +542,20 @@ static void pools_on_accepted(struct rumor_node_relay *g, const struct rumor_ite
 		}
 		return;
 	}
-	uint32_t i = 0;
-	while (i < g->orphans.count) {
+	/* Take the children out first, then process them: one that goes back
+	 * to the orphan pool (its parent unreadable from the store just now)
+	 * must not be found again by this same scan. */
+	struct held_block *children[RUMOR_RELAY_ORPHAN_BLOCKS];
+	uint32_t n = 0, i = 0;
+	while (i < g->orphans.count && n < RUMOR_RELAY_ORPHAN_BLOCKS) {
 		struct held_block *hb = g->orphans.blocks[i];
 		if (memcmp(hb->item.u.block.prev, item->id, RUMOR_ID_SIZE) == 0)
-			process_block(g, pool_take(&g->orphans, i)); /* may add to pending only */
+			children[n++] = pool_take(&g->orphans, i);
 		else
 			i++;
 	}
+	for (i = 0; i < n; i++)
+		process_block(g, children[i]); /* may add to pending, or back to orphans */
 }
 
 static void pool_expire(struct pool *pool, uint64_t now_ms)
@@ -701,7 +707,9 @@ static void serve_getdata(struct rumor_node_relay *g, struct glue_peer *gp,
 		m.u.tx.item.len = (uint32_t)len;
 		int rc = rumor_peer_send(gp->peer, &m);
 		free(it.encoding);
-		if (rc != 0) /* over its output limit: closing (gp->peer is NULL now) */
+		/* Over its output limit, or the connection failed while flushing:
+		 * either way it is closing and gp->peer may be NULL now. */
+		if (rc != 0 || !gp->peer)
 			return;
 		g->in_entries[n_served++] = *want; /* n_served <= i */
 	}
@@ -709,7 +717,7 @@ static void serve_getdata(struct rumor_node_relay *g, struct glue_peer *gp,
 	 * have it either, and must still hear of it when we get it (a block's
 	 * parent asked for before anyone had it). */
 	rumor_relay_on_getdata(g->core, gp->handle, g->in_entries, n_served);
-	if (n_missing) {
+	if (n_missing && gp->peer) {
 		struct rumor_msg m;
 		memset(&m, 0, sizeof(m));
 		m.type = RUMOR_MSG_NOTFOUND;
