@@ -125,6 +125,7 @@ struct rumor_store {
 	sqlite3 *wdb;
 	sqlite3_stmt *begin, *insert, *add_count, *commit, *rollback;
 	int wdb_sync_full; /* the write connection's synchronous setting */
+	int lazy_unsynced; /* a lazy commit ran since the last synced one */
 	uv_thread_t writer;
 
 	/* shared, under mutex */
@@ -531,6 +532,19 @@ out:
 	return rc;
 }
 
+/* fsyncs the write connection's WAL file (outside a transaction). */
+static int sync_wal(struct rumor_store *store)
+{
+	sqlite3_file *wal = NULL;
+	int rc = sqlite3_file_control(store->wdb, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (!wal || !wal->pMethods)
+		return SQLITE_OK; /* no WAL open: nothing is waiting in one */
+	return wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+}
+
 /* Writes one batch in one transaction, with the counts of the new items it
  * stored.  Sets every put's status_.  Returns the number of new items
  * stored, or -1 when the transaction failed. */
@@ -581,6 +595,19 @@ static long write_batch(struct rumor_store *store, struct rumor_store_put *batch
 		goto fail;
 	if ((rc = step_once(store->commit)) != SQLITE_OK)
 		goto fail;
+	/* A commit that changes no page writes no WAL frame, and SQLite then
+	 * syncs nothing.  A synced batch made only of items already present
+	 * (e.g. an RPC resubmission of an item a lazy commit just stored)
+	 * would be reported durable while that lazy commit is still only in
+	 * the page cache: sync the WAL ourselves. */
+	if (sync_full && store->lazy_unsynced && written == 0 &&
+	    (rc = sync_wal(store)) != SQLITE_OK) {
+		snprintf(errbuf, errlen, "syncing the WAL: %s", sqlite3_errstr(rc));
+		for (put = batch; put; put = put->next_)
+			put->status_ = RUMOR_STORE_EIO;
+		return -1;
+	}
+	store->lazy_unsynced = !sync_full;
 	return written;
 fail:
 	snprintf(errbuf, errlen, "%s", sqlite3_errmsg(store->wdb));

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "store/store.h"
+#include "test/unit/counting_vfs.h"
 
 struct fixture {
 	char dir[64];
@@ -532,6 +533,36 @@ static void test_lazy_sync(void **state)
 	check_counts(f, 5, 0);
 }
 
+/* An ordinary (synced) put of an item that a lazy commit stored just before
+ * gets status 1 from a transaction that changes nothing, and SQLite writes
+ * (and syncs) nothing for such a commit.  Its callback must still mean "on
+ * disk": the earlier lazy commit has to be synced before it runs. */
+static void test_synced_duplicate_of_lazy_put(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put lazy, again;
+
+	counting_vfs_install();
+	open_store(f);
+	fill_put(&lazy, 400, RUMOR_ITEM_TX, 80, "peer", NULL);
+	lazy.put.lazy_sync = 1;
+	put_ok(f, &lazy);
+	run_loop(f);
+	assert_int_equal(lazy.status, 0);
+	int syncs_after_lazy = counting_vfs_wal_syncs();
+
+	fill_put(&again, 400, RUMOR_ITEM_TX, 80, "rpc", NULL);
+	put_ok(f, &again);
+	run_loop(f);
+	assert_int_equal(again.calls, 1);
+	assert_int_equal(again.status, 1);
+	/* the WAL holding the lazy commit was synced before the callback */
+	assert_true(counting_vfs_wal_syncs() > syncs_after_lazy);
+
+	close_store(f);
+	counting_vfs_remove();
+}
+
 static void test_persistence(void **state)
 {
 	struct fixture *f = *state;
@@ -954,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_count_row_missing_fails_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_synced_duplicate_of_lazy_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database, setup, teardown),
