@@ -64,6 +64,8 @@ struct submission {
 	struct waiter first;     /* the first submitter */
 	struct waiter *more;     /* later submitters of the same id */
 	struct rumor_store_put put;
+	int rpc_waiter;          /* an RPC submitter waits: answer after a synced commit */
+	int stored_status;       /* the lazy put's status, while a synced put follows */
 	struct submission *next; /* in verify queue or a chunk */
 };
 
@@ -149,14 +151,56 @@ static void finish(struct submission *sub, enum rumor_submit_status status, cons
 
 /* ---- store ----------------------------------------------------------- */
 
+static void on_put_done(struct rumor_store_put *put, int status);
+
+/* The synced put that follows a lazy one (see on_put_done) is done. */
+static void on_synced_put_done(struct rumor_store_put *put, int status)
+{
+	struct submission *sub = put->data;
+	if (status == 0 || status == 1) {
+		finish(sub, sub->stored_status == 0 ? RUMOR_SUBMIT_ACCEPTED : RUMOR_SUBMIT_KNOWN,
+		       NULL);
+		return;
+	}
+	/* Stored by the lazy commit, but not known to be on disk: the RPC
+	 * caller must not be told it is. */
+	on_put_done(put, status);
+}
+
+/* An RPC submitter joined after the item's lazy put was queued (it came
+ * from a peer): its commit may not be synced, and the RPC answer must wait
+ * for one that is.  Puts the item again without lazy_sync (the store
+ * syncs its WAL even when the put finds the item present).  Returns 0, or
+ * -1 when the store refused. */
+static int put_synced(struct submission *sub, int status)
+{
+	sub->stored_status = status;
+	sub->put.lazy_sync = 0;
+	sub->put.cb = on_synced_put_done;
+	return rumor_store_put(sub->node->store, &sub->put);
+}
+
+static void stored(struct submission *sub)
+{
+	struct rumor_store_put *put = &sub->put;
+	log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
+	if (sub->node->accepted_hook) /* relay: counters, blocks waiting for it */
+		sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
+					 put->has_peer ? put->peer : NULL);
+}
+
 static void on_put_done(struct rumor_store_put *put, int status)
 {
 	struct submission *sub = put->data;
+	if ((status == 0 || status == 1) && put->lazy_sync && sub->rpc_waiter) {
+		if (status == 0)
+			stored(sub);
+		if (put_synced(sub, status) != 0)
+			finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		return;
+	}
 	if (status == 0) {
-		log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
-		if (sub->node->accepted_hook) /* relay: counters, blocks waiting for it */
-			sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
-						 put->has_peer ? put->peer : NULL);
+		stored(sub);
 		finish(sub, RUMOR_SUBMIT_ACCEPTED, NULL);
 	} else if (status == 1) {
 		finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
@@ -168,7 +212,9 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	}
 }
 
-static void start_write(struct submission *sub)
+/* announce: call the valid hook (a new item), not for an item the store
+ * already has. */
+static void start_write(struct submission *sub, int announce)
 {
 	struct rumor_store_put *put = &sub->put;
 	memcpy(put->id, sub->item.id, RUMOR_ID_SIZE);
@@ -178,8 +224,10 @@ static void start_write(struct submission *sub)
 	put->first_seen_us = wall_clock_us();
 	put->cb = on_put_done;
 	put->data = sub;
+	if (sub->rpc_waiter)
+		put->lazy_sync = 0;
 	int rc = rumor_store_put(sub->node->store, put);
-	if (rc == 0 && sub->node->valid_hook)
+	if (rc == 0 && announce && sub->node->valid_hook)
 		sub->node->valid_hook(sub->node->valid_arg, &sub->item, put->source,
 				      put->has_peer ? put->peer : NULL);
 	if (rc == RUMOR_STORE_ECLOSED)
@@ -218,7 +266,7 @@ static void verify_done(uv_work_t *work, int status)
 		else if (node->stopping && !node->store)
 			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 		else
-			start_write(s);
+			start_write(s, 1);
 		s = next;
 	}
 	dispatch_verify(node);
@@ -287,6 +335,11 @@ static void check_stored(struct rumor_node *node)
 			} else if (rc != 0) {
 				finish(sub, RUMOR_SUBMIT_ESTORE,
 				       "database error while checking for the item");
+			} else if (found[i] && sub->rpc_waiter) {
+				/* Found, but perhaps from a lazy commit not yet
+				 * on disk: a synced put (which finds it) comes
+				 * before the RPC answer. */
+				start_write(sub, 0);
 			} else if (found[i]) {
 				finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
 			} else {
@@ -348,6 +401,11 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		w->arg = arg;
 		w->next = running->more;
 		running->more = w;
+		/* An RPC caller is answered only after a synced commit: before
+		 * the write, the put loses lazy_sync; after, a synced put
+		 * follows the lazy one (on_put_done). */
+		if (!peer_id)
+			running->rpc_waiter = 1;
 		return;
 	}
 	if (node->in_flight.count >= RUMOR_NODE_PENDING_MAX ||
@@ -380,6 +438,8 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		/* Nobody waits for an "accepted" on a relayed item: its commit
 		 * need not wait for an fsync (store.h, lazy_sync). */
 		sub->put.lazy_sync = 1;
+	} else {
+		sub->rpc_waiter = 1;
 	}
 	int rc = rumor_idmap_put(&node->in_flight, sub->item.id, sub);
 	if (rc != 0) {
