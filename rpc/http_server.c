@@ -612,7 +612,12 @@ static void conn_write(struct conn *c, char *out, size_t len, int close_after)
 		free(c->out);
 		c->out = NULL;
 		conn_close(c);
+		return;
 	}
+	/* The client must take the response within the idle timeout too: one
+	 * that sends requests but never reads would otherwise keep its slot
+	 * and its response buffer forever.  on_write re-arms or closes. */
+	arm_timer(c, c->server->limits.idle_timeout_ms);
 }
 
 static void on_continue_written(uv_write_t *wreq, int status)

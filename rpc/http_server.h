@@ -30,7 +30,8 @@ struct rumor_http_limits {
 	size_t max_header_bytes; /* default 8192 */
 	size_t max_body_bytes;   /* default 32 MiB */
 	unsigned max_clients;    /* default 64; past it new sockets are closed */
-	uint64_t idle_timeout_ms; /* default 30000; also bounds a slow request */
+	uint64_t idle_timeout_ms; /* default 30000; also bounds a slow request, and a
+				   * response the client does not take */
 };
 void rumor_http_limits_default(struct rumor_http_limits *limits);
 

@@ -61,6 +61,9 @@ struct rumor_jsonrpc_request {
 	void *arg;
 	size_t n_calls;
 	size_t outstanding; /* calls not yet answered, +1 while dispatching */
+	size_t answer_bytes; /* sum of the answers' text_len (results stay within
+			      * response_max; errors may add a little past it) */
+	size_t response_max;
 	int batch;          /* the body was an array */
 	int cancelled;
 	struct rumor_jsonrpc_call calls[]; /* n_calls slots */
@@ -173,6 +176,8 @@ static void request_finish(struct rumor_jsonrpc_request *req)
 	done(arg, body, len);
 }
 
+static char *tree_text(json_t *resp, size_t *len);
+
 /* Records the serialised response (taken; NULL for a notification) and
  * finishes the request after its last answer. */
 static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text_len)
@@ -182,7 +187,19 @@ static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text
 	assert(!call->answered);
 	assert(req->outstanding > 0);
 	call->answered = 1;
+	if (call->id && req->answer_bytes + text_len > req->response_max) {
+		/* Over the request's budget: this call gets a short error
+		 * instead.  Errors may pass the budget, but each is small and a
+		 * batch has at most RUMOR_JSONRPC_BATCH_MAX calls. */
+		free(text);
+		text = tree_text(make_error(RUMOR_JSONRPC_INTERNAL_ERROR,
+					    "response too large: ask for fewer or smaller items "
+					    "per request",
+					    NULL, call->id),
+				 &text_len);
+	}
 	if (call->id) {
+		req->answer_bytes += text_len;
 		call->text = text;
 		call->text_len = text_len;
 	} else {
@@ -544,6 +561,7 @@ struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_se
 	} else {
 		req = request_new(1, 0, done, arg);
 	}
+	req->response_max = server->response_max ? server->response_max : RUMOR_JSONRPC_RESPONSE_MAX;
 	req->outstanding = req->n_calls + 1; /* +1: the dispatch guard */
 	for (size_t i = 0; i < req->n_calls; i++) {
 		json_t *element = req->batch ? json_array_get(root, i) : root;

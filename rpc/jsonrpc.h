@@ -26,6 +26,11 @@
 
 /* Calls in one batch are capped; a larger batch is one -32600 error. */
 #define RUMOR_JSONRPC_BATCH_MAX 1000
+/* Bytes of answers one request may hold.  An answer that would pass it is
+ * replaced by a short -32603 "response too large" error, so a batch of
+ * calls that each return megabytes cannot build gigabytes, and every call
+ * is still answered. */
+#define RUMOR_JSONRPC_RESPONSE_MAX (128u * 1024 * 1024)
 
 struct rumor_jsonrpc_call;
 struct rumor_jsonrpc_request;
@@ -46,6 +51,7 @@ struct rumor_jsonrpc_server {
 	const struct rumor_jsonrpc_method *methods; /* borrowed */
 	size_t n_methods;
 	void *ctx; /* passed to every method */
+	size_t response_max; /* answer bytes per request; 0: RUMOR_JSONRPC_RESPONSE_MAX */
 };
 
 /* Answer a call.  result is stolen (may be json_null()). */

@@ -45,7 +45,7 @@ static const struct rumor_jsonrpc_method methods[] = {
 	{"error", m_error, NULL, ""},
 	{"later", m_later, names, ""},
 };
-static const struct rumor_jsonrpc_server server = {methods, 3, NULL};
+static const struct rumor_jsonrpc_server server = {methods, 3, NULL, 0};
 
 static void on_done(void *arg, char *body, size_t len)
 {

@@ -545,6 +545,35 @@ static void test_idle_timeout(void **state)
 	assert_still_serving();
 }
 
+/* A client that sends a request but never reads the (large) response is
+ * cut off after the idle timeout, instead of holding its slot forever. */
+static void test_unread_response_times_out(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.idle_timeout_ms = 200;
+	start(&limits);
+	int fd = client_connect();
+	/* Shrink the client's receive buffer so the echoed 4 MiB cannot all
+	 * sit in socket buffers: the server's write stays pending. */
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	size_t n = 4u << 20;
+	char *big = malloc(n);
+	assert_non_null(big);
+	memset(big, 'x', n);
+	char head[256];
+	snprintf(head, sizeof(head), "POST / HTTP/1.1\r\n" AUTH_HEADER "Content-Length: %zu\r\n\r\n",
+		 n);
+	client_send_str(fd, head);
+	client_send(fd, big, n);
+	free(big);
+	assert_true(pump_until(no_clients)); /* never read a byte: closed by the server */
+	assert_int_equal(fx->handled, 1);
+	client_close(fd);
+	assert_still_serving();
+}
+
 static int one_abort(void)
 {
 	return fx->aborts == 1 && stats().clients == 0;
@@ -691,6 +720,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_expect_continue, teardown),
 		cmocka_unit_test_teardown(test_max_clients, teardown),
 		cmocka_unit_test_teardown(test_idle_timeout, teardown),
+		cmocka_unit_test_teardown(test_unread_response_times_out, teardown),
 		cmocka_unit_test_teardown(test_client_gone_while_pending, teardown),
 		cmocka_unit_test_teardown(test_close_with_pending, teardown),
 		cmocka_unit_test(test_parser_direct),

@@ -63,7 +63,7 @@ static const struct rumor_jsonrpc_method methods[] = {
 	{"later", m_later, NULL, "later"},
 	{"subtract", m_subtract, subtract_names, "subtract minuend subtrahend"},
 };
-static const struct rumor_jsonrpc_server server = {methods, 4, NULL};
+static const struct rumor_jsonrpc_server server = {methods, 4, NULL, 0};
 
 /* ---- done capture ---- */
 
@@ -483,6 +483,58 @@ static void test_find(void **state)
 	assert_null(rumor_jsonrpc_find(&server, "FAIL"));
 }
 
+/* Answers past the request's byte budget become -32603 errors, so a batch
+ * of calls that each return a lot cannot build an unbounded response. */
+static void m_big(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	char text[101];
+	memset(text, 'x', 100);
+	text[100] = '\0';
+	rumor_jsonrpc_reply(call, json_string(text));
+}
+
+static const struct rumor_jsonrpc_method big_methods[] = {
+	{"big", m_big, NULL, "big"},
+};
+
+static char *big_body;
+static void big_done(void *arg, char *body, size_t len)
+{
+	big_body = body;
+}
+
+static void test_response_budget(void **state)
+{
+	/* each answer is {"jsonrpc":"2.0","result":"x*100","id":N}: ~130 bytes */
+	const struct rumor_jsonrpc_server small = {big_methods, 1, NULL, 300};
+	const char *req = "[{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":1},"
+			  "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":2},"
+			  "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":3}]";
+	big_body = NULL;
+	assert_null(rumor_jsonrpc_handle(&small, req, strlen(req), big_done, NULL));
+	assert_non_null(big_body);
+	json_t *resp = json_loads(big_body, 0, NULL);
+	assert_non_null(resp);
+	assert_int_equal(json_array_size(resp), 3);
+	assert_non_null(json_object_get(json_array_get(resp, 0), "result"));
+	assert_non_null(json_object_get(json_array_get(resp, 1), "result"));
+	json_t *err = json_object_get(json_array_get(resp, 2), "error");
+	assert_non_null(err);
+	assert_int_equal(json_integer_value(json_object_get(err, "code")), -32603);
+	assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "too large"));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(resp, 2), "id")), 3);
+	json_decref(resp);
+	free(big_body);
+	/* The default budget is generous: the same batch is answered in full. */
+	const struct rumor_jsonrpc_server dflt = {big_methods, 1, NULL, 0};
+	big_body = NULL;
+	assert_null(rumor_jsonrpc_handle(&dflt, req, strlen(req), big_done, NULL));
+	resp = json_loads(big_body, 0, NULL);
+	assert_non_null(json_object_get(json_array_get(resp, 2), "result"));
+	json_decref(resp);
+	free(big_body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +557,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct_escaping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
+		cmocka_unit_test(test_response_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
