@@ -58,6 +58,7 @@
 #include <sodium.h>
 
 #include "crypto/hex.h"
+#include "contrib/bench/bench-util.h"
 #include "crypto/item.h"
 #include "crypto/sign.h"
 
@@ -74,60 +75,10 @@
 #define RESPONSE_BODY_MAX (256u * 1024u * 1024u)
 #define ERROR_TEXT_MAX 200
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static double monotonic_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double process_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench-ingest: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see bench-ingest --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench-ingest: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_USAGE);
-}
-
-static void *xmalloc(size_t size)
-{
-	void *p = malloc(size ? size : 1);
-
-	if (p == NULL)
-		fatal("out of memory (%zu bytes)", size);
-	return p;
-}
+const char *bench_program = "bench-ingest";
 
 static void *xcalloc(size_t n, size_t size)
 {

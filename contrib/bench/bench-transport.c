@@ -69,6 +69,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "contrib/bench/bench-util.h"
 #include "crypto/item.h"
 #include "crypto/sign.h"
 #include "net/frame.h"
@@ -84,18 +85,10 @@
 #define REASON_MAX 200 /* a session's or the system's reason */
 #define ERROR_MAX 512  /* a composed error message */
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static double monotonic_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+const char *bench_program = "bench-transport";
 
 /* The session's clock: microseconds on the same monotonic clock. */
 static uint64_t session_now_us(void)
@@ -104,48 +97,6 @@ static uint64_t session_now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static double process_cpu_s(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench-transport: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see bench-transport --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2))) fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench-transport: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_USAGE);
-}
-
-static void *xmalloc(size_t size)
-{
-	void *p = malloc(size ? size : 1);
-
-	if (p == NULL)
-		fatal("out of memory (%zu bytes)", size);
-	return p;
 }
 
 static double parse_seconds(const char *option, const char *text)
