@@ -41,6 +41,7 @@
  * bounded by the HTTP layer.  A method answering twice is a bug (assert).
  */
 #include "rpc/jsonrpc.h"
+#include "rpc/json_parse.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -537,7 +538,7 @@ struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_se
 						   rumor_jsonrpc_done_fn done, void *arg)
 {
 	json_error_t error;
-	json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
+	json_t *root = rumor_json_parse(body, len, &error);
 	if (!root) {
 		answer_single_error(RUMOR_JSONRPC_PARSE_ERROR, "parse error", done, arg);
 		return NULL;
