@@ -504,6 +504,13 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 	struct rumor_jsonrpc_request *rr = rumor_jsonrpc_handle(&node->rpc, body, len, rpc_done, req);
 	if (rr)
 		rumor_http_request_on_abort(req, rpc_abort, rr);
+	/* Start this request's signature checks now rather than at the end of
+	 * the loop turn: when several requests arrive in one turn, the pool
+	 * threads then verify the first while this thread parses the next. */
+	if (!node->stopping && node->check_head) {
+		check_stored(node);
+		dispatch_verify(node);
+	}
 }
 
 /* ---- start and stop -------------------------------------------------- */
