@@ -10,7 +10,7 @@
  *   CHECKING (node->check_head) --end of loop turn: one store read for the
  *        |                         whole turn--> id in store: finish(KNOWN)
  *        v
- *   QUEUED (node->verify_head) --same turn end--> VERIFYING (thread pool)
+ *   VERIFYING (node->verify, src/workpool.h: queued, then on a pool thread)
  *        | bad signature -> finish(EREJECT)
  *        v
  *   WRITING (store writer thread) --commit--> finish(ACCEPTED | KNOWN | ESTORE)
@@ -25,6 +25,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,8 @@
 #include "src/peers.h"
 #include "src/relay.h"
 #include "src/rpc_methods.h"
+#include "src/workpool.h"
 #include "store/store.h"
-
-/* Items per thread-pool work request: large enough to amortise the hop,
- * small enough to spread a burst across threads. */
-#define VERIFY_CHUNK_MAX 512
 
 struct waiter {
 	rumor_submit_cb cb;
@@ -66,14 +64,11 @@ struct submission {
 	struct rumor_store_put put;
 	int rpc_waiter;          /* an RPC submitter waits: answer after a synced commit */
 	int stored_status;       /* the lazy put's status, while a synced put follows */
-	struct submission *next; /* in verify queue or a chunk */
+	struct submission *next; /* in the check list */
+	struct rumor_work work;  /* while verifying */
 };
 
-struct verify_chunk {
-	uv_work_t work;
-	struct rumor_node *node;
-	struct submission *head;
-};
+#define SUBMISSION_OF(w) ((struct submission *)((char *)(w)-offsetof(struct submission, work)))
 
 struct rumor_node {
 	uv_loop_t *loop;
@@ -102,10 +97,7 @@ struct rumor_node {
 	struct rumor_idmap in_flight; /* id -> struct submission */
 	size_t in_flight_bytes;
 	struct submission *check_head, *check_tail; /* dedup against the store at turn end */
-	struct submission *verify_head, *verify_tail;
-	size_t verify_queued;
-	unsigned chunks_running;
-	unsigned verify_threads;
+	struct rumor_workpool *verify; /* signature checks; NULL once closed */
 
 	uint64_t start_ms;
 	int stopping;
@@ -238,72 +230,27 @@ static void start_write(struct submission *sub, int announce)
 	}
 }
 
-/* ---- verification on the thread pool -------------------------------- */
+/* ---- verification on the work pool ---------------------------------- */
 
-static void verify_work(uv_work_t *work)
+static void verify_run(struct rumor_work *work, void *arg)
 {
-	struct verify_chunk *chunk = work->data;
-	for (struct submission *s = chunk->head; s; s = s->next)
-		s->reason = rumor_item_verify(&s->item, &chunk->node->network);
+	struct rumor_node *node = arg;
+	struct submission *s = SUBMISSION_OF(work);
+	s->reason = rumor_item_verify(&s->item, &node->network);
 }
 
-static void dispatch_verify(struct rumor_node *node);
-
-static void verify_done(uv_work_t *work, int status)
+static void verify_done(struct rumor_work *work, void *arg)
 {
-	struct verify_chunk *chunk = work->data;
-	struct rumor_node *node = chunk->node;
-	node->chunks_running--;
-	struct submission *s = chunk->head;
-	free(chunk);
-	while (s) {
-		struct submission *next = s->next;
-		s->next = NULL;
-		if (status != 0) /* UV_ECANCELED: never ran */
-			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		else if (s->reason)
-			finish(s, RUMOR_SUBMIT_EREJECT, s->reason);
-		else if (node->stopping && !node->store)
-			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		else
-			start_write(s, 1);
-		s = next;
-	}
-	dispatch_verify(node);
-}
-
-/* Hands queued submissions to idle pool threads, split evenly. */
-static void dispatch_verify(struct rumor_node *node)
-{
-	while (node->verify_head && node->chunks_running < node->verify_threads) {
-		unsigned idle = node->verify_threads - node->chunks_running;
-		size_t take = (node->verify_queued + idle - 1) / idle;
-		if (take > VERIFY_CHUNK_MAX)
-			take = VERIFY_CHUNK_MAX;
-		struct verify_chunk *chunk = calloc(1, sizeof(*chunk));
-		if (!chunk) {
-			log_error("out of memory queueing verification");
-			return; /* retried at the end of the next loop turn */
-		}
-		chunk->node = node;
-		chunk->work.data = chunk;
-		chunk->head = node->verify_head;
-		struct submission *last = chunk->head;
-		for (size_t i = 1; i < take && last->next; i++)
-			last = last->next;
-		node->verify_head = last->next;
-		if (!node->verify_head)
-			node->verify_tail = NULL;
-		last->next = NULL;
-		size_t n = 0;
-		for (struct submission *s = chunk->head; s; s = s->next)
-			n++;
-		node->verify_queued -= n;
-		int rc = uv_queue_work(node->loop, &chunk->work, verify_work, verify_done);
-		assert(rc == 0); /* only fails for a NULL work_cb */
-		(void)rc;
-		node->chunks_running++;
-	}
+	struct rumor_node *node = arg;
+	struct submission *s = SUBMISSION_OF(work);
+	if (work->cancelled)
+		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+	else if (s->reason)
+		finish(s, RUMOR_SUBMIT_EREJECT, s->reason);
+	else if (node->stopping && !node->store)
+		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+	else
+		start_write(s, 1);
 }
 
 /* Ids checked against the store per read transaction. */
@@ -343,12 +290,7 @@ static void check_stored(struct rumor_node *node)
 			} else if (found[i]) {
 				finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
 			} else {
-				if (node->verify_tail)
-					node->verify_tail->next = sub;
-				else
-					node->verify_head = sub;
-				node->verify_tail = sub;
-				node->verify_queued++;
+				rumor_workpool_submit(node->verify, &sub->work);
 			}
 		}
 	}
@@ -358,8 +300,7 @@ static void on_turn_end(uv_check_t *handle)
 {
 	struct rumor_node *node = handle->data;
 	check_stored(node);
-	dispatch_verify(node);
-	if (!node->verify_head && !node->check_head)
+	if (!node->check_head)
 		uv_check_stop(handle);
 }
 
@@ -507,10 +448,8 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 	/* Start this request's signature checks now rather than at the end of
 	 * the loop turn: when several requests arrive in one turn, the pool
 	 * threads then verify the first while this thread parses the next. */
-	if (!node->stopping && node->check_head) {
+	if (!node->stopping && node->check_head)
 		check_stored(node);
-		dispatch_verify(node);
-	}
 }
 
 /* ---- start and stop -------------------------------------------------- */
@@ -551,9 +490,13 @@ static void on_peers_closed(void *arg)
 static void maybe_finish_stop(struct rumor_node *node)
 {
 	if (node->closed_handles || node->http || node->peers || node->in_flight.count ||
-	    node->chunks_running)
+	    (node->verify && rumor_workpool_pending(node->verify)))
 		return;
 	node->closed_handles = 1;
+	if (node->verify) {
+		rumor_workpool_close(node->verify);
+		node->verify = NULL;
+	}
 	if (node->store) {
 		rumor_store_close(node->store);
 		node->store = NULL;
@@ -573,18 +516,14 @@ void rumor_node_stop(struct rumor_node *node)
 		return;
 	node->stopping = 1;
 	/* Refuse what is queued but not yet verifying. */
-	struct submission *lists[2] = {node->check_head, node->verify_head};
+	struct submission *s = node->check_head;
 	node->check_head = node->check_tail = NULL;
-	node->verify_head = node->verify_tail = NULL;
-	node->verify_queued = 0;
-	for (size_t i = 0; i < 2; i++) {
-		struct submission *s = lists[i];
-		while (s) {
-			struct submission *next = s->next;
-			finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-			s = next;
-		}
+	while (s) {
+		struct submission *next = s->next;
+		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		s = next;
 	}
+	rumor_workpool_cancel(node->verify);
 	/* The relay stops first (no more sends or timers), then peers get
 	 * disconnect(shutdown) and a bounded flush (io.h linger). */
 	if (node->relay)
@@ -662,6 +601,19 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	log_info("database %s: %llu transactions, %llu blocks", dbpath, (unsigned long long)ntx,
 		 (unsigned long long)nblock);
 
+	/* One verification thread per core: the loop and writer threads are
+	 * mostly idle or waiting, and verification is the pipeline's main
+	 * cost. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cpus < 1 ? 1 : cpus > RUMOR_WORKPOOL_THREADS_MAX
+					       ? RUMOR_WORKPOOL_THREADS_MAX
+					       : (unsigned)cpus;
+	rc = rumor_workpool_new(&node->verify, loop, threads, verify_run, verify_done, node);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start verification threads: %s", uv_strerror(rc));
+		goto fail;
+	}
+
 	rumor_auth_init(&node->auth);
 	for (size_t i = 0; i < cfg->n_rpcauth; i++) {
 		const char *why = rumor_auth_add_rpcauth(&node->auth, cfg->rpcauth[i]);
@@ -708,8 +660,6 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	uv_timer_init(loop, &node->stop_timer);
 	node->stop_timer.data = node;
 
-	unsigned cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	node->verify_threads = cpus < 1 ? 1 : cpus > 4 ? 4 : cpus; /* libuv's pool has 4 */
 
 	log_notice("rpc: listening on %s%s%s:%d", strchr(cfg->rpc_host, ':') ? "[" : "",
 		 cfg->rpc_host, strchr(cfg->rpc_host, ':') ? "]" : "",
@@ -720,10 +670,12 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 fail:
 	if (node->http) /* the last step, peers, failed */
 		rumor_http_server_close(node->http, NULL, NULL);
-	if (node->store) {
+	if (node->verify) /* nothing submitted yet: nothing pending */
+		rumor_workpool_close(node->verify);
+	if (node->store)
 		rumor_store_close(node->store);
-		uv_run(loop, UV_RUN_DEFAULT); /* let the store's handle close */
-	}
+	if (node->verify || node->store)
+		uv_run(loop, UV_RUN_DEFAULT); /* let their handles close */
 	if (node->cookie_path[0])
 		unlink(node->cookie_path);
 	rumor_node_relay_del(node->relay);

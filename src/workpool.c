@@ -1,0 +1,212 @@
+/*
+ * src/workpool.c: see workpool.h.
+ *
+ *   loop thread                         pool threads
+ *   -----------                         ------------
+ *   submit() --> queue (mutex+cond) --> take a grab, run() each job
+ *   async_cb(): done() on each  <-- done list (mutex) <-- append, uv_async_send
+ *
+ * Invariants:
+ *  - queue, queued, done list and stop are touched only under mutex;
+ *    pending only on the loop thread;
+ *  - every submitted job is in exactly one of: queue, a thread's grab, the
+ *    done list, until its done() runs; the pool never touches it after;
+ *  - the async handle is referenced exactly while pending > 0, so an idle
+ *    pool does not keep the loop alive.
+ */
+#include "src/workpool.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+struct rumor_workpool {
+	uv_loop_t *loop;
+	rumor_work_fn run, done;
+	void *arg;
+	unsigned n_threads;
+	uv_thread_t threads[RUMOR_WORKPOOL_THREADS_MAX];
+
+	uv_mutex_t mutex;
+	uv_cond_t cond;
+	struct rumor_work *queue_head, *queue_tail;
+	size_t queued;
+	struct rumor_work *done_head, *done_tail;
+	int stop;
+
+	uv_async_t async;
+	size_t pending;
+};
+
+static void append(struct rumor_work **head, struct rumor_work **tail, struct rumor_work *first,
+		   struct rumor_work *last)
+{
+	if (*tail)
+		(*tail)->next = first;
+	else
+		*head = first;
+	*tail = last;
+}
+
+static void worker_main(void *arg)
+{
+	struct rumor_workpool *pool = arg;
+
+	uv_mutex_lock(&pool->mutex);
+	for (;;) {
+		while (!pool->queue_head && !pool->stop)
+			uv_cond_wait(&pool->cond, &pool->mutex);
+		if (!pool->queue_head)
+			break; /* stopping: close() runs only with nothing queued */
+		size_t grab = (pool->queued + pool->n_threads - 1) / pool->n_threads;
+		if (grab > RUMOR_WORKPOOL_GRAB_MAX)
+			grab = RUMOR_WORKPOOL_GRAB_MAX;
+		struct rumor_work *first = pool->queue_head, *last = first;
+		for (size_t i = 1; i < grab; i++)
+			last = last->next;
+		pool->queue_head = last->next;
+		if (!pool->queue_head)
+			pool->queue_tail = NULL;
+		last->next = NULL;
+		pool->queued -= grab;
+		uv_mutex_unlock(&pool->mutex);
+
+		for (struct rumor_work *w = first; w; w = w->next)
+			pool->run(w, pool->arg);
+
+		uv_mutex_lock(&pool->mutex);
+		append(&pool->done_head, &pool->done_tail, first, last);
+		uv_async_send(&pool->async);
+	}
+	uv_mutex_unlock(&pool->mutex);
+}
+
+/* done() on each job, popping one at a time: a done() may cancel or
+ * submit. */
+static void run_done(struct rumor_workpool *pool, struct rumor_work *list)
+{
+	while (list) {
+		struct rumor_work *w = list;
+		list = w->next;
+		w->next = NULL;
+		assert(pool->pending > 0);
+		if (--pool->pending == 0)
+			uv_unref((uv_handle_t *)&pool->async);
+		pool->done(w, pool->arg);
+	}
+}
+
+static void async_cb(uv_async_t *handle)
+{
+	struct rumor_workpool *pool = handle->data;
+
+	uv_mutex_lock(&pool->mutex);
+	struct rumor_work *list = pool->done_head;
+	pool->done_head = pool->done_tail = NULL;
+	uv_mutex_unlock(&pool->mutex);
+	run_done(pool, list);
+}
+
+static void stop_threads(struct rumor_workpool *pool, unsigned started)
+{
+	uv_mutex_lock(&pool->mutex);
+	pool->stop = 1;
+	uv_cond_broadcast(&pool->cond);
+	uv_mutex_unlock(&pool->mutex);
+	for (unsigned i = 0; i < started; i++)
+		uv_thread_join(&pool->threads[i]);
+}
+
+int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned threads,
+		       rumor_work_fn run, rumor_work_fn done, void *arg)
+{
+	*out = NULL;
+	if (threads < 1 || threads > RUMOR_WORKPOOL_THREADS_MAX || !run || !done)
+		return UV_EINVAL;
+	struct rumor_workpool *pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return UV_ENOMEM;
+	pool->loop = loop;
+	pool->run = run;
+	pool->done = done;
+	pool->arg = arg;
+	pool->n_threads = threads;
+
+	unsigned started = 0;
+	int rc = uv_mutex_init(&pool->mutex);
+	if (rc < 0)
+		goto fail_free;
+	if ((rc = uv_cond_init(&pool->cond)) < 0)
+		goto fail_mutex;
+	/* Threads send on the async handle only after a job, and there is none
+	 * before new() returns: so a failed uv_async_init can still stop them
+	 * without leaving anything on the loop. */
+	for (; started < threads; started++) {
+		if ((rc = uv_thread_create(&pool->threads[started], worker_main, pool)) < 0)
+			goto fail_threads;
+	}
+	if ((rc = uv_async_init(loop, &pool->async, async_cb)) < 0)
+		goto fail_threads;
+	pool->async.data = pool;
+	uv_unref((uv_handle_t *)&pool->async);
+	*out = pool;
+	return 0;
+
+fail_threads:
+	stop_threads(pool, started);
+	uv_cond_destroy(&pool->cond);
+fail_mutex:
+	uv_mutex_destroy(&pool->mutex);
+fail_free:
+	free(pool);
+	return rc;
+}
+
+void rumor_workpool_submit(struct rumor_workpool *pool, struct rumor_work *work)
+{
+	work->next = NULL;
+	work->cancelled = 0;
+	if (pool->pending++ == 0)
+		uv_ref((uv_handle_t *)&pool->async);
+	uv_mutex_lock(&pool->mutex);
+	append(&pool->queue_head, &pool->queue_tail, work, work);
+	pool->queued++;
+	uv_cond_signal(&pool->cond);
+	uv_mutex_unlock(&pool->mutex);
+}
+
+size_t rumor_workpool_pending(const struct rumor_workpool *pool)
+{
+	return pool->pending;
+}
+
+unsigned rumor_workpool_threads(const struct rumor_workpool *pool)
+{
+	return pool->n_threads;
+}
+
+void rumor_workpool_cancel(struct rumor_workpool *pool)
+{
+	uv_mutex_lock(&pool->mutex);
+	struct rumor_work *list = pool->queue_head;
+	pool->queue_head = pool->queue_tail = NULL;
+	pool->queued = 0;
+	uv_mutex_unlock(&pool->mutex);
+	for (struct rumor_work *w = list; w; w = w->next)
+		w->cancelled = 1;
+	run_done(pool, list);
+}
+
+static void on_async_closed(uv_handle_t *handle)
+{
+	struct rumor_workpool *pool = handle->data;
+	uv_cond_destroy(&pool->cond);
+	uv_mutex_destroy(&pool->mutex);
+	free(pool);
+}
+
+void rumor_workpool_close(struct rumor_workpool *pool)
+{
+	assert(pool->pending == 0);
+	stop_threads(pool, pool->n_threads);
+	uv_close((uv_handle_t *)&pool->async, on_async_closed);
+}

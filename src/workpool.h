@@ -1,0 +1,67 @@
+/*
+ * src/workpool.h: a fixed set of threads running CPU-bound jobs (signature
+ * verification) for one libuv loop.
+ *
+ * Why not libuv's thread pool (uv_queue_work):
+ *  - that pool also runs DNS lookups and file operations; a backlog of
+ *    verifications (up to RUMOR_NODE_PENDING_MAX items) would queue them
+ *    behind it;
+ *  - with uv_queue_work the loop thread hands out every batch, so a pool
+ *    thread that finished its batch sat idle until the loop thread, busy
+ *    parsing a request, came round to give it the next one.  Here a thread
+ *    takes its next jobs from the shared queue itself.
+ *
+ * Jobs are intrusive: embed a struct rumor_work in your own struct.
+ * run() is called on a pool thread; done() later on the loop thread, once
+ * per job, in submission order per thread batch (not globally).  A job
+ * cancelled before it started gets done() with work->cancelled = 1 and
+ * run() never ran.
+ *
+ * A thread takes ceil(queued / threads) jobs at a time, at most
+ * RUMOR_WORKPOOL_GRAB_MAX: large grabs while the queue is long (few lock
+ * round trips), small ones near its end so that the threads finish
+ * together.
+ *
+ * Threads: the loop thread calls every function here; run() must not touch
+ * loop-thread state.
+ */
+#ifndef RUMOR_SRC_WORKPOOL_H
+#define RUMOR_SRC_WORKPOOL_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#define RUMOR_WORKPOOL_GRAB_MAX 16
+#define RUMOR_WORKPOOL_THREADS_MAX 64
+
+struct rumor_work {
+	struct rumor_work *next; /* owned by the pool from submit to done */
+	int cancelled;
+};
+
+typedef void (*rumor_work_fn)(struct rumor_work *work, void *arg);
+
+struct rumor_workpool;
+
+/* Starts `threads` threads (1..RUMOR_WORKPOOL_THREADS_MAX).  Returns 0, or
+ * a negative libuv error with nothing left running. */
+int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned threads,
+		       rumor_work_fn run, rumor_work_fn done, void *arg);
+
+/* Queues a job.  Never fails: the caller bounds how many it submits. */
+void rumor_workpool_submit(struct rumor_workpool *pool, struct rumor_work *work);
+
+/* Jobs submitted whose done() has not run yet. */
+size_t rumor_workpool_pending(const struct rumor_workpool *pool);
+
+/* Takes back every job not yet started and calls done() on each, with
+ * cancelled = 1, before returning.  Jobs running finish normally. */
+void rumor_workpool_cancel(struct rumor_workpool *pool);
+
+/* Stops and joins the threads and frees the pool once its handle closed.
+ * Only with nothing pending (cancel, then wait for running jobs' done). */
+void rumor_workpool_close(struct rumor_workpool *pool);
+
+unsigned rumor_workpool_threads(const struct rumor_workpool *pool);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * test/unit/test_workpool.c: src/workpool.c on a real loop with real
+ * threads.  Every job runs once on a pool thread and is done once on the
+ * loop thread; cancel takes back exactly the jobs not started; an idle pool
+ * lets uv_run return; close joins the threads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "src/workpool.h"
+
+#define JOBS 1000
+
+struct job {
+	struct rumor_work work;
+	int index;
+	int runs;           /* written by the pool thread that ran it */
+	int ran_on_loop;    /* run() saw the loop thread: must stay 0 */
+	int dones;
+	int cancelled_seen;
+};
+
+#define JOB_OF(w) ((struct job *)((char *)(w)-offsetof(struct job, work)))
+
+struct ctx {
+	uv_thread_t loop_thread;
+	uv_sem_t gate_entered; /* a gated job has started */
+	uv_sem_t gate_open;    /* the gated job may finish */
+	int gate_index;        /* the job that waits on the gate, or -1 */
+	int done_total;
+	int done_order_ok;
+	struct rumor_workpool *pool;
+	int close_after; /* close the pool from done() when done_total reaches it */
+};
+
+static void run_job(struct rumor_work *w, void *arg)
+{
+	struct ctx *c = arg;
+	struct job *j = JOB_OF(w);
+	uv_thread_t self = uv_thread_self();
+	if (uv_thread_equal(&self, &c->loop_thread))
+		j->ran_on_loop = 1;
+	if (j->index == c->gate_index) {
+		uv_sem_post(&c->gate_entered);
+		uv_sem_wait(&c->gate_open);
+	}
+	j->runs++;
+}
+
+static void done_job(struct rumor_work *w, void *arg)
+{
+	struct ctx *c = arg;
+	struct job *j = JOB_OF(w);
+	uv_thread_t self = uv_thread_self();
+	if (!uv_thread_equal(&self, &c->loop_thread))
+		c->done_order_ok = 0;
+	j->dones++;
+	j->cancelled_seen = w->cancelled;
+	c->done_total++;
+	if (c->close_after && c->done_total == c->close_after)
+		rumor_workpool_close(c->pool);
+}
+
+static void ctx_init(struct ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->loop_thread = uv_thread_self();
+	c->gate_index = -1;
+	c->done_order_ok = 1;
+	assert_int_equal(uv_sem_init(&c->gate_entered, 0), 0);
+	assert_int_equal(uv_sem_init(&c->gate_open, 0), 0);
+}
+
+static void ctx_free(struct ctx *c)
+{
+	uv_sem_destroy(&c->gate_entered);
+	uv_sem_destroy(&c->gate_open);
+}
+
+static void test_every_job_runs_and_is_done_once(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct ctx c;
+	ctx_init(&c);
+	struct job *jobs = calloc(JOBS, sizeof(*jobs));
+	assert_non_null(jobs);
+	assert_int_equal(rumor_workpool_new(&c.pool, &loop, 3, run_job, done_job, &c), 0);
+	assert_int_equal(rumor_workpool_threads(c.pool), 3);
+	assert_int_equal(rumor_workpool_pending(c.pool), 0);
+
+	for (int i = 0; i < JOBS; i++) {
+		jobs[i].index = i;
+		rumor_workpool_submit(c.pool, &jobs[i].work);
+	}
+	assert_int_equal(rumor_workpool_pending(c.pool), JOBS);
+	/* The pool's handle is referenced while jobs are pending, so this
+	 * returns only once every done() ran. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(rumor_workpool_pending(c.pool), 0);
+	assert_int_equal(c.done_total, JOBS);
+	assert_true(c.done_order_ok);
+	for (int i = 0; i < JOBS; i++) {
+		assert_int_equal(jobs[i].runs, 1);
+		assert_int_equal(jobs[i].dones, 1);
+		assert_int_equal(jobs[i].ran_on_loop, 0);
+		assert_int_equal(jobs[i].cancelled_seen, 0);
+	}
+
+	/* Reusable after going idle. */
+	for (int i = 0; i < 10; i++)
+		rumor_workpool_submit(c.pool, &jobs[i].work);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.done_total, JOBS + 10);
+	assert_int_equal(jobs[0].runs, 2);
+
+	rumor_workpool_close(c.pool);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the handle closes, the pool is freed */
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(jobs);
+	ctx_free(&c);
+}
+
+static void test_cancel_takes_back_jobs_not_started(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct ctx c;
+	ctx_init(&c);
+	struct job jobs[50];
+	memset(jobs, 0, sizeof(jobs));
+	/* One thread, held inside job 0: jobs 1.. cannot start. */
+	assert_int_equal(rumor_workpool_new(&c.pool, &loop, 1, run_job, done_job, &c), 0);
+	c.gate_index = 0;
+	jobs[0].index = 0;
+	rumor_workpool_submit(c.pool, &jobs[0].work);
+	uv_sem_wait(&c.gate_entered);
+	for (int i = 1; i < 50; i++) {
+		jobs[i].index = i;
+		rumor_workpool_submit(c.pool, &jobs[i].work);
+	}
+	rumor_workpool_cancel(c.pool);
+	/* Cancelled jobs are done before cancel returns; the running one is
+	 * still pending. */
+	assert_int_equal(c.done_total, 49);
+	assert_int_equal(rumor_workpool_pending(c.pool), 1);
+	for (int i = 1; i < 50; i++) {
+		assert_int_equal(jobs[i].runs, 0);
+		assert_int_equal(jobs[i].dones, 1);
+		assert_int_equal(jobs[i].cancelled_seen, 1);
+	}
+	assert_int_equal(jobs[0].dones, 0);
+
+	uv_sem_post(&c.gate_open);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(jobs[0].runs, 1);
+	assert_int_equal(jobs[0].dones, 1);
+	assert_int_equal(jobs[0].cancelled_seen, 0);
+	assert_int_equal(rumor_workpool_pending(c.pool), 0);
+
+	rumor_workpool_close(c.pool);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	ctx_free(&c);
+}
+
+/* The node closes the pool from the done() of its last job. */
+static void test_close_from_last_done(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct ctx c;
+	ctx_init(&c);
+	struct job jobs[20];
+	memset(jobs, 0, sizeof(jobs));
+	assert_int_equal(rumor_workpool_new(&c.pool, &loop, 2, run_job, done_job, &c), 0);
+	c.close_after = 20;
+	for (int i = 0; i < 20; i++) {
+		jobs[i].index = i;
+		rumor_workpool_submit(c.pool, &jobs[i].work);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.done_total, 20);
+	assert_int_equal(uv_loop_close(&loop), 0); /* nothing left on the loop */
+	ctx_free(&c);
+}
+
+static void test_bad_arguments(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct ctx c;
+	ctx_init(&c);
+	struct rumor_workpool *pool = (struct rumor_workpool *)&c; /* must be reset */
+	assert_int_equal(rumor_workpool_new(&pool, &loop, 0, run_job, done_job, &c), UV_EINVAL);
+	assert_null(pool);
+	assert_int_equal(rumor_workpool_new(&pool, &loop, RUMOR_WORKPOOL_THREADS_MAX + 1, run_job,
+					    done_job, &c),
+			 UV_EINVAL);
+	assert_int_equal(rumor_workpool_new(&pool, &loop, 1, NULL, done_job, &c), UV_EINVAL);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	ctx_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_job_runs_and_is_done_once),
+		cmocka_unit_test(test_cancel_takes_back_jobs_not_started),
+		cmocka_unit_test(test_close_from_last_done),
+		cmocka_unit_test(test_bad_arguments),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
