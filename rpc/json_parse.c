@@ -17,9 +17,14 @@
  *  - true, false, null and the structure (arrays, objects, key order of
  *    insertion) have one meaning.  Duplicate keys are rejected by
  *    JSON_REJECT_DUPLICATES: the plain parse declines and lets jansson say so.
- *  - yajl runs with its defaults (no comments, no trailing garbage, one
- *    value, complete text), which accept only RFC 8259 JSON; any text yajl
- *    rejects goes to jansson too.
+ *  - yajl runs with its defaults (no comments, one value, complete text)
+ *    but for two things where it is laxer than RFC 8259 and jansson:
+ *    its lexer also skips form feed and vertical tab as whitespace, and
+ *    its trailing-garbage check lets an unterminated string after the
+ *    value pass.  So a text holding \f or \v is not plain (those bytes
+ *    are in no valid JSON text: inside a string they would be raw control
+ *    characters), and we check ourselves that only whitespace follows the
+ *    value.  Any text yajl rejects goes to jansson too.
  */
 #include "rpc/json_parse.h"
 
@@ -167,6 +172,11 @@ static const yajl_callbacks plain_callbacks = {
 
 json_t *rumor_json_parse_plain(const char *buf, size_t len)
 {
+	/* yajl would read "\f1" or "[1,\v2]" as 1 and [1,2]; jansson rejects
+	 * them.  memchr is cheap next to the parse. */
+	if (len && (memchr(buf, '\f', len) || memchr(buf, '\v', len)))
+		return NULL;
+
 	struct plain p;
 	p.start = (uintptr_t)buf;
 	p.end = (uintptr_t)buf + len;
@@ -179,8 +189,25 @@ json_t *rumor_json_parse_plain(const char *buf, size_t len)
 		return NULL;
 	/* Our own check (plain_bytes) is stricter than yajl's UTF-8 check. */
 	yajl_config(h, yajl_dont_validate_strings, 1);
-	int ok = yajl_parse(h, (const unsigned char *)buf, len) == yajl_status_ok &&
-		 yajl_complete_parse(h) == yajl_status_ok && p.root && p.depth == 0;
+	/*
+	 * yajl's own trailing-garbage check lexes what follows the value, and
+	 * its lexer reads an unterminated string as "more input to come", not
+	 * an error: it took 0"a and {} "x as 0 and {}.  So yajl stops after
+	 * the value, and we check that only JSON whitespace follows.
+	 */
+	yajl_config(h, yajl_allow_trailing_garbage, 1);
+	size_t end = len; /* where the value ends */
+	yajl_status status = yajl_parse(h, (const unsigned char *)buf, len);
+	if (status == yajl_status_ok && p.root && p.depth == 0) {
+		end = yajl_get_bytes_consumed(h);
+	} else if (status == yajl_status_ok) {
+		/* Not complete yet: a number running to the end of the text
+		 * (yajl cannot know it ended), or a truncated text. */
+		status = yajl_complete_parse(h);
+	}
+	int ok = status == yajl_status_ok && p.root && p.depth == 0 && end <= len;
+	for (size_t i = end; ok && i < len; i++)
+		ok = buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r';
 	yajl_free(h);
 	if (!ok) {
 		json_decref(p.root); /* NULL-safe */
