@@ -1,0 +1,636 @@
+/*
+ * test/unit/test_json_parse.c: rpc/json_parse.h against jansson itself.
+ *
+ * Two properties, for a table of fixed texts, for generated JSON-RPC
+ * batches and for a few thousand random texts (fixed seed, so a failure
+ * reproduces):
+ *  (a) rumor_json_parse() agrees with
+ *      json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES): both NULL, or
+ *      both values and json_equal (which tells an integer from a real);
+ *  (b) the plain (yajl) parse is taken exactly where the table says.  The
+ *      plain cases are the shapes JSON-RPC clients send, so the fast path
+ *      is proved to engage; the others are each a way the two libraries
+ *      could read a text differently, so it must decline and let jansson
+ *      decide.
+ * Every text is copied into a heap buffer of its exact length (no
+ * terminating NUL), so ASan catches a read past the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rpc/json_parse.h"
+
+#define FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES)
+
+/* ---- growable text ---- */
+
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+	if (n == 0)
+		return; /* memcpy to a NULL t->p is undefined even for 0 bytes */
+	if (t->len + n > t->cap) {
+		t->cap = (t->len + n) * 2 + 64;
+		t->p = realloc(t->p, t->cap);
+		assert_non_null(t->p);
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+}
+
+static void puts_text(struct text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+static void putc_text(struct text *t, char c)
+{
+	put(t, &c, 1);
+}
+
+/* A printable rendering of a text for failure messages (static buffer). */
+static const char *show(const char *s, size_t len)
+{
+	static char out[256];
+	size_t o = 0;
+	for (size_t i = 0; i < len && o < sizeof(out) - 8; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+	}
+	if (o >= sizeof(out) - 8)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "...");
+	out[o] = '\0';
+	return out;
+}
+
+/* ---- the two properties ---- */
+
+enum { DECLINE = 0, PLAIN = 1, ANY = 2 };
+
+struct outcome {
+	int plain;   /* the plain parse gave a value */
+	int accepts; /* jansson gave a value */
+};
+
+/*
+ * Checks (a) and, for every text, that a plain value is jansson's value
+ * (the plain parse may decline a valid text, never change or invent one).
+ * want is PLAIN or DECLINE for (b), or ANY for random texts.
+ */
+static struct outcome check_bytes(const char *text, size_t len, int want)
+{
+	char *buf = malloc(len ? len : 1);
+	assert_non_null(buf);
+	memcpy(buf, text, len);
+
+	json_error_t err;
+	json_t *ref = json_loadb(buf, len, FLAGS, &err);
+	json_t *plain = rumor_json_parse_plain(buf, len);
+	json_t *got = rumor_json_parse(buf, len, &err);
+
+	if (!got != !ref)
+		fail_msg("rumor_json_parse %s, jansson %s: \"%s\"", got ? "accepts" : "rejects",
+			 ref ? "accepts" : "rejects", show(text, len));
+	if (got && !json_equal(got, ref))
+		fail_msg("rumor_json_parse and jansson differ: \"%s\"", show(text, len));
+	if (plain && (!ref || !json_equal(plain, ref)))
+		fail_msg("plain value is not jansson's (%s): \"%s\"",
+			 ref ? "different" : "jansson rejects", show(text, len));
+	if (want != ANY && !!plain != want)
+		fail_msg("plain parse %s, expected it to %s: \"%s\"",
+			 plain ? "taken" : "declined", want ? "be taken" : "decline",
+			 show(text, len));
+
+	struct outcome o = {plain != NULL, ref != NULL};
+	json_decref(ref);
+	json_decref(plain);
+	json_decref(got);
+	free(buf);
+	return o;
+}
+
+static struct outcome check(const char *text, int want)
+{
+	return check_bytes(text, strlen(text), want);
+}
+
+/* ---- the table ---- */
+
+struct parse_case {
+	const char *text;
+	size_t len;
+	int plain;   /* PLAIN: the fast path must take it; DECLINE: must not */
+	int accepts; /* what jansson says, so the table documents both halves */
+};
+
+/* sizeof, not strlen: some texts hold a NUL byte. */
+#define CASE(text, plain, accepts) {text, sizeof(text) - 1, plain, accepts}
+
+#define HEX "0100000001ab3c5f9e00ff12"
+#define CALL "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sendrawtransaction\",\"params\":[\"" HEX "\"]}"
+
+static const struct parse_case cases[] = {
+	/* JSON-RPC shapes: the fast path. */
+	CASE(CALL, PLAIN, 1),
+	CASE("[" CALL "," CALL "," CALL "]", PLAIN, 1),
+	CASE("{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"params\":[]}", PLAIN, 1),
+	CASE("{\"jsonrpc\":\"2.0\",\"id\":\"req-7\",\"method\":\"getinfo\"}", PLAIN, 1),
+	CASE("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"getinfo\"}", PLAIN, 1),
+	CASE("{\"jsonrpc\":\"2.0\",\"id\":-42,\"method\":\"getinfo\"}", PLAIN, 1),
+	CASE("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"sendrawtransaction\","
+	     "\"params\":{\"hex\":\"" HEX "\",\"allowhighfees\":false}}", PLAIN, 1),
+	CASE("[true,false,null]", PLAIN, 1),
+	CASE("{}", PLAIN, 1),
+	CASE("[]", PLAIN, 1),
+	CASE("[{},[],{\"a\":[]}]", PLAIN, 1),
+	CASE(" \t\r\n{ \"a\" : [ 1 , 2 ] ,\n\t\"b\" : { } } \r\n", PLAIN, 1),
+	CASE("[123456789012345678,-999999999999999999]", PLAIN, 1),
+	CASE("-0", PLAIN, 1),
+	CASE("[0,-0,7]", PLAIN, 1),
+	CASE("{\"\":\"\"}", PLAIN, 1),
+	CASE("{\"a\":{\"a\":{\"a\":1}}}", PLAIN, 1), /* same key, different objects */
+	CASE("[{\"id\":1},{\"id\":1}]", PLAIN, 1),
+	CASE("\" !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~\"", PLAIN, 1),
+	/* Top-level scalars: plain, and allowed by JSON_DECODE_ANY. */
+	CASE("3", PLAIN, 1),
+	CASE("\"x\"", PLAIN, 1),
+	CASE("true", PLAIN, 1),
+	CASE("false", PLAIN, 1),
+	CASE("null", PLAIN, 1),
+	CASE(" -12 ", PLAIN, 1),
+
+	/* Escapes: yajl decodes them, jansson decides. */
+	CASE("[\"a\\nb\"]", DECLINE, 1),
+	CASE("[\"a\\\"b\"]", DECLINE, 1),
+	CASE("[\"\\/\"]", DECLINE, 1),
+	CASE("[\"\\u0041\"]", DECLINE, 1),
+	CASE("[\"\\u0000\"]", DECLINE, 0), /* jansson: NUL needs JSON_ALLOW_NUL */
+	CASE("[\"\\ud800\"]", DECLINE, 0),  /* lone surrogate */
+	CASE("[\"\\udc00x\"]", DECLINE, 0),
+	CASE("[\"\\ud83d\\ude00\"]", DECLINE, 1), /* surrogate pair */
+	CASE("{\"a\\u0062\":1}", DECLINE, 1),
+	CASE("[\"\\x\"]", DECLINE, 0),
+	/* Bytes outside printable ASCII inside strings. */
+	CASE("[\"\xc3\xa9\"]", DECLINE, 1), /* é */
+	CASE("{\"\xc3\xa9\":1}", DECLINE, 1),
+	CASE("[\"\xff\"]", DECLINE, 0),
+	CASE("[\"\xc3\"]", DECLINE, 0),
+	CASE("[\"\xc0\xaf\"]", DECLINE, 0), /* overlong */
+	CASE("[\"\xed\xa0\x80\"]", DECLINE, 0), /* UTF-8 surrogate */
+	CASE("[\"a\tb\"]", DECLINE, 0),
+	CASE("[\"\x01\"]", DECLINE, 0),
+	CASE("[\"\x7f\"]", DECLINE, 1), /* DEL is valid JSON, but not plain */
+	/* Reals and integers past 18 digits: jansson's strtod/strtoll. */
+	CASE("1.5", DECLINE, 1),
+	CASE("1e3", DECLINE, 1),
+	CASE("[1E+2,2e-1]", DECLINE, 1),
+	CASE("-0.0", DECLINE, 1),
+	CASE("[0.0]", DECLINE, 1),
+	CASE("1234567890123456789", DECLINE, 1),
+	CASE("9223372036854775807", DECLINE, 1),
+	CASE("-9223372036854775808", DECLINE, 1),
+	CASE("9223372036854775808", DECLINE, 0),
+	CASE("-9223372036854775809", DECLINE, 0),
+	CASE("[100000000000000000000000000000]", DECLINE, 0),
+	/* Duplicate keys: JSON_REJECT_DUPLICATES. */
+	CASE("{\"a\":1,\"a\":2}", DECLINE, 0),
+	CASE("{\"a\":1,\"b\":2,\"a\":1}", DECLINE, 0),
+	CASE("{\"x\":{\"a\":[],\"a\":{}}}", DECLINE, 0),
+	CASE("[" CALL ",{\"id\":1,\"id\":2}]", DECLINE, 0),
+	/* Syntax errors and non-JSON. */
+	CASE("", DECLINE, 0),
+	CASE(" \n\t\r ", DECLINE, 0),
+	CASE("{} x", DECLINE, 0),
+	CASE("[1]]", DECLINE, 0),
+	CASE("1 2", DECLINE, 0),
+	CASE("{}{}", DECLINE, 0),
+	CASE("[1,]", DECLINE, 0),
+	CASE("{\"a\":1,}", DECLINE, 0),
+	CASE("[,1]", DECLINE, 0),
+	CASE("01", DECLINE, 0),
+	CASE("[-01]", DECLINE, 0),
+	CASE("-", DECLINE, 0),
+	CASE("+1", DECLINE, 0),
+	CASE(".5", DECLINE, 0),
+	CASE("1.", DECLINE, 0),
+	CASE("/* c */ 1", DECLINE, 0),
+	CASE("// c\n1", DECLINE, 0),
+	CASE("[1] // c", DECLINE, 0),
+	CASE("'x'", DECLINE, 0),
+	CASE("{'a':1}", DECLINE, 0),
+	CASE("NaN", DECLINE, 0),
+	CASE("Infinity", DECLINE, 0),
+	CASE("[-Infinity]", DECLINE, 0),
+	CASE("True", DECLINE, 0),
+	CASE("nulll", DECLINE, 0),
+	CASE("tru", DECLINE, 0),
+	CASE("[1", DECLINE, 0),
+	CASE("{\"a\":", DECLINE, 0),
+	CASE("\"abc", DECLINE, 0),
+	CASE("{\"a\" 1}", DECLINE, 0),
+	CASE("{1:2}", DECLINE, 0),
+	CASE("{\"a\"}", DECLINE, 0),
+	CASE("[1 2]", DECLINE, 0),
+	CASE("\xef\xbb\xbf{}", DECLINE, 0), /* byte order mark */
+	/* A NUL byte in the buffer. */
+	CASE("{}\0", DECLINE, 0),
+	CASE("[1,\0 2]", DECLINE, 0),
+	CASE("[\"a\0b\"]", DECLINE, 0),
+	CASE("\0", DECLINE, 0),
+	/*
+	 * Form feed and vertical tab: yajl's lexer skips them as whitespace,
+	 * RFC 8259 and jansson do not.  These once came back from the plain
+	 * parse as 1, [1,2] and {}.
+	 */
+	CASE("\f1", DECLINE, 0),
+	CASE("[1,\v2]", DECLINE, 0),
+	CASE("{}\f", DECLINE, 0),
+	CASE("{\"a\":\v1}", DECLINE, 0),
+	/*
+	 * An unterminated string after the value: yajl's lexer waits for the
+	 * rest of the token instead of calling it trailing garbage.  These
+	 * once came back from the plain parse as 0, {}, [1] and "x".
+	 */
+	CASE("0\"a", DECLINE, 0),
+	CASE("{} \"abc", DECLINE, 0),
+	CASE("[1]\"]", DECLINE, 0),
+	CASE("\"x\" \"abc\\\"", DECLINE, 0),
+	CASE("{} \"", DECLINE, 0),
+	CASE(CALL " \"\\u12", DECLINE, 0),
+	/* Other tails that could be mistaken for more input. */
+	CASE("{} 12", DECLINE, 0),
+	CASE("1 tru", DECLINE, 0),
+	CASE("[1] -", DECLINE, 0),
+	CASE("12\"", DECLINE, 0),
+};
+
+static void test_table(void **state)
+{
+	size_t n_plain = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct parse_case *c = &cases[i];
+		struct outcome o = check_bytes(c->text, c->len, c->plain);
+		if (o.accepts != c->accepts)
+			fail_msg("case %zu: jansson %s \"%s\"; the table says otherwise", i,
+				 o.accepts ? "accepts" : "rejects", show(c->text, c->len));
+		n_plain += (size_t)o.plain;
+	}
+	assert_true(n_plain >= 20);
+}
+
+/* A key of n 'k' bytes in an object, as plain as a key can be but for its
+ * length. */
+static void test_key_length(void **state)
+{
+	for (size_t n = RUMOR_JSON_PLAIN_KEY_MAX - 2; n <= RUMOR_JSON_PLAIN_KEY_MAX + 2; n++) {
+		struct text t = {0};
+		puts_text(&t, "{\"id\":1,\"");
+		for (size_t i = 0; i < n; i++)
+			putc_text(&t, 'k');
+		puts_text(&t, "\":[1]}");
+		check_bytes(t.p, t.len, n <= RUMOR_JSON_PLAIN_KEY_MAX ? PLAIN : DECLINE);
+		free(t.p);
+	}
+	/* A long key that is a duplicate: still jansson's rejection. */
+	struct text t = {0};
+	for (int twice = 0; twice < 2; twice++) {
+		puts_text(&t, twice ? ",\"" : "{\"");
+		for (size_t i = 0; i < RUMOR_JSON_PLAIN_KEY_MAX + 10; i++)
+			putc_text(&t, 'k');
+		puts_text(&t, "\":1");
+	}
+	putc_text(&t, '}');
+	assert_false(check_bytes(t.p, t.len, DECLINE).accepts);
+	free(t.p);
+}
+
+/* Arrays and objects nested n deep, around an integer. */
+static void nested(struct text *t, size_t n, int objects)
+{
+	t->len = 0;
+	for (size_t i = 0; i < n; i++)
+		puts_text(t, objects ? "{\"a\":" : "[");
+	puts_text(t, "7");
+	for (size_t i = 0; i < n; i++)
+		putc_text(t, objects ? '}' : ']');
+}
+
+static void test_depth(void **state)
+{
+	struct text t = {0};
+	for (int objects = 0; objects < 2; objects++) {
+		for (size_t n = 1; n <= RUMOR_JSON_PLAIN_DEPTH + 3; n++) {
+			nested(&t, n, objects);
+			struct outcome o =
+				check_bytes(t.p, t.len, n <= RUMOR_JSON_PLAIN_DEPTH ? PLAIN : DECLINE);
+			assert_true(o.accepts);
+		}
+		/* Past jansson's own limit (2048): both say no, and nothing
+		 * leaks on the way out. */
+		nested(&t, 3000, objects);
+		assert_false(check_bytes(t.p, t.len, DECLINE).accepts);
+	}
+	free(t.p);
+}
+
+/* A hex string of n characters, varied so no two calls are alike. */
+static void put_hex(struct text *t, size_t n, uint32_t seed)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		putc_text(t, digits[(seed >> 16) & 15]);
+	}
+}
+
+/* The batch a wallet or bench client sends: 1000 sendrawtransaction calls,
+ * each with a 744-character hex transaction. */
+static void test_big_batch(void **state)
+{
+	struct text t = {0};
+	putc_text(&t, '[');
+	for (int i = 0; i < 1000; i++) {
+		char head[96];
+		snprintf(head, sizeof(head),
+			 "%s{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sendrawtransaction\","
+			 "\"params\":[\"",
+			 i ? "," : "", i);
+		puts_text(&t, head);
+		put_hex(&t, 744, (uint32_t)i);
+		puts_text(&t, "\"]}");
+	}
+	putc_text(&t, ']');
+
+	json_t *plain = rumor_json_parse_plain(t.p, t.len);
+	assert_non_null(plain);
+	json_error_t err;
+	json_t *ref = json_loadb(t.p, t.len, FLAGS, &err);
+	assert_non_null(ref);
+	assert_true(json_equal(plain, ref));
+	assert_int_equal(json_array_size(plain), 1000);
+	json_t *last = json_array_get(plain, 999);
+	assert_int_equal(json_integer_value(json_object_get(last, "id")), 999);
+	const char *hex = json_string_value(json_array_get(json_object_get(last, "params"), 0));
+	assert_non_null(hex);
+	assert_int_equal(strlen(hex), 744);
+	json_decref(plain);
+	json_decref(ref);
+
+	check_bytes(t.p, t.len, PLAIN);
+	free(t.p);
+}
+
+/* ---- random texts ---- */
+
+/* splitmix64: a fixed seed gives the same texts on every run and machine. */
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static size_t pick(size_t n)
+{
+	return (size_t)(rng() % n);
+}
+
+#define PICK(array) ((array)[pick(sizeof(array) / sizeof((array)[0]))])
+
+/* Whitespace between tokens: mostly JSON's four, rarely yajl's extra two. */
+static void put_space(struct text *t)
+{
+	static const char *const spaces[] = {"", "", "", "", " ", "\n", "\t", "\r\n", "  ",
+					     "", "", "", " ", "\f", "\v"};
+	const char *s = PICK(spaces);
+	if ((s[0] == '\f' || s[0] == '\v') && pick(8) != 0)
+		s = " ";
+	puts_text(t, s);
+}
+
+static const char *const keys[] = {
+	"\"a\"", "\"b\"", "\"id\"", "\"jsonrpc\"", "\"method\"", "\"params\"", "\"\"",
+	"\"a\\u0062\"", "\"\xc3\xa9\"", "\"k\\\"\"", "\"ab\"",
+};
+
+static const char *const strings[] = {
+	"\"2.0\"", "\"sendrawtransaction\"", "\"00ab\"", "\"\"", "\"x y\"", "\"a\\nb\"",
+	"\"\\u0041\"", "\"\\u0000\"", "\"\\ud800\"", "\"\\ud83d\\ude00\"", "\"\xc3\xa9\"",
+	"\"\xff\"", "\"\x7f\"", "\"a\tb\"", "\"/\"", "\"\\/\"", "\"~\"",
+};
+
+static const char *const numbers[] = {
+	"0", "-0", "1", "-1", "42", "123456789012345678", "-123456789012345678",
+	"999999999999999999", "1234567890123456789", "9223372036854775807",
+	"9223372036854775808", "-9223372036854775808", "-9223372036854775809", "1.5", "-0.0",
+	"1e3", "2E-2", "01", "-", "1.", "+1",
+};
+
+/* 65 bytes: one past RUMOR_JSON_PLAIN_KEY_MAX. */
+static const char long_key[] =
+	"\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"";
+
+static void gen_value(struct text *t, int depth);
+
+static void gen_container(struct text *t, int depth, int object)
+{
+	putc_text(t, object ? '{' : '[');
+	size_t n = pick(5);
+	for (size_t i = 0; i < n; i++) {
+		put_space(t);
+		if (i)
+			putc_text(t, ',');
+		put_space(t);
+		if (object) {
+			/* A small pool of keys makes duplicates common. */
+			puts_text(t, pick(4) ? PICK(keys) : long_key);
+			put_space(t);
+			putc_text(t, ':');
+			put_space(t);
+		}
+		gen_value(t, depth + 1);
+	}
+	put_space(t);
+	putc_text(t, object ? '}' : ']');
+}
+
+static void gen_value(struct text *t, int depth)
+{
+	size_t kind = depth > 6 ? 2 + pick(6) : pick(8);
+	switch (kind) {
+	case 0:
+		gen_container(t, depth, 1);
+		break;
+	case 1:
+		gen_container(t, depth, 0);
+		break;
+	case 2:
+	case 3:
+		puts_text(t, pick(3) ? PICK(strings) : "\"plain text\"");
+		break;
+	case 4:
+	case 5:
+		puts_text(t, pick(2) ? PICK(numbers) : "7");
+		break;
+	default: {
+		static const char *const literals[] = {"true", "false", "null"};
+		puts_text(t, PICK(literals));
+	}
+	}
+}
+
+/* A JSON-RPC call built of generated pieces, so many texts are plain. */
+static void gen_call(struct text *t)
+{
+	put_space(t);
+	puts_text(t, "{\"jsonrpc\":\"2.0\",");
+	put_space(t);
+	if (pick(4)) {
+		puts_text(t, "\"id\":");
+		gen_value(t, 5);
+		putc_text(t, ',');
+	}
+	puts_text(t, "\"method\":\"sendrawtransaction\",\"params\":");
+	put_space(t);
+	gen_container(t, 1, (int)pick(2));
+	put_space(t);
+	putc_text(t, '}');
+	put_space(t);
+}
+
+/* One random edit: replace, insert or delete a byte, duplicate or cut a
+ * slice. */
+static void mutate(struct text *t)
+{
+	static const char interesting[] = "{}[],:\" \\-0129.eE+tfn\f\v\t\n\x7f\xc3\xff";
+	size_t at = t->len ? pick(t->len) : 0;
+	char c = (char)(pick(4) ? interesting[pick(sizeof(interesting) - 1)] : (int)pick(256));
+	switch (pick(5)) {
+	case 0:
+		if (t->len)
+			t->p[at] = c;
+		break;
+	case 1:
+		putc_text(t, ' '); /* room for one more byte */
+		memmove(t->p + at + 1, t->p + at, t->len - 1 - at);
+		t->p[at] = c;
+		break;
+	case 2:
+		if (t->len) {
+			memmove(t->p + at, t->p + at + 1, t->len - at - 1);
+			t->len--;
+		}
+		break;
+	case 3: {
+		size_t n = pick(t->len - at + 1);
+		char *copy = malloc(n + 1);
+		assert_non_null(copy);
+		memcpy(copy, t->p + at, n);
+		put(t, copy, n);
+		free(copy);
+		break;
+	}
+	default:
+		t->len = at;
+	}
+}
+
+static const char *const tokens[] = {
+	"{", "}", "[", "]", ",", ":", "\"a\"", "\"b\"", "\"\"", "1", "-0", "0", "-",
+	"123456789012345678", "1234567890123456789", "1.5", "1e3", "true", "false", "null",
+	" ", "\t", "\n", "\f", "\v", "\"\\n\"", "\"\\u0041\"", "\"\xc3\xa9\"", "\xc3\xa9", "\0",
+	"\"a", "x", "/", "//", "/*", "*/", "'", "NaN", "\x7f",
+};
+
+static void test_random(void **state)
+{
+	rng_state = 0x72756d6f72u; /* "rumor"; fixed */
+	size_t n_plain = 0, n_declined_valid = 0, n_invalid = 0;
+	struct text t = {0};
+	for (int i = 0; i < 6000; i++) {
+		t.len = 0;
+		switch (i % 3) {
+		case 0: /* a soup of tokens */
+			for (size_t k = 1 + pick(24); k > 0; k--) {
+				const char *tok = PICK(tokens);
+				put(&t, tok, tok[0] ? strlen(tok) : 1);
+			}
+			break;
+		case 1: /* a generated document, some of them edited */
+			put_space(&t);
+			gen_value(&t, 0);
+			put_space(&t);
+			for (size_t k = pick(4) == 0 ? 1 + pick(3) : 0; k > 0; k--)
+				mutate(&t);
+			break;
+		default: /* a JSON-RPC call or batch, some of them edited */
+			if (pick(2)) {
+				gen_call(&t);
+			} else {
+				putc_text(&t, '[');
+				for (size_t k = 1 + pick(4); k > 0; k--) {
+					gen_call(&t);
+					if (k > 1)
+						putc_text(&t, ',');
+				}
+				putc_text(&t, ']');
+			}
+			for (size_t k = pick(3) == 0 ? 1 + pick(2) : 0; k > 0; k--)
+				mutate(&t);
+		}
+		struct outcome o = check_bytes(t.p ? t.p : "", t.len, ANY);
+		n_plain += (size_t)o.plain;
+		n_declined_valid += (size_t)(!o.plain && o.accepts);
+		n_invalid += (size_t)!o.accepts;
+	}
+	free(t.p);
+	print_message("random texts: %zu plain, %zu valid but declined, %zu invalid\n", n_plain,
+		      n_declined_valid, n_invalid);
+	/* The generator must reach all three outcomes, or it proves little. */
+	assert_true(n_plain >= 300);
+	assert_true(n_declined_valid >= 300);
+	assert_true(n_invalid >= 300);
+}
+
+/* The plain parse must also be right about its own inputs' edges: a plain
+ * text that is a prefix of a longer buffer is read only up to len. */
+static void test_length_bound(void **state)
+{
+	static const char full[] = "[1,2]  {\"a\":1}";
+	check_bytes(full, 5, PLAIN);
+	check_bytes(full, 7, PLAIN);
+	check_bytes(full, 8, DECLINE);
+	check_bytes(full, 2, DECLINE);
+	check("[1,2]", PLAIN);
+	check("{\"jsonrpc\":\"2.0\"}", PLAIN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_key_length),
+		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_big_batch),
+		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_length_bound),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
