@@ -173,6 +173,9 @@ struct rumor_store_stats {
 	uint64_t items_written; /* puts that stored a new item (status 0) */
 	uint64_t write_errors;  /* puts that got RUMOR_STORE_EIO */
 	uint64_t lazy_commits;  /* commits made only of lazy_sync puts (no fsync) */
+	uint64_t checkpoints;   /* WAL checkpoints by the checkpoint thread */
+	uint64_t writer_checkpoints; /* ... by the writer: the WAL reached its cap */
+	uint64_t checkpoint_errors;  /* checkpoints that failed (not SQLITE_BUSY) */
 };
 void rumor_store_get_stats(const struct rumor_store *store, struct rumor_store_stats *out);
 

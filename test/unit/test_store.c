@@ -490,6 +490,114 @@ static void test_group_commit(void **state)
 	assert_int_equal(block, 100);
 }
 
+/* Puts `count` items of `size` bytes numbered from `first`, all rpc (synced
+ * commits), and runs the loop until every one is stored. */
+static void put_round(struct fixture *f, uint32_t first, uint32_t count, size_t size)
+{
+	memset(many_calls, 0, sizeof(int) * count);
+	for (uint32_t i = 0; i < count; i++) {
+		struct rumor_store_put *put = calloc(1, sizeof(*put) + size);
+		uint8_t *enc = (uint8_t *)(put + 1);
+
+		assert_non_null(put);
+		memset(enc, (int)(first + i), size);
+		make_id(put->id, first + i);
+		put->kind = RUMOR_ITEM_TX;
+		put->encoding = enc;
+		put->size = size;
+		put->first_seen_us = first + i;
+		strcpy(put->source, "rpc");
+		put->cb = many_cb;
+		put->data = (void *)(uintptr_t)i;
+		assert_int_equal(rumor_store_put(f->store, put), 0);
+	}
+	run_loop(f);
+	for (uint32_t i = 0; i < count; i++) {
+		assert_int_equal(many_calls[i], 1);
+		assert_int_equal(many_status[i], 0);
+	}
+}
+
+/* Frames in the WAL, read with a checkpoint from a connection of our own
+ * (which the store's design allows: checkpoints never change content). */
+static int wal_frames(const char *path)
+{
+	sqlite3 *db = raw_open(path);
+	int frames = -1, copied = -1;
+
+	/* A read first: a connection learns the database is in WAL mode then. */
+	assert_true(raw_int(db, "SELECT count(*) FROM sqlite_schema") > 0);
+
+	assert_int_equal(sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames,
+						   &copied),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	return frames;
+}
+
+/* The checkpoint thread copies the WAL once 16 MiB of pages were written;
+ * the writer then copies the rest at its next commit and the WAL restarts
+ * from its beginning (so it stays small) instead of growing with every
+ * item.  Nothing is lost on the way. */
+static void test_background_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct rumor_store_stats stats;
+	const size_t size = 4000; /* about one page per item */
+	uint32_t n = 0;
+	uint64_t tx;
+
+	open_store(f);
+	/* 16 MiB is 4096 pages: 5000 items of ~1 page wake the checkpointer. */
+	while (n < 5000) {
+		put_round(f, 100000 + n, 500, size);
+		n += 500;
+	}
+	for (int waited = 0; waited < 3000; waited++) { /* at most 30 s */
+		rumor_store_get_stats(f->store, &stats);
+		if (stats.checkpoints >= 1)
+			break;
+		usleep(10000);
+	}
+	assert_true(stats.checkpoints >= 1);
+
+	/* The writer copies what the checkpointer left at its first commit
+	 * after it finished (maybe already during the rounds above), and the
+	 * WAL starts again from its beginning at the commit after.  So the WAL
+	 * holds at most the 4096 pages that wake the checkpointer plus what
+	 * was committed while it ran: fewer frames than the ~5600 written.
+	 * Without the restart it would hold them all. */
+	put_round(f, 100000 + n, 1, size);
+	n += 1;
+	rumor_store_get_stats(f->store, &stats);
+	assert_true(stats.writer_checkpoints >= 1);
+	put_round(f, 100000 + n, 10, size);
+	n += 10;
+	int frames = wal_frames(f->path);
+	assert_true(frames > 0);
+	assert_true(frames <= 4096 + 700);
+	rumor_store_get_stats(f->store, &stats);
+	assert_int_equal(stats.checkpoint_errors, 0);
+	assert_int_equal(stats.items_written, n);
+
+	/* Everything is there after a clean close and reopen. */
+	close_store(f);
+	open_store(f);
+	assert_int_equal(rumor_store_counts(f->store, &tx, NULL), 0);
+	assert_int_equal(tx, n);
+	for (uint32_t i = 0; i < n; i += 97) {
+		uint8_t id[RUMOR_ID_SIZE];
+		struct rumor_store_item item;
+
+		make_id(id, 100000 + i);
+		assert_int_equal(rumor_store_get(f->store, id, &item, 1), 0);
+		assert_int_equal(item.size, size);
+		assert_int_equal(item.encoding[0], (uint8_t)(100000 + i));
+		assert_int_equal(item.encoding[size - 1], (uint8_t)(100000 + i));
+		free(item.encoding);
+	}
+}
+
 /* A commit made only of lazy_sync puts skips the fsync (counted in
  * lazy_commits); one with any ordinary put is synced.  Both are stored and
  * read back after close and reopen. */
@@ -984,6 +1092,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_2_keeps_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_row_missing_fails_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_synced_duplicate_of_lazy_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
