@@ -5,10 +5,11 @@
  * which every item enters:
  *
  *   submit(bytes) -> decode (structure) -> check (network, clock, Merkle,
- *   producer) -> dedup (in-flight map, then the store) -> queue for
- *   verification -> [end of loop turn] batches to the libuv thread pool ->
- *   signature verified -> rumor_store_put (group commit on the writer
- *   thread) -> committed -> callback.
+ *   producer) -> dedup (in-flight map; for items from peers also the store,
+ *   once per loop turn) -> verification pool (src/workpool.h, a thread per
+ *   core) -> signature verified -> rumor_store_put (group commit on the
+ *   writer thread; an item already stored is found there) -> committed ->
+ *   callback.
  *
  * A submission's callback runs once, on the loop thread, only after the item
  * is durable (or with the reason it was refused).  Two submissions of the
@@ -83,8 +84,11 @@ void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_f
  * write is queued, before the commit: relay announces from here, so a hop
  * does not wait for this node's fsync (gossip needs no durability; the RPC
  * reply still waits for the commit).  If the write then fails, the item was
- * announced but not stored: peers that ask are served from memory.  Same
- * arguments as the accepted hook. */
+ * announced but not stored: peers that ask are served from memory.  An RPC
+ * submission is not looked up in the store before verification, so it is
+ * new only once its commit says so: for those, this hook runs at the
+ * commit, just before the accepted hook.  Same arguments as the accepted
+ * hook. */
 void rumor_node_set_valid_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
 
 /* Accessors for the RPC methods. */
