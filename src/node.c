@@ -106,6 +106,8 @@ struct rumor_node {
 	struct rumor_idmap in_flight; /* id -> struct submission */
 	size_t in_flight_bytes;
 	struct submission *check_head, *check_tail; /* dedup against the store at turn end */
+	struct rumor_work *rpc_head, *rpc_tail; /* RPC items for the pool, at request end */
+	size_t rpc_queued;
 	struct rumor_workpool *verify; /* signature checks; NULL once closed */
 
 	uint64_t start_ms;
@@ -308,9 +310,21 @@ static void check_stored(struct rumor_node *node)
 	}
 }
 
+/* Hands the RPC items gathered since the last call to the pool at once
+ * (one lock, one wake-up: see rumor_workpool_submit_list). */
+static void flush_rpc(struct rumor_node *node)
+{
+	if (!node->rpc_head)
+		return;
+	rumor_workpool_submit_list(node->verify, node->rpc_head, node->rpc_queued);
+	node->rpc_head = node->rpc_tail = NULL;
+	node->rpc_queued = 0;
+}
+
 static void on_turn_end(uv_check_t *handle)
 {
 	struct rumor_node *node = handle->data;
+	flush_rpc(node);
 	check_stored(node);
 	if (!node->check_head)
 		uv_check_stop(handle);
@@ -404,7 +418,16 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 	node->in_flight_bytes += len;
 	if (sub->rpc_waiter) { /* see the top of this file */
 		sub->unchecked = 1;
-		rumor_workpool_submit(node->verify, &sub->work);
+		/* To the pool when the RPC request is dispatched (or at the end
+		 * of the turn), all its items at once. */
+		sub->work.next = NULL;
+		if (node->rpc_tail)
+			node->rpc_tail->next = &sub->work;
+		else
+			node->rpc_head = &sub->work;
+		node->rpc_tail = &sub->work;
+		node->rpc_queued++;
+		uv_check_start(&node->turn_end, on_turn_end);
 		return;
 	}
 	/* The store is asked at the end of the turn (check_stored), for every
@@ -462,6 +485,11 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 	struct rumor_jsonrpc_request *rr = rumor_jsonrpc_handle(&node->rpc, body, len, rpc_done, req);
 	if (rr)
 		rumor_http_request_on_abort(req, rpc_abort, rr);
+	/* Verify this request's items now rather than at the end of the turn:
+	 * when several requests arrive in one turn, the pool verifies the first
+	 * while this thread parses the next. */
+	if (!node->stopping)
+		flush_rpc(node);
 }
 
 /* ---- start and stop -------------------------------------------------- */
@@ -534,6 +562,14 @@ void rumor_node_stop(struct rumor_node *node)
 		struct submission *next = s->next;
 		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 		s = next;
+	}
+	struct rumor_work *w = node->rpc_head;
+	node->rpc_head = node->rpc_tail = NULL;
+	node->rpc_queued = 0;
+	while (w) {
+		struct rumor_work *next = w->next;
+		finish(SUBMISSION_OF(w), RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		w = next;
 	}
 	rumor_workpool_cancel(node->verify);
 	/* The relay stops first (no more sends or timers), then peers get

@@ -161,17 +161,34 @@ fail_free:
 	return rc;
 }
 
+void rumor_workpool_submit_list(struct rumor_workpool *pool, struct rumor_work *first, size_t n)
+{
+	if (n == 0)
+		return;
+	struct rumor_work *last = first;
+	first->cancelled = 0;
+	for (size_t i = 1; i < n; i++) {
+		last = last->next;
+		last->cancelled = 0;
+	}
+	assert(last && !last->next);
+	if (pool->pending == 0)
+		uv_ref((uv_handle_t *)&pool->async);
+	pool->pending += n;
+	uv_mutex_lock(&pool->mutex);
+	append(&pool->queue_head, &pool->queue_tail, first, last);
+	pool->queued += n;
+	if (n == 1)
+		uv_cond_signal(&pool->cond);
+	else
+		uv_cond_broadcast(&pool->cond);
+	uv_mutex_unlock(&pool->mutex);
+}
+
 void rumor_workpool_submit(struct rumor_workpool *pool, struct rumor_work *work)
 {
 	work->next = NULL;
-	work->cancelled = 0;
-	if (pool->pending++ == 0)
-		uv_ref((uv_handle_t *)&pool->async);
-	uv_mutex_lock(&pool->mutex);
-	append(&pool->queue_head, &pool->queue_tail, work, work);
-	pool->queued++;
-	uv_cond_signal(&pool->cond);
-	uv_mutex_unlock(&pool->mutex);
+	rumor_workpool_submit_list(pool, work, 1);
 }
 
 size_t rumor_workpool_pending(const struct rumor_workpool *pool)

@@ -50,6 +50,10 @@ int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned th
 
 /* Queues a job.  Never fails: the caller bounds how many it submits. */
 void rumor_workpool_submit(struct rumor_workpool *pool, struct rumor_work *work);
+/* Queues n jobs linked through their `next` (the last one's NULL) with
+ * one lock and one wake-up of the threads: the threads then take them in
+ * grabs, instead of waking for the first job alone. */
+void rumor_workpool_submit_list(struct rumor_workpool *pool, struct rumor_work *first, size_t n);
 
 /* Jobs submitted whose done() has not run yet. */
 size_t rumor_workpool_pending(const struct rumor_workpool *pool);

@@ -115,12 +115,27 @@ static void test_every_job_runs_and_is_done_once(void **state)
 		assert_int_equal(jobs[i].cancelled_seen, 0);
 	}
 
+	/* A list at once, as the node hands over an RPC request's items. */
+	for (int i = 0; i < 100; i++)
+		jobs[i].work.next = i + 1 < 100 ? &jobs[i + 1].work : NULL;
+	rumor_workpool_submit_list(c.pool, &jobs[0].work, 100);
+	assert_int_equal(rumor_workpool_pending(c.pool), 100);
+	rumor_workpool_submit_list(c.pool, NULL, 0); /* nothing */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.done_total, JOBS + 100);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(jobs[i].runs, 2);
+		assert_int_equal(jobs[i].dones, 2);
+	}
+	for (int i = 100; i < JOBS; i++)
+		assert_int_equal(jobs[i].runs, 1);
+
 	/* Reusable after going idle. */
 	for (int i = 0; i < 10; i++)
 		rumor_workpool_submit(c.pool, &jobs[i].work);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(c.done_total, JOBS + 10);
-	assert_int_equal(jobs[0].runs, 2);
+	assert_int_equal(c.done_total, JOBS + 110);
+	assert_int_equal(jobs[0].runs, 3);
 
 	rumor_workpool_close(c.pool);
 	uv_run(&loop, UV_RUN_DEFAULT); /* the handle closes, the pool is freed */
