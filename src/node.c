@@ -218,10 +218,17 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	}
 }
 
+static void on_turn_end(uv_check_t *handle);
+
 /* announce: call the valid hook (a new item), not for an item the store
  * already has. */
 static void start_write(struct submission *sub, int announce)
 {
+	/* The writes of one loop turn go into one transaction: the writer is
+	 * woken for all of them at the end of the turn (on_turn_end), not by
+	 * the first one alone (which made commits of one or two items). */
+	rumor_store_hold(sub->node->store, 1);
+	uv_check_start(&sub->node->turn_end, on_turn_end);
 	struct rumor_store_put *put = &sub->put;
 	memcpy(put->id, sub->item.id, RUMOR_ID_SIZE);
 	put->kind = sub->item.kind;
@@ -326,6 +333,9 @@ static void on_turn_end(uv_check_t *handle)
 	struct rumor_node *node = handle->data;
 	flush_rpc(node);
 	check_stored(node);
+	/* Last: check_stored may have queued writes too. */
+	if (node->store)
+		rumor_store_hold(node->store, 0);
 	if (!node->check_head)
 		uv_check_stop(handle);
 }

@@ -122,6 +122,8 @@ struct rumor_store {
 	struct rumor_store_put *ready_head, *ready_tail;
 	size_t in_flight;
 	int closing;
+	int hold;          /* puts do not wake the writer (rumor_store_hold) */
+	int held_puts;     /* puts queued while held */
 	uv_async_t async;
 
 	/* writer thread */
@@ -953,6 +955,19 @@ static int kind_valid(enum rumor_item_kind kind)
 	return 0;
 }
 
+void rumor_store_hold(struct rumor_store *store, int hold)
+{
+	if (store->hold == hold)
+		return;
+	store->hold = hold;
+	if (hold || !store->held_puts)
+		return;
+	store->held_puts = 0;
+	uv_mutex_lock(&store->mutex);
+	uv_cond_signal(&store->cond);
+	uv_mutex_unlock(&store->mutex);
+}
+
 int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put)
 {
 	if (store->closing)
@@ -970,7 +985,10 @@ int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put)
 	else
 		store->pending_head = put;
 	store->pending_tail = put;
-	uv_cond_signal(&store->cond);
+	if (store->hold)
+		store->held_puts = 1;
+	else
+		uv_cond_signal(&store->cond);
 	uv_mutex_unlock(&store->mutex);
 
 	if (store->in_flight++ == 0)

@@ -167,6 +167,13 @@ struct rumor_store_put {
  * cb); on error cb will not run. */
 int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put);
 
+/* While held (hold = 1), puts are queued without waking the writer; on
+ * release (hold = 0) the writer is woken once for all of them, so they go
+ * into one commit instead of the first one alone making its own.  A writer
+ * already committing still takes them when it is done.  Loop thread; the
+ * caller releases within the same loop turn. */
+void rumor_store_hold(struct rumor_store *store, int hold);
+
 /* Statistics for getinfo/benchmarks. */
 struct rumor_store_stats {
 	uint64_t commits;       /* write transactions committed */

@@ -606,6 +606,45 @@ static void test_background_checkpoints(void **state)
 	}
 }
 
+/* Puts made while the store is held wait for the release and then go into
+ * one commit (the node holds the store for the writes of a loop turn). */
+static void test_hold_groups_one_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct rumor_store_stats before, after;
+	struct test_put puts[50];
+
+	open_store(f);
+	rumor_store_get_stats(f->store, &before);
+	rumor_store_hold(f->store, 1);
+	rumor_store_hold(f->store, 1); /* idempotent */
+	for (uint32_t i = 0; i < 50; i++) {
+		fill_put(&puts[i], 7000 + i, RUMOR_ITEM_TX, 100, "rpc", NULL);
+		put_ok(f, &puts[i]);
+	}
+	usleep(20000); /* a writer woken by the first put would commit now */
+	rumor_store_get_stats(f->store, &after);
+	assert_int_equal(after.commits, before.commits);
+	rumor_store_hold(f->store, 0);
+	run_loop(f);
+	rumor_store_get_stats(f->store, &after);
+	assert_int_equal(after.commits, before.commits + 1);
+	assert_int_equal(after.items_written, before.items_written + 50);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(puts[i].calls, 1);
+		assert_int_equal(puts[i].status, 0);
+	}
+	/* Released with nothing held: nothing happens; puts wake the writer
+	 * again. */
+	rumor_store_hold(f->store, 1);
+	rumor_store_hold(f->store, 0);
+	fill_put(&puts[0], 8000, RUMOR_ITEM_TX, 100, "rpc", NULL);
+	put_ok(f, &puts[0]);
+	run_loop(f);
+	assert_int_equal(puts[0].calls, 1);
+	assert_int_equal(puts[0].status, 0);
+}
+
 /* A commit made only of lazy_sync puts skips the fsync (counted in
  * lazy_commits); one with any ordinary put is synced.  Both are stored and
  * read back after close and reopen. */
@@ -1101,6 +1140,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_count_row_missing_fails_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_checkpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_groups_one_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_synced_duplicate_of_lazy_put, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
