@@ -615,6 +615,13 @@ static void test_hold_groups_one_commit(void **state)
 	struct test_put puts[50];
 
 	open_store(f);
+	/* One put first: once its callback ran, the writer is asleep waiting
+	 * for work (a writer just started, or just done committing, takes
+	 * what is queued without being woken). */
+	fill_put(&puts[0], 6999, RUMOR_ITEM_TX, 100, "rpc", NULL);
+	put_ok(f, &puts[0]);
+	run_loop(f);
+	assert_int_equal(puts[0].calls, 1);
 	rumor_store_get_stats(f->store, &before);
 	rumor_store_hold(f->store, 1);
 	rumor_store_hold(f->store, 1); /* idempotent */
