@@ -106,8 +106,8 @@ struct rumor_node {
 	struct rumor_idmap in_flight; /* id -> struct submission */
 	size_t in_flight_bytes;
 	struct submission *check_head, *check_tail; /* dedup against the store at turn end */
-	struct rumor_work *rpc_head, *rpc_tail; /* RPC items for the pool, at request end */
-	size_t rpc_queued;
+	struct rumor_work *verify_head, *verify_tail; /* for the pool, handed over together */
+	size_t verify_queued;
 	struct rumor_workpool *verify; /* signature checks; NULL once closed */
 
 	uint64_t start_ms;
@@ -274,6 +274,19 @@ static void verify_done(struct rumor_work *work, void *arg)
 		start_write(s, !s->unchecked);
 }
 
+/* Gathers an item for the pool: flush_verify hands them over together at
+ * the end of the RPC request or of the loop turn. */
+static void queue_verify(struct rumor_node *node, struct submission *sub)
+{
+	sub->work.next = NULL;
+	if (node->verify_tail)
+		node->verify_tail->next = &sub->work;
+	else
+		node->verify_head = &sub->work;
+	node->verify_tail = &sub->work;
+	node->verify_queued++;
+}
+
 /* Ids checked against the store per read transaction. */
 #define CHECK_BATCH 256
 
@@ -311,28 +324,28 @@ static void check_stored(struct rumor_node *node)
 			} else if (found[i]) {
 				finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
 			} else {
-				rumor_workpool_submit(node->verify, &sub->work);
+				queue_verify(node, sub);
 			}
 		}
 	}
 }
 
-/* Hands the RPC items gathered since the last call to the pool at once
- * (one lock, one wake-up: see rumor_workpool_submit_list). */
-static void flush_rpc(struct rumor_node *node)
+/* Hands the items gathered since the last call to the pool at once (one
+ * lock, one wake-up: see rumor_workpool_submit_list). */
+static void flush_verify(struct rumor_node *node)
 {
-	if (!node->rpc_head)
+	if (!node->verify_head)
 		return;
-	rumor_workpool_submit_list(node->verify, node->rpc_head, node->rpc_queued);
-	node->rpc_head = node->rpc_tail = NULL;
-	node->rpc_queued = 0;
+	rumor_workpool_submit_list(node->verify, node->verify_head, node->verify_queued);
+	node->verify_head = node->verify_tail = NULL;
+	node->verify_queued = 0;
 }
 
 static void on_turn_end(uv_check_t *handle)
 {
 	struct rumor_node *node = handle->data;
-	flush_rpc(node);
 	check_stored(node);
+	flush_verify(node);
 	/* Last: check_stored may have queued writes too. */
 	if (node->store)
 		rumor_store_hold(node->store, 0);
@@ -430,13 +443,7 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		sub->unchecked = 1;
 		/* To the pool when the RPC request is dispatched (or at the end
 		 * of the turn), all its items at once. */
-		sub->work.next = NULL;
-		if (node->rpc_tail)
-			node->rpc_tail->next = &sub->work;
-		else
-			node->rpc_head = &sub->work;
-		node->rpc_tail = &sub->work;
-		node->rpc_queued++;
+		queue_verify(node, sub);
 		uv_check_start(&node->turn_end, on_turn_end);
 		return;
 	}
@@ -499,7 +506,7 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 	 * when several requests arrive in one turn, the pool verifies the first
 	 * while this thread parses the next. */
 	if (!node->stopping)
-		flush_rpc(node);
+		flush_verify(node);
 }
 
 /* ---- start and stop -------------------------------------------------- */
@@ -573,9 +580,9 @@ void rumor_node_stop(struct rumor_node *node)
 		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 		s = next;
 	}
-	struct rumor_work *w = node->rpc_head;
-	node->rpc_head = node->rpc_tail = NULL;
-	node->rpc_queued = 0;
+	struct rumor_work *w = node->verify_head;
+	node->verify_head = node->verify_tail = NULL;
+	node->verify_queued = 0;
 	while (w) {
 		struct rumor_work *next = w->next;
 		finish(SUBMISSION_OF(w), RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");

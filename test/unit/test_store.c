@@ -448,6 +448,27 @@ static void many_cb(struct rumor_store_put *put, int status)
 	free(put);
 }
 
+/* A heap put of `size` bytes filled with `fill`, id number n, reporting to
+ * many_cb as many_*[slot] (many_cb frees it). */
+static struct rumor_store_put *heap_put(uint32_t n, enum rumor_item_kind kind, size_t size,
+					uint8_t fill, int64_t first_seen_us, size_t slot)
+{
+	struct rumor_store_put *put = calloc(1, sizeof(*put) + size);
+	uint8_t *enc = (uint8_t *)(put + 1);
+
+	assert_non_null(put);
+	memset(enc, fill, size);
+	make_id(put->id, n);
+	put->kind = kind;
+	put->encoding = enc;
+	put->size = size;
+	put->first_seen_us = first_seen_us;
+	strcpy(put->source, "rpc");
+	put->cb = many_cb;
+	put->data = (void *)(uintptr_t)slot;
+	return put;
+}
+
 static void test_group_commit(void **state)
 {
 	struct fixture *f = *state;
@@ -458,19 +479,9 @@ static void test_group_commit(void **state)
 	memset(many_calls, 0, sizeof(many_calls));
 	open_store(f);
 	for (uint32_t i = 0; i < MANY; i++) {
-		struct rumor_store_put *put = calloc(1, sizeof(*put) + 64);
-		uint8_t *enc = (uint8_t *)(put + 1);
-
-		assert_non_null(put);
-		memset(enc, (int)i, 64);
-		make_id(put->id, 1000 + i);
-		put->kind = (i % 10 == 0) ? RUMOR_ITEM_BLOCK : RUMOR_ITEM_TX;
-		put->encoding = enc;
-		put->size = 64;
-		put->first_seen_us = i;
-		strcpy(put->source, "rpc");
-		put->cb = many_cb;
-		put->data = (void *)(uintptr_t)i;
+		struct rumor_store_put *put =
+			heap_put(1000 + i, (i % 10 == 0) ? RUMOR_ITEM_BLOCK : RUMOR_ITEM_TX, 64,
+				 (uint8_t)i, i, i);
 		assert_int_equal(rumor_store_put(f->store, put), 0);
 	}
 	run_loop(f);
@@ -496,19 +507,8 @@ static void put_round(struct fixture *f, uint32_t first, uint32_t count, size_t 
 {
 	memset(many_calls, 0, sizeof(int) * count);
 	for (uint32_t i = 0; i < count; i++) {
-		struct rumor_store_put *put = calloc(1, sizeof(*put) + size);
-		uint8_t *enc = (uint8_t *)(put + 1);
-
-		assert_non_null(put);
-		memset(enc, (int)(first + i), size);
-		make_id(put->id, first + i);
-		put->kind = RUMOR_ITEM_TX;
-		put->encoding = enc;
-		put->size = size;
-		put->first_seen_us = first + i;
-		strcpy(put->source, "rpc");
-		put->cb = many_cb;
-		put->data = (void *)(uintptr_t)i;
+		struct rumor_store_put *put =
+			heap_put(first + i, RUMOR_ITEM_TX, size, (uint8_t)(first + i), first + i, i);
 		assert_int_equal(rumor_store_put(f->store, put), 0);
 	}
 	run_loop(f);
