@@ -22,7 +22,7 @@
  * integer id, is written directly (escaping as RFC 8259 section 7 requires:
  * quotation mark, reverse solidus and controls U+0000..U+001F; jansson's
  * strings are valid UTF-8, which is copied as is); other values go through
- * json_dumps().  No json_t tree is built per answer and none per batch.
+ * json_dumpb().  No json_t tree is built per answer and none per batch.
  *
  * Spec quotes (https://www.jsonrpc.org/specification):
  *  - "A Notification is a Request object without an "id" member ... The
@@ -107,20 +107,41 @@ static void request_free(struct rumor_jsonrpc_request *req)
 	free(req);
 }
 
+/* Compact JSON text of value in a malloc'd buffer with room for two more
+ * bytes, or NULL.  json_dumps() is not used: its buffer comes from
+ * jansson's allocator, which in rumord is not malloc (rpc/json_alloc.h). */
+static char *dump_text(const json_t *value, size_t *len)
+{
+	size_t n = json_dumpb(value, NULL, 0, JSON_COMPACT);
+	if (n == 0)
+		return NULL;
+	char *text = malloc(n + 2);
+	if (!text)
+		return NULL;
+	if (json_dumpb(value, text, n, JSON_COMPACT) != n) {
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	*len = n;
+	return text;
+}
+
+static const char serialise_fallback[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,"
+					 "\"message\":\"cannot serialise response\"},"
+					 "\"id\":null}";
+
 /* Serialises one response value (object or array) with a trailing newline. */
 static char *serialise(json_t *value, size_t *len)
 {
-	char *text = json_dumps(value, JSON_COMPACT);
-	if (!text) {
-		static const char fallback[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,"
-					       "\"message\":\"cannot serialise response\"},"
-					       "\"id\":null}";
-		text = strdup(fallback);
-		assert(text);
+	size_t n;
+	char *out = dump_text(value, &n);
+	if (!out) {
+		n = sizeof(serialise_fallback) - 1;
+		out = malloc(n + 2);
+		assert(out);
+		memcpy(out, serialise_fallback, n + 1);
 	}
-	size_t n = strlen(text);
-	char *out = realloc(text, n + 2);
-	assert(out);
 	out[n] = '\n';
 	out[n + 1] = '\0';
 	*len = n + 1;
@@ -338,16 +359,13 @@ static char *result_text_direct(const json_t *result, const json_t *id, size_t *
  * of other kinds); takes the reference. */
 static char *tree_text(json_t *resp, size_t *len)
 {
-	char *text = json_dumps(resp, JSON_COMPACT);
+	char *text = dump_text(resp, len);
 	json_decref(resp);
 	if (!text) {
-		static const char fallback[] = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,"
-					       "\"message\":\"cannot serialise response\"},"
-					       "\"id\":null}";
-		text = strdup(fallback);
+		text = strdup(serialise_fallback);
 		assert(text);
+		*len = strlen(text);
 	}
-	*len = strlen(text);
 	return text;
 }
 

@@ -13,12 +13,16 @@
 #include <uv.h>
 
 #include "crypto/sign.h"
+#include "rpc/json_alloc.h"
 #include "src/options.h"
 #include "src/log.h"
 #include "src/node.h"
 
 int main(int argc, char **argv)
 {
+	/* Before any jansson value exists (see rpc/json_alloc.h). */
+	rumor_json_alloc_install();
+
 	struct rumor_config cfg;
 	char err[1024] = "";
 	rumor_config_defaults(&cfg);
@@ -57,6 +61,7 @@ int main(int argc, char **argv)
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rumor_node_free(node);
+	rumor_json_alloc_trim();
 	int rc = uv_loop_close(&loop);
 	if (rc != 0)
 		log_broken("event loop closed with handles still open: %s", uv_strerror(rc));
