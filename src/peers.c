@@ -14,10 +14,13 @@
  *   60 s; back to 1 s after a connection reached READY and passed the
  *   self/duplicate checks)
  *
- * Shutdown (rumor_peers_close): listener, dial timers and resolutions are
- * closed or cancelled, every connection gets disconnect(SHUTDOWN) and a
- * bounded flush; when the last handle is closed the manager frees itself
- * and calls done.
+ * Names are resolved on the resolver's own threads (src/resolver.h), so a
+ * lookup that hangs never holds up shutdown.
+ *
+ * Shutdown (rumor_peers_close): listener, dial timers and the resolver are
+ * closed (lookups still running are cancelled and left to end on their
+ * own), every connection gets disconnect(SHUTDOWN) and a bounded flush;
+ * when the last handle is closed the manager frees itself and calls done.
  */
 #include "config.h"
 
@@ -36,6 +39,7 @@
 #include "crypto/sign.h"
 #include "net/io.h"
 #include "src/log.h"
+#include "src/resolver.h"
 
 #define REDIAL_MIN_MS 1000
 #define REDIAL_MAX_MS 60000
@@ -46,8 +50,7 @@ struct dial_target {
 	struct rumor_connect_target target;
 	char label[RUMOR_CONNECT_HOST_MAX + 16]; /* HOST:PORT as configured */
 	uv_timer_t timer;
-	uv_getaddrinfo_t resolve;
-	int resolving;
+	struct rumor_lookup *lookup; /* while its name is being resolved */
 	struct rumor_peer *peer; /* the current connection, or NULL */
 	uint64_t backoff_ms;
 	int given_up; /* the target is this node itself */
@@ -86,7 +89,9 @@ struct rumor_peers {
 	size_t n_peers, n_inbound;
 	/* Wire bytes of connections that are over (getrelayinfo totals). */
 	struct rumor_session_stats closed_totals;
-	size_t timers_open, resolving;
+	size_t timers_open;
+	struct rumor_resolver *resolver; /* made at the first name to resolve */
+	int resolver_open;               /* until its handle is closed */
 	int closing;
 	void (*done)(void *arg);
 	void *done_arg;
@@ -142,7 +147,7 @@ void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 
 static void maybe_done(struct rumor_peers *peers)
 {
-	if (!peers->closing || peers->listener_open || peers->timers_open || peers->resolving ||
+	if (!peers->closing || peers->listener_open || peers->timers_open || peers->resolver_open ||
 	    peers->n_peers)
 		return;
 	void (*done)(void *) = peers->done;
@@ -238,7 +243,7 @@ static void stats_add(struct rumor_session_stats *sum, const struct rumor_sessio
 static void target_free_if_idle(struct dial_target *d)
 {
 	struct rumor_peers *peers = d->peers;
-	if (!d->removed || d->timer_open || d->resolving || d->peer)
+	if (!d->removed || d->timer_open || d->lookup || d->peer)
 		return;
 	for (struct dial_target **pp = &peers->dials; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
@@ -269,8 +274,10 @@ static void target_forget(struct dial_target *d)
 		d->removed = 1;
 		peers->n_dials--;
 	}
-	if (d->resolving)
-		uv_cancel((uv_req_t *)&d->resolve); /* on_resolved still runs */
+	if (d->lookup) { /* on_resolved will not run */
+		rumor_lookup_cancel(d->lookup);
+		d->lookup = NULL;
+	}
 	if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
 		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
 }
@@ -287,7 +294,7 @@ static void on_redial(uv_timer_t *timer)
 static void schedule_redial(struct dial_target *d)
 {
 	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->removed || d->peer || d->resolving)
+	if (peers->closing || d->removed || d->peer || d->lookup)
 		return;
 	if (d->onetry) {
 		target_forget(d); /* dialled once: that was all */
@@ -316,37 +323,35 @@ static void dial_connect(struct dial_target *d, const struct sockaddr *sa)
 		log_info("p2p: cannot connect to %s: %s", d->label, uv_strerror(rc));
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* Not called for a lookup that was cancelled (target removed, or
+ * shutdown). */
+static void on_resolved(void *arg, int status, struct addrinfo *res)
 {
-	struct dial_target *d = req->data;
-	struct rumor_peers *peers = d->peers;
-	d->resolving = 0;
-	peers->resolving--;
-	if (d->removed && !peers->closing) {
-		uv_freeaddrinfo(res);
-		target_free_if_idle(d);
-		return;
-	}
-	if (peers->closing) {
-		uv_freeaddrinfo(res);
-		maybe_done(peers);
-		return;
-	}
-	if (status < 0 || !res) {
+	struct dial_target *d = arg;
+	d->lookup = NULL;
+	if (status != 0 || !res) {
 		log_info("p2p: cannot resolve %s: %s", d->target.host,
-			 status < 0 ? uv_strerror(status) : "no address");
-		uv_freeaddrinfo(res);
+			 status != 0 ? rumor_lookup_strerror(status) : "no address");
+		if (res)
+			freeaddrinfo(res);
 		schedule_redial(d);
 		return;
 	}
 	dial_connect(d, res->ai_addr);
-	uv_freeaddrinfo(res);
+	freeaddrinfo(res);
+}
+
+static void on_resolver_closed(void *arg)
+{
+	struct rumor_peers *peers = arg;
+	peers->resolver_open = 0;
+	maybe_done(peers);
 }
 
 static void dial_start(struct dial_target *d)
 {
 	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->peer || d->resolving || d->given_up || d->removed)
+	if (peers->closing || d->peer || d->lookup || d->given_up || d->removed)
 		return;
 	struct sockaddr_storage ss;
 	if (uv_ip4_addr(d->target.host, d->target.port, (struct sockaddr_in *)&ss) == 0 ||
@@ -360,15 +365,18 @@ static void dial_start(struct dial_target *d)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	d->resolve.data = d;
-	int rc = uv_getaddrinfo(peers->loop, &d->resolve, on_resolved, d->target.host, port, &hints);
+	int rc = 0;
+	if (!peers->resolver) {
+		rc = rumor_resolver_new(&peers->resolver, peers->loop, peers->cfg.getaddrinfo);
+		peers->resolver_open = rc == 0;
+	}
+	if (rc == 0)
+		rc = rumor_resolver_lookup(peers->resolver, &d->lookup, d->target.host, port, &hints,
+					   on_resolved, d);
 	if (rc != 0) {
 		log_info("p2p: cannot resolve %s: %s", d->target.host, uv_strerror(rc));
 		schedule_redial(d);
-		return;
 	}
-	d->resolving = 1;
-	peers->resolving++;
 }
 
 /* ---- io callbacks ---------------------------------------------------- */
@@ -753,8 +761,18 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 	for (struct dial_target *d = peers->dials; d; d = d->next) {
 		if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
 			uv_close((uv_handle_t *)&d->timer, on_timer_closed);
-		if (d->resolving)
-			uv_cancel((uv_req_t *)&d->resolve); /* on_resolved still runs */
+		if (d->lookup) { /* on_resolved will not run */
+			rumor_lookup_cancel(d->lookup);
+			d->lookup = NULL;
+		}
+	}
+	if (peers->resolver) {
+		size_t running = rumor_resolver_running(peers->resolver);
+		if (running)
+			log_info("p2p: not waiting for %zu name lookup%s still running", running,
+				 running == 1 ? "" : "s");
+		rumor_resolver_close(peers->resolver, on_resolver_closed, peers);
+		peers->resolver = NULL;
 	}
 	for (struct rumor_peer *p = peers->head; p; p = p->next)
 		rumor_io_conn_close(&p->conn, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");

@@ -42,6 +42,7 @@
 #include "net/message.h"
 #include "net/session.h"
 #include "src/options.h"
+#include "src/resolver.h"
 
 struct rumor_peers;
 struct rumor_peer;
@@ -79,6 +80,7 @@ struct rumor_peers_config {
 	rumor_peers_message_fn on_message;  /* NULL: messages are logged and dropped */
 	rumor_peers_closed_fn on_closed;
 	void *hook_arg;
+	rumor_getaddrinfo_fn getaddrinfo; /* NULL: the system's (tests put a stand-in here) */
 };
 
 /* Defaults for everything but network and identity_secret: not listening,
@@ -94,7 +96,8 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 		      const struct rumor_peers_config *cfg, char *err, size_t errlen);
 /* Stops: closes the listener and dial timers, sends disconnect(SHUTDOWN)
  * to every peer that is up, flushes best effort (at most RUMOR_IO_LINGER_MS),
- * closes everything, frees the manager, then calls done(arg). */
+ * closes everything, frees the manager, then calls done(arg).  Name lookups
+ * still running are not waited for (src/resolver.h). */
 void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void *arg);
 
 /* The port actually listened on (0 when not listening). */

@@ -318,8 +318,10 @@ class Node:
             args.append("--listen=" + self.listen)
         return args
 
-    def spawn(self, extra_args=(), base=True):
-        """Start rumord without waiting for it; returns the Popen."""
+    def spawn(self, extra_args=(), base=True, wrapper=()):
+        """Start rumord without waiting for it; returns the Popen.  wrapper:
+        a command that runs rumord and its arguments (it gets them last),
+        e.g. one that sets up a namespace first and then execs them."""
         self.runs += 1
         self.stderr_path = os.path.join(self.test.tmpdir, "%s.run%d.stderr" % (self.name, self.runs))
         self.stderr_file = open(self.stderr_path, "w+b")
@@ -329,7 +331,7 @@ class Node:
             # Even a hand-built command line stays on loopback and never
             # takes the default 0.0.0.0:8633.
             extra_args.insert(0, "--listen=127.0.0.1:0")
-        args = [RUMORD] + (self.base_args() if base else []) + extra_args
+        args = list(wrapper) + [RUMORD] + (self.base_args() if base else []) + extra_args
         self.test.log_cmd(args)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.stderr_file,
                                      stderr=self.stderr_file)
@@ -344,10 +346,10 @@ class Node:
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def start(self, extra_args=(), base=True):
+    def start(self, extra_args=(), base=True, wrapper=()):
         """Start rumord and wait until its RPC port is open and the cookie
         written.  Raises StartupError if it exits first."""
-        self.spawn(extra_args, base)
+        self.spawn(extra_args, base, wrapper)
         deadline = time.monotonic() + WAIT_S
         while True:
             text = self.stderr_text()

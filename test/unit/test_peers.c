@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,8 @@
 #include "net/session.h"
 #include "src/log.h"
 #include "src/peers.h"
+#include "src/resolver.h"
+#include "test/unit/slow_dns.h"
 
 #define WAIT_MS 5000
 
@@ -645,8 +648,99 @@ static void test_listen_failure(void **state)
 	close_side(&a);
 }
 
+/* A target given by name goes through the resolver (the system's
+ * getaddrinfo reads "127.1" as 127.0.0.1 without asking a DNS server;
+ * libuv's own address parser refuses it). */
+static void test_dial_by_name(void **state)
+{
+	(void)state;
+	struct side a, b;
+	side_keys(&a);
+	side_keys(&b);
+	struct rumor_peers_config cfg;
+	side_config(&a, &cfg);
+	listen_config(&cfg);
+	start_side(&a, &cfg);
+	struct rumor_connect_target t;
+	target(&t, a.pub, rumor_peers_listen_port(a.peers));
+	snprintf(t.host, sizeof(t.host), "127.1");
+	side_config(&b, &cfg);
+	cfg.n_connect = 1;
+	cfg.connect = &t;
+	start_side(&b, &cfg);
+	struct side *pair[2] = {&a, &b};
+	assert_true(run_until(both_ready, pair, WAIT_MS));
+	close_side(&b);
+	close_side(&a);
+	assert_int_equal(slow_dns_wait_threads_gone(WAIT_MS), 0);
+}
+
+static int entered_one(void *arg)
+{
+	(void)arg;
+	return slow_dns_entered() == 1;
+}
+
+/* Shutdown does not wait for a lookup that hangs (a DNS server that does
+ * not answer): the manager closes, the thread finishes on its own later. */
+static void test_close_during_lookup(void **state)
+{
+	(void)state;
+	slow_dns_reset(0);
+	struct side b;
+	side_keys(&b);
+	struct rumor_peers_config cfg;
+	side_config(&b, &cfg);
+	cfg.getaddrinfo = slow_dns_getaddrinfo;
+	struct rumor_connect_target t;
+	target(&t, NULL, 9);
+	snprintf(t.host, sizeof(t.host), "hung.test");
+	cfg.n_connect = 1;
+	cfg.connect = &t;
+	start_side(&b, &cfg);
+	assert_true(run_until(entered_one, NULL, WAIT_MS));
+	close_side(&b); /* done within WAIT_MS, the lookup still hanging */
+	assert_int_equal(slow_dns_returned(), 0);
+	assert_int_equal(rumor_resolver_threads(), 1);
+	slow_dns_release();
+	assert_int_equal(slow_dns_wait_threads_gone(WAIT_MS), 0);
+}
+
+/* addnode remove during the lookup: the target goes at once, and the late
+ * answer dials nothing. */
+static void test_remove_during_lookup(void **state)
+{
+	(void)state;
+	slow_dns_reset(0);
+	struct side a, b;
+	side_keys(&a);
+	side_keys(&b);
+	struct rumor_peers_config cfg;
+	side_config(&a, &cfg);
+	listen_config(&cfg);
+	start_side(&a, &cfg);
+	side_config(&b, &cfg);
+	cfg.getaddrinfo = slow_dns_getaddrinfo;
+	start_side(&b, &cfg);
+	struct rumor_connect_target t;
+	target(&t, NULL, rumor_peers_listen_port(a.peers)); /* the answer is 127.0.0.1 */
+	snprintf(t.host, sizeof(t.host), "slow.test");
+	assert_int_equal(rumor_peers_add_target(b.peers, &t, 0), 0);
+	assert_true(run_until(entered_one, NULL, WAIT_MS));
+	assert_int_equal(rumor_peers_remove_target(b.peers, &t), 0);
+	assert_int_equal(rumor_peers_remove_target(b.peers, &t), -ENOENT);
+	slow_dns_release();
+	assert_int_equal(slow_dns_wait_threads_gone(WAIT_MS), 0);
+	run_for(200); /* time enough for a dial that should not happen */
+	assert_int_equal(b.ready_events, 0);
+	assert_int_equal(rumor_peers_ready_count(a.peers), 0);
+	close_side(&b);
+	close_side(&a);
+}
+
 int main(void)
 {
+	slow_dns_init();
 	if (rumor_crypto_init() != 0)
 		return 1;
 	rumor_network_init(&network, "peers-test");
@@ -659,6 +753,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_psk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dial_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_during_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_during_lookup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
