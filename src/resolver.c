@@ -133,13 +133,23 @@ static void *lookup_main(void *arg)
 	return NULL;
 }
 
-static void async_cb(uv_async_t *handle)
+/* Detaches the answers that came back; with close, marks the resolver
+ * closed in the same critical section (no thread appends after that). */
+static struct rumor_lookup *take_done(struct rumor_resolver *r, int close)
 {
-	struct rumor_resolver *r = handle->data;
 	uv_mutex_lock(&r->mutex);
 	struct rumor_lookup *list = r->done_head;
 	r->done_head = r->done_tail = NULL;
+	if (close)
+		r->closed = 1;
 	uv_mutex_unlock(&r->mutex);
+	return list;
+}
+
+static void async_cb(uv_async_t *handle)
+{
+	struct rumor_resolver *r = handle->data;
+	struct rumor_lookup *list = take_done(r, 0);
 	while (list) {
 		struct rumor_lookup *l = list;
 		list = l->next;
@@ -275,11 +285,7 @@ void rumor_resolver_close(struct rumor_resolver *r, void (*done)(void *arg), voi
 	r->closing = 1;
 	r->on_closed = done;
 	r->on_closed_arg = arg;
-	uv_mutex_lock(&r->mutex);
-	r->closed = 1;
-	struct rumor_lookup *list = r->done_head;
-	r->done_head = r->done_tail = NULL;
-	uv_mutex_unlock(&r->mutex);
+	struct rumor_lookup *list = take_done(r, 1);
 	while (list) {
 		struct rumor_lookup *l = list;
 		list = l->next;
