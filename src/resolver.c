@@ -4,9 +4,10 @@
  *   loop thread                               lookup thread (detached)
  *   -----------                               ------------------------
  *   lookup(): running++, refs++, thread -->   getaddrinfo (may take long)
- *                                             lock: running--; closed? free
- *   async_cb(): cb, or drop if cancelled <--  it all : else append to done,
- *                                             uv_async_send; refs--; unlock
+ *                                             lock: running--; if closed,
+ *                                             free the lookup, else append
+ *   async_cb(): cb, or drop if cancelled <--  it to done + uv_async_send;
+ *                                             unlock; refs-- (free at 0)
  *   close(): lock: closed = 1, drop done list; uv_close(async)
  *   on_async_closed(): refs-- (the loop's own reference)
  *
@@ -48,7 +49,6 @@ struct rumor_lookup {
 };
 
 struct rumor_resolver {
-	uv_loop_t *loop;
 	rumor_getaddrinfo_fn lookup;
 	uv_async_t async;
 	uv_mutex_t mutex;
@@ -65,12 +65,6 @@ struct rumor_resolver {
 
 /* Lookup threads alive in the process, for rumor_resolver_threads(). */
 static size_t threads_alive;
-
-static int system_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
-			      struct addrinfo **res)
-{
-	return getaddrinfo(host, port, hints, res);
-}
 
 static void resolver_free(struct rumor_resolver *r)
 {
@@ -183,8 +177,7 @@ int rumor_resolver_new(struct rumor_resolver **out, uv_loop_t *loop, rumor_getad
 	}
 	r->async.data = r;
 	uv_unref((uv_handle_t *)&r->async);
-	r->loop = loop;
-	r->lookup = lookup ? lookup : system_getaddrinfo;
+	r->lookup = lookup ? lookup : getaddrinfo;
 	r->refs = 1;
 	*out = r;
 	return 0;
