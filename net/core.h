@@ -129,6 +129,8 @@ struct rumor_core_config {
 	uint64_t redial_min_us;       /* default 1 s */
 	uint64_t redial_max_us;       /* default 60 s */
 	uint32_t targets_max;         /* dial targets; default 256 */
+	uint32_t recent_ids;          /* ids known to be stored, kept in memory
+				       * (FIFO of 64-bit fingerprints); default 65536 */
 	/* Log lines (no trailing newline), borrowed for the call.  May be NULL. */
 	void (*log)(void *ctx, enum rumor_core_log_level level, const char *line);
 	void *log_ctx;
@@ -211,6 +213,11 @@ void rumor_core_del(struct rumor_core *core);
 rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
 				      const struct rumor_core_peer_info *info, void *data,
 				      uint64_t now_us);
+/* 1 when the core has decided to close the peer (self, duplicate, limit,
+ * misbehaviour, operator) or the handle is unknown: the shell logs
+ * "peer connected" only for a peer that is not closing right after
+ * peer_ready. */
+int rumor_core_peer_is_closing(const struct rumor_core *core, rumor_core_peer peer);
 /* The connection of a handle is over (whoever closed it).  code: the
  * disconnect code sent or received, 0 when none.  The handle is invalid
  * afterwards. */
