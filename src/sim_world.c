@@ -475,7 +475,6 @@ static int node_start(struct sim_world *w, uint32_t v)
 		if (rc != 0)
 			return rc;
 	}
-	node_drain(w, v);
 	return 0;
 }
 
@@ -532,6 +531,7 @@ static void node_restart(struct sim_world *w, uint32_t v)
 		fprintf(stderr, "rumor-sim: cannot restart node %u\n", v);
 		exit(1);
 	}
+	node_drain(w, v);
 }
 
 /* ---- carrying out actions ---- */
@@ -612,6 +612,51 @@ static void track_send(struct sim_world *w, struct sim_conn *k, int side, uint32
 	}
 }
 
+/* RUMOR_SIM_TRACE=ITEM (a debugging aid): every message naming that item
+ * is printed on stderr as it is sent. */
+static void trace_send(struct sim_world *w, uint32_t from, uint32_t to, const struct rumor_msg *m)
+{
+	static int64_t item = -2;
+	if (item == -2) {
+		const char *e = getenv("RUMOR_SIM_TRACE");
+		item = e != NULL ? strtoll(e, NULL, 10) : -1;
+	}
+	static int64_t tnode = -2;
+	if (tnode == -2) {
+		const char *e = getenv("RUMOR_SIM_TRACE_NODE");
+		tnode = e != NULL ? strtoll(e, NULL, 10) : -1;
+	}
+	if (tnode >= 0 && (from == tnode || to == tnode)) {
+		fprintf(stderr, "trace t=%.3f ms: %u -> %u %s (%u)\n", (double)w->now / 1000.0, from, to,
+			rumor_msg_type_name(m->type), m->u.inv.entries.count);
+		return;
+	}
+	if (item < 0 || (uint64_t)item >= w->store.count)
+		return;
+	const uint8_t *id = w->store.items[item].id;
+	int hit = 0;
+	switch (m->type) {
+	case RUMOR_MSG_INV:
+	case RUMOR_MSG_GETDATA:
+	case RUMOR_MSG_NOTFOUND:
+		for (uint32_t i = 0; i < m->u.inv.entries.count; i++) {
+			struct rumor_inv_entry e;
+			rumor_msg_inv_entry(&m->u.inv.entries, i, &e);
+			hit |= memcmp(e.id, id, 32) == 0;
+		}
+		break;
+	case RUMOR_MSG_TX:
+	case RUMOR_MSG_BLOCK:
+		hit = sim_store_find_encoding(&w->store, m->u.tx.item.ptr, m->u.tx.item.len) == item;
+		break;
+	default:
+		break;
+	}
+	if (hit)
+		fprintf(stderr, "trace t=%.3f ms: %u -> %u %s\n", (double)w->now / 1000.0, from, to,
+			rumor_msg_type_name(m->type));
+}
+
 static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_action *act)
 {
 	uint32_t c;
@@ -636,6 +681,7 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 	size_t wire = rumor_frame_encoded_size(len);
 	count_message(w, act->msg->type, wire);
 	track_send(w, k, side, v, act->msg);
+	trace_send(w, v, k->node[!side], act->msg);
 	uint64_t leave = sim_uplink_send(&w->nodes[v].uplink, w->now, wire);
 	uint64_t at = arrival(w, k, side, leave);
 	push(w, at, EV_DELIVER, (uint32_t)!side, c, k->gen, len, buf);
@@ -1437,6 +1483,24 @@ void sim_world_del(struct sim_world *w)
  * the submission drops out with its edges.  Without anti-entropy nothing
  * brings an item to a node that was cut off while it flooded, so no more
  * than this is promised. */
+/* A block can be valid at v only once its parent and its transactions are
+ * there: when one of them legitimately missed v, so does the block. */
+static int block_ready(const struct sim_world *w, const struct rumor_item *item, uint32_t v)
+{
+	const struct rumor_block *b = &item->u.block;
+	if (b->height > 0) {
+		int64_t p = sim_store_find(&w->store, b->prev);
+		if (p < 0 || !sim_store_has(&w->store, v, (uint32_t)p))
+			return 0;
+	}
+	for (uint32_t k = 0; k < b->tx_count; k++) {
+		int64_t t = sim_store_find(&w->store, b->tx_ids + 32 * (size_t)k);
+		if (t < 0 || !sim_store_has(&w->store, v, (uint32_t)t))
+			return 0;
+	}
+	return 1;
+}
+
 static void check_delivery(struct sim_world *w)
 {
 	const struct sim_topology *t = w->cfg->topology;
@@ -1475,9 +1539,15 @@ static void check_delivery(struct sim_world *w)
 		size_t head = 0, tail = 0;
 		queue[tail++] = o;
 		seen[o] = i + 1;
+		struct rumor_item item;
+		int is_block = rumor_item_decode(&item, w->store.items[i].bytes, w->store.items[i].len) ==
+				       NULL &&
+			       item.kind == RUMOR_ITEM_BLOCK;
 		while (head < tail) {
 			uint32_t v = queue[head++];
 			if (!sim_store_has(&w->store, v, i)) {
+				if (is_block && v != o && !block_ready(w, &item, v))
+					continue; /* cannot be valid here, nor go on from here */
 				if (missing++ == 0)
 					fail(w, SIM_INV_DELIVERY,
 					     "node %u lacks item %u (submitted at node %u at %.3f ms)", v, i,
@@ -1505,9 +1575,12 @@ static void check_delivery(struct sim_world *w)
 int sim_world_run(struct sim_world *w)
 {
 	const struct sim_config *cfg = w->cfg;
+	/* Every node is up before any dials. */
 	for (uint32_t v = 0; v < w->n; v++)
 		if (node_start(w, v) != 0)
 			return -ENOMEM;
+	for (uint32_t v = 0; v < w->n; v++)
+		node_drain(w, v);
 	for (uint32_t i = 0; i < w->store.count; i++) {
 		uint64_t at = cfg->start_us + (cfg->rate > 0 ? (uint64_t)((double)i * 1e6 / cfg->rate) : 0);
 		push(w, at, EV_INJECT, 0, i, 0, 0, NULL);
@@ -1566,7 +1639,7 @@ int sim_world_run(struct sim_world *w)
 		w->now = ev.at;
 		w->events++;
 		handle(w, &ev);
-		if (w->net_events > 0)
+		if (is_network_event(ev.type) || w->net_events > 0)
 			w->last_busy = w->now;
 		if (w->now >= audit_at) {
 			for (uint32_t v = 0; v < w->n; v++)
