@@ -84,7 +84,8 @@ enum waiter_type { WAITER_RPC, WAITER_PEER };
 struct waiter {
 	struct waiter *next;
 	enum waiter_type type;
-	uint64_t token;       /* RPC */
+	int has_token;        /* answered by REPLY (RPC, relayed) */
+	uint64_t token;
 	rumor_core_peer peer; /* PEER */
 	uint8_t peer_id[32];
 };
@@ -415,10 +416,10 @@ static void waiter_outcome(struct rumor_core *core, const struct waiter *w,
 			   enum rumor_submit_status status, const char *reason, const uint8_t *id,
 			   const uint8_t *peer_item_id)
 {
-	if (w->type == WAITER_RPC) {
+	if (w->has_token)
 		reply(core, w->token, status, reason, id);
+	if (w->type == WAITER_RPC)
 		return;
-	}
 	switch (status) {
 	case RUMOR_SUBMIT_ACCEPTED: /* announced when valid */
 	case RUMOR_SUBMIT_KNOWN:
@@ -854,9 +855,40 @@ void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *b
 	struct waiter w;
 	memset(&w, 0, sizeof(w));
 	w.type = WAITER_RPC;
+	w.has_token = 1;
 	w.token = token;
 	w.peer = RUMOR_CORE_NO_PEER;
 	submit_bytes(core, bytes, len, expect, &w, NULL, wall_us);
+}
+
+void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
+			       size_t len, int expect, const uint8_t peer_id[32], uint64_t now_us,
+			       int64_t wall_us)
+{
+	touch(core, now_us);
+	if (wall_us > core->wall_us)
+		core->wall_us = wall_us;
+	struct waiter w;
+	memset(&w, 0, sizeof(w));
+	w.type = WAITER_PEER;
+	w.has_token = 1;
+	w.token = token;
+	memcpy(w.peer_id, peer_id, 32);
+	struct core_peer *p = rumor_idmap_get(&core->by_id, peer_id);
+	w.peer = p ? p->handle : RUMOR_CORE_NO_PEER;
+	uint8_t id[RUMOR_ID_SIZE];
+	rumor_sha256(bytes, len, id);
+	submit_bytes(core, bytes, len, expect, &w, id, wall_us);
+}
+
+void rumor_core_cancelled(struct rumor_core *core, uint64_t job, uint64_t now_us)
+{
+	touch(core, now_us);
+	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (!sub || (sub->state != SUB_VERIFYING && sub->state != SUB_WRITING &&
+		     sub->state != SUB_WRITING_SYNC))
+		return;
+	finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 }
 
 /* ---- answers -------------------------------------------------------- */
@@ -1475,6 +1507,12 @@ int rumor_core_target_remove(struct rumor_core *core, const struct rumor_core_ad
 		close_peer(core, p, RUMOR_DISCONNECT_REQUESTED,
 			   "peer removed by the operator (addnode remove)");
 	return 0;
+}
+
+rumor_core_target rumor_core_find_target(const struct rumor_core *core,
+					 const struct rumor_core_addr *addr)
+{
+	return rumor_dialer_find(&core->dialer, addr);
 }
 
 int rumor_core_disconnect(struct rumor_core *core, const uint8_t node_id[32], uint64_t now_us)

@@ -237,6 +237,10 @@ int rumor_core_target_add(struct rumor_core *core, const struct rumor_core_addr 
 			  int onetry, uint64_t now_us, rumor_core_target *out);
 int rumor_core_target_remove(struct rumor_core *core, const struct rumor_core_addr *addr,
 			     uint64_t now_us);
+/* The target matching addr (not an onetry one), or RUMOR_CORE_NO_TARGET:
+ * a shell that removes a target uses it to cancel a dial in progress. */
+rumor_core_target rumor_core_find_target(const struct rumor_core *core,
+					 const struct rumor_core_addr *addr);
 /* The operator closes a ready peer (disconnectnode).  Returns 0 or
  * -ENOENT (no ready peer with that id). */
 int rumor_core_disconnect(struct rumor_core *core, const uint8_t node_id[32], uint64_t now_us);
@@ -255,7 +259,21 @@ void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
 void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
 		       size_t len, int expect, uint64_t now_us, int64_t wall_us);
 
+/* An item relayed by the peer with node id peer_id outside a session
+ * message (bytes copied): it takes the path of a peer's item (store check
+ * before verification, a lazy put, announced when valid), and is answered
+ * like a submission: exactly one REPLY with this token.  The shell's tests
+ * use it; so may a later reconciliation. */
+void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
+			       size_t len, int expect, const uint8_t peer_id[32], uint64_t now_us,
+			       int64_t wall_us);
+
 /* ---- answers to the core's requests ---- */
+
+/* A VERIFY or STORE_PUT job the shell could not carry out because it is
+ * stopping (verification cancelled, store closed): its submission ends
+ * with ESHUTDOWN. */
+void rumor_core_cancelled(struct rumor_core *core, uint64_t job, uint64_t now_us);
 
 /* reason: NULL when the signature is valid, else why not (static text). */
 void rumor_core_verified(struct rumor_core *core, uint64_t job, const char *reason,

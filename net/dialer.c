@@ -92,6 +92,13 @@ int rumor_dialer_remove(struct rumor_dialer *d, const struct rumor_core_addr *ad
 	return 0;
 }
 
+rumor_core_target rumor_dialer_find(const struct rumor_dialer *d,
+				    const struct rumor_core_addr *addr)
+{
+	uint64_t h;
+	return find(d, addr, &h) ? (rumor_core_target)h : RUMOR_CORE_NO_TARGET;
+}
+
 struct rumor_dial_target *rumor_dialer_get(const struct rumor_dialer *d, rumor_core_target t)
 {
 	if (t == RUMOR_CORE_NO_TARGET)

@@ -60,6 +60,9 @@ int rumor_dialer_add(struct rumor_dialer *d, const struct rumor_core_addr *addr,
  * RUMOR_CORE_NO_PEER. */
 int rumor_dialer_remove(struct rumor_dialer *d, const struct rumor_core_addr *addr,
 			rumor_core_peer *peer);
+/* The target matching addr (not onetry), or RUMOR_CORE_NO_TARGET. */
+rumor_core_target rumor_dialer_find(const struct rumor_dialer *d,
+				    const struct rumor_core_addr *addr);
 struct rumor_dial_target *rumor_dialer_get(const struct rumor_dialer *d, rumor_core_target t);
 /* A target due at now_us (now DIALING), or NULL. */
 struct rumor_dial_target *rumor_dialer_next_due(struct rumor_dialer *d, uint64_t now_us,
