@@ -173,11 +173,18 @@ uint64_t sim_uplink_send(struct sim_uplink *link, uint64_t now_us, uint64_t byte
 	if (link->bytes_per_s == 0)
 		return now_us;
 	uint64_t now_ns = now_us * 1000;
-	uint64_t start = link->free_at_ns > now_ns ? link->free_at_ns : now_ns;
-	/* bytes * 1e9 / rate without overflow for any message (<= 5 MiB). */
-	uint64_t ns = (bytes * UINT64_C(1000000000) + link->bytes_per_s - 1) / link->bytes_per_s;
-	link->free_at_ns = start + ns;
-	return (link->free_at_ns + 999) / 1000;
+	uint64_t start = link->free_at_ns;
+	if (now_ns > start || (now_ns == start && link->rest == 0)) {
+		start = now_ns; /* idle: starts at once, exactly */
+		link->rest = 0;
+	}
+	/* Exact: the fraction of a nanosecond carries over (rest / rate), so a
+	 * queue of many small messages takes exactly bytes / rate. */
+	uint64_t total = bytes * UINT64_C(1000000000) + link->rest;
+	link->free_at_ns = start + total / link->bytes_per_s;
+	link->rest = total % link->bytes_per_s;
+	uint64_t end_ns = link->free_at_ns + (link->rest != 0);
+	return (end_ns + 999) / 1000;
 }
 
 /* ---- event queue ---- */

@@ -67,6 +67,7 @@ uint64_t sim_latency_draw_us(const struct sim_latency *lat, struct sim_rng *rng)
 struct sim_uplink {
 	uint64_t bytes_per_s; /* 0: unlimited (no queueing) */
 	uint64_t free_at_ns;  /* when the link has sent everything queued */
+	uint64_t rest;        /* and rest / bytes_per_s of a nanosecond more */
 };
 
 /* A message of `bytes` handed to the link at now_us: returns the virtual

@@ -513,6 +513,7 @@ static void node_crash(struct sim_world *w, uint32_t v, uint64_t downtime)
 	node->alive = 0;
 	node->timer_at = UINT64_MAX;
 	node->uplink.free_at_ns = 0;
+	node->uplink.rest = 0;
 	if (downtime != UINT64_MAX) {
 		push(w, w->now + downtime, EV_RESTART, v, 0, node->incarnation, 0, NULL);
 		if (w->now + downtime > w->last_timeline)
