@@ -685,6 +685,11 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 	trace_send(w, v, k->node[!side], act->msg);
 	uint64_t leave = sim_uplink_send(&w->nodes[v].uplink, w->now, wire);
 	uint64_t at = arrival(w, k, side, leave);
+	if (w->cfg->lose > 0 && sim_rng_double(&w->lose_rng) < w->cfg->lose) {
+		w->lost++;
+		pool_put(w, buf, len);
+		return;
+	}
 	push(w, at, EV_DELIVER, (uint32_t)!side, c, k->gen, len, buf);
 }
 
@@ -1367,6 +1372,7 @@ int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *wh
 	w->free_conn = UINT32_MAX;
 	sim_queue_init(&w->queue);
 	sim_rng_seed(&w->rng, cfg->seed, UINT64_C(0x74696d656c696e65)); /* "timeline" */
+	sim_rng_seed(&w->lose_rng, cfg->seed, UINT64_C(0x6c6f7365)); /* "lose" */
 	if (rumor_network_init(&w->network, "sim") != 0) {
 		sim_world_del(w);
 		return -EINVAL;

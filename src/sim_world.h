@@ -70,6 +70,9 @@ struct sim_config {
 	double reset_rate;       /* per open connection per virtual second */
 	double stall_rate;       /* per open connection per virtual second */
 	uint64_t stall_us;
+	double lose;             /* share of messages silently lost inside live
+				  * connections: what TCP never does; a test
+				  * hook to show that the invariants catch it */
 	uint64_t max_time_us;    /* hard end of the run */
 	uint64_t quiet_us;       /* end after this long without network events */
 	uint32_t max_peers;      /* core config overrides; 0 keeps the default */
@@ -101,6 +104,7 @@ struct sim_world {
 	struct sim_store store;
 	struct sim_queue queue;
 	struct sim_rng rng;      /* timeline draws */
+	struct sim_rng lose_rng; /* --lose draws */
 	uint32_t n;
 	struct sim_node *nodes;
 	uint32_t *out_start;     /* CSR of the topology's dial edges: [n + 1] */
@@ -133,7 +137,7 @@ struct sim_world {
 	uint64_t duplicates, payloads_from_peers;
 	uint64_t request_timeouts;
 	uint64_t verifications;
-	uint64_t crashes, restarts, resets, stalls, dial_failures, connects;
+	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost;
 	size_t max_core_bytes;
 	uint64_t core_memory_checks;
 	uint64_t failures[SIM_INV_COUNT];
