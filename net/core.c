@@ -172,6 +172,7 @@ struct serve {
 	int got_status;
 	uint8_t *got;
 	size_t got_len;
+	int got_sent; /* got is the payload of the last SEND (borrowed until the next call) */
 };
 
 struct rumor_core {
@@ -1684,7 +1685,8 @@ static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 			serve_pop(core);
 			continue;
 		}
-		if (s->got) { /* sent last step; the borrow is over */
+		if (s->got && s->got_sent) { /* sent last step; the borrow is over */
+			s->got_sent = 0;
 			core->dyn_bytes -= s->got_len;
 			free(s->got);
 			s->got = NULL;
@@ -1698,6 +1700,7 @@ static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 			s->pos++;
 			if (s->got_status == 0 && s->got) {
 				s->want[s->n_served++] = *want;
+				s->got_sent = 1;
 				send_item(core, out, p, want->kind, s->got, s->got_len);
 				return 1;
 			}

@@ -39,7 +39,7 @@
 
 #include "crypto/hex.h"
 #include "crypto/sign.h"
-#include "net/io.h"
+#include "src/conn.h"
 #include "src/log.h"
 #include "src/resolver.h"
 
