@@ -52,7 +52,7 @@ static void usage(FILE *out)
 		"                           drawn once per node pair (default uniform:10-100)\n"
 		"  --bandwidth=BYTES/S      upload rate per node, messages queue (default unlimited)\n"
 		"  --items=M --size=S       items and transaction payload bytes (default 100, 250)\n"
-		"  --rate=R                 items per virtual second, 0 all at once (default 100)\n"
+		"  --rate=R                 items per virtual second, 0 all at once (default 0)\n"
 		"  --blocks=FRACTION        share of items that are blocks (default 0)\n"
 		"  --inject=NODE|random     where items are submitted (default 0)\n"
 		"  --start=S                virtual second of the first submission (default 1)\n"
@@ -68,8 +68,8 @@ static void usage(FILE *out)
 		"                           hook: TCP never does this, the invariants must catch it)\n"
 		"  --max-time=S             end of the run at the latest (default 3600)\n"
 		"  --quiet=S                end after S seconds without network events (default 5)\n"
-		"  --max-peers=N            core max_peers (default: the core's)\n"
-		"  --cache-items=N          core cache_items (default: the core's)\n"
+		"  --max-peers=N            core max_peers (default 64)\n"
+		"  --cache-items=N          core cache_items (default 64)\n"
 		"  --plot=FILE.png          draw the delivery curve (gnuplot)\n"
 		"  --sweep=N1,N2,...        run random graphs of these sizes; report the growth\n"
 		"  --verbose                core warnings to stderr\n"
@@ -192,12 +192,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 	sim_latency_parse(&c->latency, "uniform:10-100", &why);
 	c->items = 100;
 	c->size = 250;
-	c->rate = 100;
+	c->rate = 0;
 	c->inject = 0;
 	c->start_us = 1000000;
 	c->downtime_us = 5000000;
 	c->max_time_us = seconds_us(3600);
 	c->quiet_us = 5000000;
+	/* Smaller than the core's defaults, without changing what it does at
+	 * these scales (see rumor-sim(1)): no node has more than 64 peers, and
+	 * a getdata the 64-item cache cannot serve is served from the store,
+	 * which answers at once. */
+	c->max_peers = 64;
+	c->cache_items = 64;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
@@ -578,7 +584,8 @@ static void print_report(FILE *out, const struct sim_world *w, const struct summ
 			w->msg_bytes[t]);
 		first = 0;
 	}
-	fprintf(out, "}, \"max_core_bytes\": %zu, \"store_bytes\": %zu", w->max_core_bytes,
+	fprintf(out, "}, \"max_core_bytes\": %zu, \"mean_core_bytes_at_end\": %.0f, \"store_bytes\": %zu",
+		w->max_core_bytes, s->live ? (double)w->end_core_bytes / s->live : 0.0,
 		sim_store_memory(&w->store));
 	fprintf(out,
 		", \"faults\": {\"crashes\": %" PRIu64 ", \"restarts\": %" PRIu64

@@ -1659,9 +1659,12 @@ int sim_world_run(struct sim_world *w)
 	for (uint32_t v = 0; v < w->n; v++)
 		if (w->nodes[v].alive)
 			check_limits(w, v);
-	for (uint32_t v = 0; v < w->n; v++)
-		if (w->nodes[v].alive)
+	for (uint32_t v = 0; v < w->n; v++) {
+		if (w->nodes[v].alive) {
 			add_stats(w, w->nodes[v].core);
+			w->end_core_bytes += rumor_core_memory(w->nodes[v].core);
+		}
+	}
 	check_delivery(w);
 	return 0;
 }

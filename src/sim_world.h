@@ -139,6 +139,7 @@ struct sim_world {
 	uint64_t verifications;
 	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost;
 	size_t max_core_bytes;
+	uint64_t end_core_bytes; /* sum over live nodes at the end */
 	uint64_t core_memory_checks;
 	uint64_t failures[SIM_INV_COUNT];
 	char first_failure[SIM_INV_COUNT][256];
