@@ -250,8 +250,10 @@ static int w_drain(struct world *w, int i)
 			if (w->on_send && w->on_send(w, i, to, a.msg))
 				break;
 			size_t len = 0;
-			uint8_t *buf = malloc(RUMOR_MSG_BLOCK_MAX + 1024);
-			if (rumor_msg_encode(a.msg, buf, RUMOR_MSG_BLOCK_MAX + 1024, &len) != 0)
+			if (rumor_msg_encoded_size(a.msg, &len) != 0)
+				abort();
+			uint8_t *buf = malloc(len + 1);
+			if (rumor_msg_encode(a.msg, buf, len + 1, &len) != 0)
 				abort();
 			if (w->tail - w->head == W_MSGS)
 				abort();
