@@ -19,10 +19,18 @@
 #include "net/core.h"
 #include "net/message.h"
 
+#ifndef W_NODES
 #define W_NODES 4
+#endif
+#ifndef W_STORE
 #define W_STORE 512
+#endif
+#ifndef W_JOBS
 #define W_JOBS 1024
+#endif
+#ifndef W_MSGS
 #define W_MSGS 4096
+#endif
 
 struct w_stored {
 	uint8_t id[32];
