@@ -65,7 +65,7 @@ int rumor_handles_put(struct rumor_handles *h, void *p, uint64_t *handle)
 			h->alloc = n;
 		}
 		index = h->used++;
-		h->gen[index] = 0;
+		h->gen[index] = 1; /* 0 is never a handle's generation */
 	}
 	h->ptr[index] = p;
 	h->count++;
@@ -95,8 +95,14 @@ void *rumor_handles_del(struct rumor_handles *h, uint64_t handle)
 	if (!ok)
 		return NULL;
 	void *p = h->ptr[index];
-	/* Free: the next generation, flagged free (bit 31) until reused. */
-	h->gen[index] = ((h->gen[index] + 1) & 0x7fffffffu) | 0x80000000u;
+	/* Free: the next generation (never 0 as it shows in a handle),
+	 * flagged free (bit 31) until reused. */
+	uint32_t gen = h->gen[index] & 0x7fffffffu;
+	uint32_t shown = h->index_bits < 32 ? (1u << (32 - h->index_bits)) - 1 : 0x7fffffffu;
+	do
+		gen = (gen + 1) & 0x7fffffffu;
+	while ((gen & shown) == 0);
+	h->gen[index] = gen | 0x80000000u;
 	h->ptr[index] = (void *)(uintptr_t)h->free_head;
 	h->free_head = index;
 	h->count--;

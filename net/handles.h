@@ -2,7 +2,9 @@
  * net/handles.h: a table of pointers named by handles that say when they
  * are stale.
  *
- * A handle is (generation << index_bits) | index.  The table grows by
+ * A handle is (generation << index_bits) | index, and never 0 (the
+ * generation shown in a handle is never 0), so callers may use 0 for
+ * "none".  The table grows by
  * doubling up to max entries (nothing is allocated up front); a freed index
  * goes on a free list and its generation moves on, so an old handle for it
  * no longer finds anything (until the generation wraps: 2^(32 - index_bits)

@@ -242,7 +242,8 @@ struct rumor_relay {
 	struct id_fifo rejected;
 	struct link in_flight, by_age, to_schedule, ready, slot_freed;
 	uint64_t now_us; /* latest time any call brought */
-	struct rumor_relay_inv_entry *out;
+	struct rumor_relay_inv_entry *out; /* the entries of the last action */
+	uint32_t out_alloc;
 	struct rumor_relay_stats stats;
 };
 
@@ -607,13 +608,11 @@ int rumor_relay_new(struct rumor_relay **out, const struct rumor_relay_config *c
 	link_init(&relay->to_schedule);
 	link_init(&relay->ready);
 	link_init(&relay->slot_freed);
-	uint32_t out_cap = cfg->inv_batch_max > cfg->getdata_batch_max ? cfg->inv_batch_max
-								       : cfg->getdata_batch_max;
 	relay->peers = calloc(cfg->max_peers, sizeof(*relay->peers));
 	relay->active = calloc(cfg->max_peers, sizeof(*relay->active));
-	relay->out = calloc(out_cap, sizeof(*relay->out));
+	/* relay->out grows as batches are emitted (out_reserve). */
 	size_t tracked_max = (size_t)cfg->max_peers * cfg->max_announced_per_peer;
-	if (!relay->peers || !relay->active || !relay->out ||
+	if (!relay->peers || !relay->active ||
 	    rumor_idmap_init(&relay->tracked, tracked_max, cfg->hash_key) != 0) {
 		free(relay->peers);
 		free(relay->active);
@@ -939,6 +938,22 @@ void rumor_relay_on_rejected(struct rumor_relay *relay, const uint8_t id[RUMOR_I
 	fifo_add(&relay->rejected, id);
 }
 
+/* Room for n entries in relay->out.  Returns 0 or -ENOMEM. */
+static int out_reserve(struct rumor_relay *relay, uint32_t n)
+{
+	if (n <= relay->out_alloc)
+		return 0;
+	uint32_t a = relay->out_alloc ? relay->out_alloc : 16;
+	while (a < n)
+		a *= 2;
+	struct rumor_relay_inv_entry *o = realloc(relay->out, (size_t)a * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	relay->out = o;
+	relay->out_alloc = a;
+	return 0;
+}
+
 static void emit(struct rumor_relay *relay, struct rumor_relay_action *out,
 		 enum rumor_relay_action_type type, struct peer *p, struct entry_vec *vec,
 		 uint32_t max)
@@ -996,6 +1011,13 @@ void rumor_relay_next_action(struct rumor_relay *relay, struct rumor_relay_actio
 			out->reason = p->disconnect_reason;
 			return;
 		}
+		uint32_t want = p->getdata.count ? p->getdata.count : p->inv.count;
+		if (want > relay->cfg.inv_batch_max && want > relay->cfg.getdata_batch_max)
+			want = relay->cfg.inv_batch_max > relay->cfg.getdata_batch_max
+				       ? relay->cfg.inv_batch_max
+				       : relay->cfg.getdata_batch_max;
+		if (out_reserve(relay, want) != 0)
+			return; /* no memory now: tried again at the next drain */
 		if (p->getdata.count) {
 			emit(relay, out, RUMOR_RELAY_SEND_GETDATA, p, &p->getdata,
 			     relay->cfg.getdata_batch_max);
@@ -1107,12 +1129,9 @@ int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUM
 
 size_t rumor_relay_memory(const struct rumor_relay *relay)
 {
-	uint32_t out_cap = relay->cfg.inv_batch_max > relay->cfg.getdata_batch_max
-				   ? relay->cfg.inv_batch_max
-				   : relay->cfg.getdata_batch_max;
 	size_t n = sizeof(*relay) +
 		   (size_t)relay->cfg.max_peers * (sizeof(*relay->peers) + sizeof(*relay->active)) +
-		   (size_t)out_cap * sizeof(*relay->out) +
+		   (size_t)relay->out_alloc * sizeof(*relay->out) +
 		   (relay->tracked.mask + 1) * sizeof(*relay->tracked.slots) +
 		   relay->tracked.count * sizeof(struct record) + rumor_idset_memory(&relay->rejected);
 	for (uint32_t k = 0; k < relay->n_peers; k++) {

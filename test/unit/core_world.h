@@ -19,10 +19,18 @@
 #include "net/core.h"
 #include "net/message.h"
 
+#ifndef W_NODES
 #define W_NODES 4
+#endif
+#ifndef W_STORE
 #define W_STORE 512
+#endif
+#ifndef W_JOBS
 #define W_JOBS 1024
+#endif
+#ifndef W_MSGS
 #define W_MSGS 4096
+#endif
 
 struct w_stored {
 	uint8_t id[32];
@@ -250,8 +258,10 @@ static int w_drain(struct world *w, int i)
 			if (w->on_send && w->on_send(w, i, to, a.msg))
 				break;
 			size_t len = 0;
-			uint8_t *buf = malloc(RUMOR_MSG_BLOCK_MAX + 1024);
-			if (rumor_msg_encode(a.msg, buf, RUMOR_MSG_BLOCK_MAX + 1024, &len) != 0)
+			if (rumor_msg_encoded_size(a.msg, &len) != 0)
+				abort();
+			uint8_t *buf = malloc(len + 1);
+			if (rumor_msg_encode(a.msg, buf, len + 1, &len) != 0)
 				abort();
 			if (w->tail - w->head == W_MSGS)
 				abort();
