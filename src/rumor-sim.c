@@ -584,9 +584,11 @@ static void print_report(FILE *out, const struct sim_world *w, const struct summ
 			w->msg_bytes[t]);
 		first = 0;
 	}
-	fprintf(out, "}, \"max_core_bytes\": %zu, \"mean_core_bytes_at_end\": %.0f, \"store_bytes\": %zu",
+	fprintf(out,
+		"}, \"max_core_bytes\": %zu, \"mean_core_bytes_at_end\": %.0f, \"store_bytes\": %zu"
+		", \"message_buffer_bytes\": %zu",
 		w->max_core_bytes, s->live ? (double)w->end_core_bytes / s->live : 0.0,
-		sim_store_memory(&w->store));
+		sim_store_memory(&w->store), w->pool_bytes);
 	fprintf(out,
 		", \"faults\": {\"crashes\": %" PRIu64 ", \"restarts\": %" PRIu64
 		", \"resets\": %" PRIu64 ", \"stalls\": %" PRIu64 ", \"lost\": %" PRIu64 "}",

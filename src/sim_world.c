@@ -191,24 +191,33 @@ static void push(struct sim_world *w, uint64_t at, uint32_t type, uint32_t node,
 
 /* ---- message buffers ---- */
 
-static unsigned pool_class(size_t len)
+/* Size classes: 64 bytes, then four per power of two (2^k * 1.25, 1.5,
+ * 1.75, 2), so a buffer wastes at most a fifth of itself. */
+static unsigned pool_class(size_t len, size_t *size)
 {
-	unsigned c = 6; /* 64 bytes at least (the free-list link fits) */
-	while (((size_t)1 << c) < len)
-		c++;
-	return c;
+	if (len <= 64) {
+		*size = 64;
+		return 0;
+	}
+	unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(len - 1)); /* 2^k < len */
+	size_t base = (size_t)1 << k, step = base / 4;
+	size_t q = (len - base + step - 1) / step; /* 1..4 */
+	*size = base + q * step;
+	return (k - 5) * 4 + (unsigned)q - 4 + 1;
 }
 
 static uint8_t *pool_get(struct sim_world *w, size_t len)
 {
-	unsigned c = pool_class(len);
-	assert(c < 32);
+	size_t size;
+	unsigned c = pool_class(len, &size);
+	assert(c < SIM_POOL_CLASSES);
 	void *p = w->pool[c];
 	if (p != NULL) {
 		memcpy(&w->pool[c], p, sizeof(void *));
 		return p;
 	}
-	p = malloc((size_t)1 << c);
+	w->pool_bytes += size;
+	p = malloc(size);
 	if (p == NULL) {
 		fprintf(stderr, "rumor-sim: out of memory\n");
 		exit(1);
@@ -218,7 +227,8 @@ static uint8_t *pool_get(struct sim_world *w, size_t len)
 
 static void pool_put(struct sim_world *w, uint8_t *p, size_t len)
 {
-	unsigned c = pool_class(len);
+	size_t size;
+	unsigned c = pool_class(len, &size);
 	memcpy(p, &w->pool[c], sizeof(void *));
 	w->pool[c] = p;
 }
@@ -1458,7 +1468,7 @@ void sim_world_del(struct sim_world *w)
 			free(ev.ptr);
 	}
 	sim_queue_free(&w->queue);
-	for (int c = 0; c < 32; c++) {
+	for (int c = 0; c < SIM_POOL_CLASSES; c++) {
 		void *p = w->pool[c];
 		while (p != NULL) {
 			void *next;

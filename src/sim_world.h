@@ -41,6 +41,8 @@
 #include "src/sim_store.h"
 #include "src/sim_topology.h"
 
+#define SIM_POOL_CLASSES 128
+
 struct sim_crash_at {
 	uint64_t at_us;
 	uint32_t node;
@@ -121,8 +123,8 @@ struct sim_world {
 	/* request tracking (invariants) */
 	struct sim_request *requests;
 	size_t req_mask, req_count;
-	/* message buffers: free lists per power-of-two class */
-	void *pool[32];
+	/* message buffers: free lists per size class */
+	void *pool[SIM_POOL_CLASSES];
 	/* run state */
 	uint64_t now;
 	uint64_t events;
@@ -139,6 +141,7 @@ struct sim_world {
 	uint64_t verifications;
 	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost;
 	size_t max_core_bytes;
+	size_t pool_bytes;       /* message buffers allocated (kept for reuse) */
 	uint64_t end_core_bytes; /* sum over live nodes at the end */
 	uint64_t core_memory_checks;
 	uint64_t failures[SIM_INV_COUNT];
