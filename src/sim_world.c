@@ -50,6 +50,8 @@
 
 enum ev_type {
 	EV_DELIVER = 1, /* node: receiving side; a conn, b gen, c len, ptr bytes */
+	EV_DELIVER_ITEM, /* a tx/block message carrying stored item c: node, a, b as
+			  * EV_DELIVER, ptr the message type */
 	EV_CLOSE_END,   /* node: side; a conn, b gen, c code */
 	EV_HANDSHAKE,   /* a conn, b gen */
 	EV_DIAL_FAILED, /* node, b incarnation, a target */
@@ -556,9 +558,11 @@ static void count_message(struct sim_world *w, uint16_t type, size_t wire)
 	w->wire_bytes += wire;
 }
 
-static void track_send(struct sim_world *w, struct sim_conn *k, int side, uint32_t v,
-		       const struct rumor_msg *m)
+/* Returns the store index of a tx/block message's item, else -1. */
+static int64_t track_send(struct sim_world *w, struct sim_conn *k, int side, uint32_t v,
+			  const struct rumor_msg *m)
 {
+	int64_t payload = -1;
 	uint64_t own = k->serial * 2 + (uint64_t)side;    /* requests this end made */
 	uint64_t other = k->serial * 2 + (uint64_t)!side; /* requests the peer made */
 	switch ((enum rumor_msg_type)m->type) {
@@ -610,6 +614,7 @@ static void track_send(struct sim_world *w, struct sim_conn *k, int side, uint32
 		} else if (--r->count == 0) {
 			req_remove(w, r);
 		}
+		payload = idx;
 		break;
 	}
 	case RUMOR_MSG_HELLO:
@@ -621,6 +626,7 @@ static void track_send(struct sim_world *w, struct sim_conn *k, int side, uint32
 	case RUMOR_MSG_DISCONNECT:
 		break;
 	}
+	return payload;
 }
 
 /* RUMOR_SIM_TRACE=ITEM (a debugging aid): every message naming that item
@@ -691,13 +697,24 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 	}
 	size_t wire = rumor_frame_encoded_size(len);
 	count_message(w, act->msg->type, wire);
-	track_send(w, k, side, v, act->msg);
+	int64_t item = track_send(w, k, side, v, act->msg);
 	trace_send(w, v, k->node[!side], act->msg);
 	uint64_t leave = sim_uplink_send(&w->nodes[v].uplink, w->now, wire);
 	uint64_t at = arrival(w, k, side, leave);
 	if (w->cfg->lose > 0 && sim_rng_double(&w->lose_rng) < w->cfg->lose) {
 		w->lost++;
 		pool_put(w, buf, len);
+		return;
+	}
+	if (item >= 0) {
+		/* The message is the envelope around a stored item's bytes (just
+		 * checked byte for byte): carry the item's number instead of a
+		 * copy of its bytes; the receiver gets the same bytes encoded
+		 * again from the store (on_deliver).  A burst keeps a thousand
+		 * payloads per link in flight, and this is most of the memory. */
+		pool_put(w, buf, len);
+		push(w, at, EV_DELIVER_ITEM, (uint32_t)!side, c, k->gen, (uint64_t)item,
+		     (void *)(uintptr_t)act->msg->type);
 		return;
 	}
 	push(w, at, EV_DELIVER, (uint32_t)!side, c, k->gen, len, buf);
@@ -1051,9 +1068,11 @@ static void on_deliver(struct sim_world *w, const struct sim_event *ev)
 	int side = (int)ev->node;
 	uint8_t *buf = ev->ptr;
 	size_t len = (size_t)ev->c;
+	int by_item = ev->type == EV_DELIVER_ITEM;
 	struct sim_conn *k = &w->conns[c];
 	if (k->gen != ev->b || k->state != CONN_OPEN || !k->open[side]) {
-		pool_put(w, buf, len); /* the connection died with it in flight */
+		if (!by_item)
+			pool_put(w, buf, len); /* the connection died with it in flight */
 		return;
 	}
 	if (w->now < k->stall_until) {
@@ -1067,6 +1086,31 @@ static void on_deliver(struct sim_world *w, const struct sim_event *ev)
 	}
 	uint32_t v = k->node[side];
 	struct rumor_msg m;
+	if (by_item) {
+		/* Encode the tx/block message around the stored item again. */
+		const struct sim_store_item *it = &w->store.items[ev->c];
+		memset(&m, 0, sizeof(m));
+		m.type = (uint16_t)(uintptr_t)ev->ptr;
+		m.u.tx.item.ptr = it->bytes;
+		m.u.tx.item.len = it->len;
+		len = 0;
+		if (rumor_msg_encoded_size(&m, &len) != 0)
+			len = 0;
+		if (len > w->item_buf_cap) {
+			uint8_t *grown = realloc(w->item_buf, len);
+			if (grown == NULL) {
+				fprintf(stderr, "rumor-sim: out of memory\n");
+				exit(1);
+			}
+			w->item_buf = grown;
+			w->item_buf_cap = len;
+		}
+		buf = w->item_buf;
+		if (len == 0 || rumor_msg_encode(&m, buf, len, &len) != 0) {
+			fail(w, SIM_INV_CODEC, "node %u: a stored item's message does not encode", v);
+			return;
+		}
+	}
 	const char *why = rumor_msg_decode(&m, buf, len);
 	if (why != NULL) {
 		fail(w, SIM_INV_CODEC, "node %u cannot decode a message from node %u: %s", v,
@@ -1076,7 +1120,8 @@ static void on_deliver(struct sim_world *w, const struct sim_event *ev)
 				      (int64_t)(SIM_EPOCH_S * 1000000 + w->now));
 		node_drain(w, v);
 	}
-	pool_put(w, buf, len);
+	if (!by_item)
+		pool_put(w, buf, len);
 }
 
 static void on_close_end(struct sim_world *w, const struct sim_event *ev)
@@ -1205,6 +1250,7 @@ static void handle(struct sim_world *w, const struct sim_event *ev)
 	struct sim_node *node;
 	switch ((enum ev_type)ev->type) {
 	case EV_DELIVER:
+	case EV_DELIVER_ITEM:
 		on_deliver(w, ev);
 		break;
 	case EV_CLOSE_END:
@@ -1488,6 +1534,7 @@ void sim_world_del(struct sim_world *w)
 	free(w->origin);
 	free(w->requests);
 	free(w->scratch);
+	free(w->item_buf);
 	free(w);
 }
 

@@ -151,6 +151,8 @@ struct sim_world {
 	/* scratch */
 	uint8_t *scratch;
 	size_t scratch_cap;
+	uint8_t *item_buf;      /* a tx/block message being delivered */
+	size_t item_buf_cap;
 };
 
 int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *why, size_t why_len);
