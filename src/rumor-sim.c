@@ -58,6 +58,8 @@ static void usage(FILE *out)
 		"  --start=S                virtual second of the first submission (default 1)\n"
 		"  --verify=skip|real       signature check (default skip)\n"
 		"  --store-delay=US         store answers after this many virtual us (default 0)\n"
+		"  --verify-delay=SPEC      validation takes this long per item (a latency SPEC;\n"
+		"                           default: no time)\n"
 		"  --partition=T1:T2:FRACTION  cut FRACTION of the nodes off from T1 to T2 (seconds)\n"
 		"  --crash=RATE             crashes per live node per virtual second\n"
 		"  --downtime=S             how long a crashed node stays down (default 5)\n"
@@ -143,7 +145,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
 		O_SEED = 256, O_TOPOLOGY, O_NODES, O_DEGREE, O_LATENCY, O_BANDWIDTH, O_ITEMS, O_SIZE,
-		O_RATE, O_BLOCKS, O_INJECT, O_START, O_VERIFY, O_STORE_DELAY, O_PARTITION, O_CRASH,
+		O_RATE, O_BLOCKS, O_INJECT, O_START, O_VERIFY, O_VERIFY_DELAY, O_STORE_DELAY, O_PARTITION, O_CRASH,
 		O_DOWNTIME, O_CRASH_AT, O_RESET, O_STALL, O_MAX_TIME, O_QUIET, O_MAX_PEERS,
 		O_CACHE_ITEMS, O_LOSE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
 	};
@@ -162,6 +164,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"start", required_argument, NULL, O_START},
 		{"verify", required_argument, NULL, O_VERIFY},
 		{"store-delay", required_argument, NULL, O_STORE_DELAY},
+		{"verify-delay", required_argument, NULL, O_VERIFY_DELAY},
 		{"partition", required_argument, NULL, O_PARTITION},
 		{"crash", required_argument, NULL, O_CRASH},
 		{"downtime", required_argument, NULL, O_DOWNTIME},
@@ -271,6 +274,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 				c->verify_real = 1;
 			else
 				return bad("--verify needs skip or real");
+			break;
+		case O_VERIFY_DELAY:
+			if (sim_latency_parse(&c->verify_delay, optarg, &why) != 0)
+				return bad("--verify-delay=%s: %s", optarg, why);
+			c->verify_delay_set = 1;
 			break;
 		case O_STORE_DELAY:
 			if (parse_u64(optarg, 10000000, &c->store_delay_us) != 0)

@@ -58,6 +58,7 @@ enum ev_type {
 	EV_STORED,      /* node, b incarnation, c job, a status (int) */
 	EV_HAS,         /* node, b incarnation, c job, ptr found[] */
 	EV_GOT,         /* node, b incarnation, c job, a item + 1 (0: none) */
+	EV_VERIFIED,    /* node, b incarnation, c job, ptr reason (static) or NULL */
 	EV_TIMER,       /* node, b incarnation */
 	/* timeline (not network events) */
 	EV_INJECT,      /* a item */
@@ -928,7 +929,13 @@ static void node_drain(struct sim_world *w, uint32_t v)
 			if (w->cfg->verify_real)
 				reason = rumor_item_verify(act.item, &w->network);
 			w->verifications++;
-			rumor_core_verified(node->core, act.job, reason, w->now);
+			if (!w->cfg->verify_delay_set) {
+				rumor_core_verified(node->core, act.job, reason, w->now);
+				break;
+			}
+			/* The item stays valid until the answer (core.h). */
+			push(w, w->now + sim_latency_draw_us(&w->cfg->verify_delay, &w->verify_rng),
+			     EV_VERIFIED, v, 0, node->incarnation, act.job, (void *)reason);
 			break;
 		}
 		case RUMOR_CORE_STORE_PUT:
@@ -1266,6 +1273,12 @@ static void handle(struct sim_world *w, const struct sim_event *ev)
 			node_drain(w, ev->node);
 		}
 		break;
+	case EV_VERIFIED:
+		if ((node = answering(w, ev)) != NULL) {
+			rumor_core_verified(node->core, ev->c, ev->ptr, w->now);
+			node_drain(w, ev->node);
+		}
+		break;
 	case EV_STORED:
 		if ((node = answering(w, ev)) != NULL) {
 			rumor_core_stored(node->core, ev->c, (int)ev->a, NULL, w->now);
@@ -1429,6 +1442,7 @@ int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *wh
 	sim_queue_init(&w->queue);
 	sim_rng_seed(&w->rng, cfg->seed, UINT64_C(0x74696d656c696e65)); /* "timeline" */
 	sim_rng_seed(&w->lose_rng, cfg->seed, UINT64_C(0x6c6f7365)); /* "lose" */
+	sim_rng_seed(&w->verify_rng, cfg->seed, UINT64_C(0x766572696679)); /* "verify" */
 	if (rumor_network_init(&w->network, "sim") != 0) {
 		sim_world_del(w);
 		return -EINVAL;

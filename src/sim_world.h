@@ -15,7 +15,8 @@
  *   DIAL       after 1.5 round trips both ends get peer_ready (dialer
  *              outbound with its target, acceptor inbound); a dial to a node
  *              that is down or across a partition fails after one round trip.
- *   VERIFY     answered at once: valid (--verify=skip) or rumor_item_verify.
+ *   VERIFY     valid (--verify=skip) or rumor_item_verify, answered at once
+ *              or after a draw from --verify-delay.
  *   STORE_*    answered from the in-memory store (src/sim_store.h), at once
  *              or after store_delay_us.
  *   REPLY      checked: every submission must be accepted.
@@ -61,6 +62,8 @@ struct sim_config {
 	int64_t inject;          /* node, or -1: a random live node per item */
 	int verify_real;
 	uint64_t store_delay_us;
+	int verify_delay_set;    /* VERIFY answered after a draw from verify_delay */
+	struct sim_latency verify_delay;
 	uint64_t start_us;       /* first injection */
 	int partition;
 	uint64_t partition_t1_us, partition_t2_us;
@@ -107,6 +110,7 @@ struct sim_world {
 	struct sim_queue queue;
 	struct sim_rng rng;      /* timeline draws */
 	struct sim_rng lose_rng; /* --lose draws */
+	struct sim_rng verify_rng; /* --verify-delay draws */
 	uint32_t n;
 	struct sim_node *nodes;
 	uint32_t *out_start;     /* CSR of the topology's dial edges: [n + 1] */
