@@ -5,7 +5,8 @@ cores (net/core.h, the code rumord runs), each asserting its outcome.
 - a clean flood on the topology file and on a random graph: every item at
   every node, no duplicate, every invariant counter 0, the report's shape;
 - signatures really checked (--verify=real), blocks among the items,
-  submissions at random nodes, a slow store and a slow upload link;
+  submissions at random nodes, a slow store, a slow upload link, validation
+  that takes time;
 - a crash and a restart: the restarted node gets every item submitted once
   it is back, the rest converge;
 - a partition, connection resets and stalls longer than the request
@@ -135,6 +136,17 @@ class Sim(TestBase):
         check_equal(r["verifications"], 60 * 25, "every node verified every item")
         check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
 
+        log("validation that takes time (--verify-delay) on the topology file")
+        r, _, _, line = self.sim("--topology=" + TOPOLOGY, "--items=100", "--rate=50",
+                                 "--latency=fixed:0.007", "--verify-delay=lognormal:3,0.7",
+                                 "--seed=8")
+        self.expect_clean(r, line, 100, 10)
+        check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        check_equal(r["duplicates"], 0, "duplicates in a lossless run")
+        # Nodes deliver at different times now: the per-item times spread.
+        t = r["time_to_all_ms"]
+        check(t["p50"] < t["max"], "time to all spreads: %r" % t)
+
     def crash_restart(self):
         log("node 3 crashes at 1.2 s and is back at 2.2 s; node 5 crashes for good")
         r, _, _, line = self.sim("--nodes=30", "--degree=6", "--items=300", "--rate=100",
@@ -220,7 +232,7 @@ class Sim(TestBase):
                ["extra"], ["--topology=/nonexistent.json"],
                ["--topology=" + TOPOLOGY, "--nodes=5"], ["--nodes=10", "--inject=10"],
                ["--nodes=10", "--crash-at=1:10"], ["--nodes=10", "--degree=10"],
-               ["--max-time=0"]]
+               ["--max-time=0"], ["--verify-delay=fixed"]]
         for args in bad:
             _, out, err, line = self.sim(*args, status=2)
             check(err.startswith("rumor-sim: ") and len(err.strip()) > 12,
