@@ -42,8 +42,8 @@
 
 /* Outcome of a submission: enum rumor_submit_status (net/core.h). */
 
-/* reason: NULL on success, else static text.  id is valid when the item
- * decoded (NULL otherwise). */
+/* reason: NULL on success, else why (borrowed for the call).  id is valid
+ * when the item decoded (NULL otherwise). */
 typedef void (*rumor_submit_cb)(void *arg, enum rumor_submit_status status, const char *reason,
 				const uint8_t *id);
 

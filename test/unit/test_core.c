@@ -714,6 +714,93 @@ static void test_memory_accounting(void **state)
 	assert_true(full < one + 4 * (len + 128) + 4096);
 	w_free(&w);
 }
+/* ---- the parts: idset and handles ---------------------------------- */
+
+#include "net/handles.h"
+#include "net/idset.h"
+
+/* The idset against a plain FIFO model, with evictions and deletions
+ * (backward shifts) exercised, from a fixed seed. */
+static void test_idset_model(void **state)
+{
+	(void)state;
+	enum { CAP = 300, N = 5000 };
+	uint8_t key[16] = {1, 2, 3};
+	struct rumor_idset set;
+	rumor_idset_init(&set, CAP, key);
+	static uint8_t model[CAP][32];
+	static int marked[CAP];
+	int head = 0, count = 0;
+	uint64_t x = 42;
+	for (int step = 0; step < N; step++) {
+		uint8_t id[32];
+		memset(id, 0, 32);
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		uint32_t v = (uint32_t)(x >> 33) % 600; /* repeats, so "present" happens */
+		memcpy(id, &v, sizeof(v));
+		int mark = (x >> 20) & 1;
+		int k, found = -1;
+		for (k = 0; k < count; k++)
+			if (memcmp(model[(head + k) % CAP], id, 32) == 0)
+				found = (head + k) % CAP;
+		assert_int_equal(rumor_idset_has(&set, id), found >= 0);
+		if (found >= 0) {
+			assert_int_equal(rumor_idset_marked(&set, id), marked[found]);
+			if (mark)
+				marked[found] = 1;
+		} else {
+			if (count == CAP) {
+				head = (head + 1) % CAP;
+				count--;
+			}
+			memcpy(model[(head + count) % CAP], id, 32);
+			marked[(head + count) % CAP] = mark;
+			count++;
+		}
+		assert_int_equal(rumor_idset_add(&set, id, mark), 0);
+		assert_int_equal(set.count, (uint32_t)count);
+	}
+	/* every id of the model is there, and evicted ones are not */
+	for (int k = 0; k < count; k++)
+		assert_true(rumor_idset_has(&set, model[(head + k) % CAP]));
+	assert_true(rumor_idset_memory(&set) <= (size_t)CAP * 8 + 1024 * 8);
+	rumor_idset_free(&set);
+}
+
+static void test_handles(void **state)
+{
+	(void)state;
+	struct rumor_handles h;
+	rumor_handles_init(&h, 3, 16);
+	int a, b, c, d;
+	uint64_t ha, hb, hc, hd;
+	assert_int_equal(rumor_handles_put(&h, &a, &ha), 0);
+	assert_int_equal(rumor_handles_put(&h, &b, &hb), 0);
+	assert_int_equal(rumor_handles_put(&h, &c, &hc), 0);
+	assert_int_equal(rumor_handles_put(&h, &d, &hd), -ENOSPC);
+	assert_true(ha && hb && hc);
+	assert_ptr_equal(rumor_handles_get(&h, hb), &b);
+	assert_ptr_equal(rumor_handles_del(&h, hb), &b);
+	assert_null(rumor_handles_get(&h, hb)); /* stale */
+	assert_null(rumor_handles_del(&h, hb));
+	assert_null(rumor_handles_get(&h, 0));
+	assert_null(rumor_handles_get(&h, 12345678));
+	/* the freed index is reused under a new handle (the old one stays
+	 * stale until the 16-bit generation wraps, 65535 reuses later), never
+	 * 0, even after the wrap */
+	for (int i = 0; i < 70000; i++) {
+		assert_int_equal(rumor_handles_put(&h, &d, &hd), 0);
+		assert_true(hd != 0 && hd <= UINT32_MAX);
+		if (i < 65000)
+			assert_true(hd != hb);
+		assert_ptr_equal(rumor_handles_get(&h, hd), &d);
+		assert_ptr_equal(rumor_handles_del(&h, hd), &d);
+	}
+	assert_ptr_equal(rumor_handles_get(&h, ha), &a);
+	assert_ptr_equal(rumor_handles_get(&h, hc), &c);
+	rumor_handles_free(&h);
+}
+
 int main(void)
 {
 	uint8_t seed[32], pub[32];
@@ -734,6 +821,8 @@ int main(void)
 		cmocka_unit_test(test_dial_backoff),
 		cmocka_unit_test(test_onetry_and_self_target),
 		cmocka_unit_test(test_memory_accounting),
+		cmocka_unit_test(test_idset_model),
+		cmocka_unit_test(test_handles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
