@@ -163,9 +163,9 @@ int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *wh
 void sim_world_del(struct sim_world *w);
 /* Runs to the end; then checks delivery.  Returns 0 or -ENOMEM. */
 int sim_world_run(struct sim_world *w);
-/* Node state at the end, for the report. */
+/* Whether the node is up (at the end of the run: for the report). */
 int sim_world_node_alive(const struct sim_world *w, uint32_t node);
-/* Whether item i was expected at node v (the delivery invariant's set). */
+/* Invariant failures of every kind so far. */
 uint64_t sim_world_total_failures(const struct sim_world *w);
 
 #endif
