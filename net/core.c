@@ -1362,6 +1362,16 @@ void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
 
 /* ---- peers ---------------------------------------------------------- */
 
+/* A dial of target ended (failed, or its connection closed). */
+static void dial_ended(struct rumor_core *core, rumor_core_target target)
+{
+	rumor_dialer_ended(&core->dialer, target, core->now_us);
+	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, target);
+	if (t && t->state == RUMOR_DIAL_WAITING)
+		core_log(core, RUMOR_CORE_LOG_DEBUG, "p2p: dialling %s again in %.1f s", t->label,
+			 (double)(t->due_us - core->now_us) / 1e6);
+}
+
 rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
 				      const struct rumor_core_peer_info *info, void *data,
 				      uint64_t now_us)
@@ -1464,7 +1474,7 @@ void rumor_core_peer_closed(struct rumor_core *core, rumor_core_peer peer, uint1
 				 t->label);
 			rumor_dialer_give_up(&core->dialer, p->target);
 		}
-		rumor_dialer_ended(&core->dialer, p->target, core->now_us);
+		dial_ended(core, p->target);
 	}
 	/* Serve jobs of this peer find it gone and end. */
 	rumor_handles_del(&core->peers, peer);
@@ -1483,7 +1493,7 @@ void rumor_core_dial_failed(struct rumor_core *core, rumor_core_target target, u
 			 "p2p: --connect=%s is this node itself; not dialling it again", t->label);
 		rumor_dialer_give_up(&core->dialer, target);
 	}
-	rumor_dialer_ended(&core->dialer, target, core->now_us);
+	dial_ended(core, target);
 }
 
 int rumor_core_target_add(struct rumor_core *core, const struct rumor_core_addr *addr, int onetry,
