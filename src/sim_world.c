@@ -1218,13 +1218,15 @@ static uint32_t count_open(const struct sim_world *w)
 	return n;
 }
 
-/* Random faults run from the first injection to the last. */
+/* Random faults run from the first submission until one virtual second
+ * after the last (so a burst, --rate=0, gets a second of them too). */
 static uint64_t faults_end(const struct sim_world *w)
 {
 	const struct sim_config *cfg = w->cfg;
-	if (cfg->rate <= 0 || cfg->items == 0)
-		return cfg->start_us;
-	return cfg->start_us + (uint64_t)((double)(cfg->items - 1) * 1e6 / cfg->rate);
+	uint64_t last = cfg->start_us;
+	if (cfg->rate > 0 && cfg->items > 0)
+		last += (uint64_t)((double)(cfg->items - 1) * 1e6 / cfg->rate);
+	return last + 1000000;
 }
 
 static void schedule_tick(struct sim_world *w, uint32_t type, double rate_each, uint32_t count)
