@@ -68,6 +68,7 @@ static void usage(FILE *out)
 		"  --stall=RATE:MS          connection stalls per connection per second, and length\n"
 		"  --lose=FRACTION          silently lose messages inside live connections (a test\n"
 		"                           hook: TCP never does this, the invariants must catch it)\n"
+		"  --duplicate=FRACTION     deliver messages twice (likewise a test hook)\n"
 		"  --max-time=S             end of the run at the latest (default 3600)\n"
 		"  --quiet=S                end after S seconds without network events (default 5)\n"
 		"  --max-peers=N            core max_peers (default 64)\n"
@@ -147,7 +148,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SEED = 256, O_TOPOLOGY, O_NODES, O_DEGREE, O_LATENCY, O_BANDWIDTH, O_ITEMS, O_SIZE,
 		O_RATE, O_BLOCKS, O_INJECT, O_START, O_VERIFY, O_VERIFY_DELAY, O_STORE_DELAY, O_PARTITION, O_CRASH,
 		O_DOWNTIME, O_CRASH_AT, O_RESET, O_STALL, O_MAX_TIME, O_QUIET, O_MAX_PEERS,
-		O_CACHE_ITEMS, O_LOSE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
+		O_CACHE_ITEMS, O_LOSE, O_DUPLICATE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
 	};
 	static const struct option options[] = {
 		{"seed", required_argument, NULL, O_SEED},
@@ -176,6 +177,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"max-peers", required_argument, NULL, O_MAX_PEERS},
 		{"cache-items", required_argument, NULL, O_CACHE_ITEMS},
 		{"lose", required_argument, NULL, O_LOSE},
+		{"duplicate", required_argument, NULL, O_DUPLICATE},
 		{"plot", required_argument, NULL, O_PLOT},
 		{"sweep", required_argument, NULL, O_SWEEP},
 		{"verbose", no_argument, NULL, O_VERBOSE},
@@ -375,6 +377,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_LOSE:
 			if (parse_double(optarg, 0, 1, &c->lose, NULL) != 0)
 				return bad("--lose needs a fraction from 0 to 1");
+			break;
+		case O_DUPLICATE:
+			if (parse_double(optarg, 0, 1, &c->duplicate, NULL) != 0)
+				return bad("--duplicate needs a fraction from 0 to 1");
 			break;
 		case O_PLOT:
 			if (strlen(optarg) < 5 || strcmp(optarg + strlen(optarg) - 4, ".png") != 0)
@@ -599,8 +605,8 @@ static void print_report(FILE *out, const struct sim_world *w, const struct summ
 		sim_store_memory(&w->store), w->pool_bytes);
 	fprintf(out,
 		", \"faults\": {\"crashes\": %" PRIu64 ", \"restarts\": %" PRIu64
-		", \"resets\": %" PRIu64 ", \"stalls\": %" PRIu64 ", \"lost\": %" PRIu64 "}",
-		w->crashes, w->restarts, w->resets, w->stalls, w->lost);
+		", \"resets\": %" PRIu64 ", \"stalls\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"duplicated\": %" PRIu64 "}",
+		w->crashes, w->restarts, w->resets, w->stalls, w->lost, w->duplicated);
 	fprintf(out,
 		", \"connects\": %" PRIu64 ", \"dial_failures\": %" PRIu64
 		", \"request_timeouts\": %" PRIu64 ", \"verifications\": %" PRIu64,

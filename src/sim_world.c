@@ -698,7 +698,13 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 		w->lost++;
 		return;
 	}
+	int twice = w->cfg->duplicate > 0 && sim_rng_double(&w->lose_rng) < w->cfg->duplicate;
+	if (twice)
+		w->duplicated++;
 	if (item >= 0) {
+		if (twice)
+			push(w, at, EV_DELIVER_ITEM, (uint32_t)!side, c, k->gen, (uint64_t)item,
+			     (void *)(uintptr_t)act->msg->type);
 		/* The message is the envelope around a stored item's bytes (just
 		 * checked byte for byte): it travels as the item's number and is
 		 * encoded at delivery (on_deliver), from the store's copy, into
@@ -716,6 +722,11 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 		     rumor_msg_type_name(act->msg->type));
 		pool_put(w, buf, len);
 		return;
+	}
+	if (twice) {
+		uint8_t *copy = pool_get(w, len);
+		memcpy(copy, buf, len);
+		push(w, at, EV_DELIVER, (uint32_t)!side, c, k->gen, len, copy);
 	}
 	push(w, at, EV_DELIVER, (uint32_t)!side, c, k->gen, len, buf);
 }

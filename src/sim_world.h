@@ -78,6 +78,7 @@ struct sim_config {
 	double lose;             /* share of messages silently lost inside live
 				  * connections: what TCP never does; a test
 				  * hook to show that the invariants catch it */
+	double duplicate;        /* share delivered twice: likewise a test hook */
 	uint64_t max_time_us;    /* hard end of the run */
 	uint64_t quiet_us;       /* end after this long without network events */
 	uint32_t max_peers;      /* core config overrides; 0 keeps the default */
@@ -143,7 +144,7 @@ struct sim_world {
 	uint64_t duplicates, payloads_from_peers;
 	uint64_t request_timeouts;
 	uint64_t verifications;
-	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost;
+	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost, duplicated;
 	size_t max_core_bytes;
 	size_t pool_bytes;       /* message buffers allocated (kept for reuse) */
 	uint64_t end_core_bytes; /* sum over live nodes at the end */

@@ -14,7 +14,8 @@ cores (net/core.h, the code rumord runs), each asserting its outcome.
   unrequested payload, every invariant 0;
 - the checks can fail: messages silently lost inside live connections
   (--lose, what TCP never does) break the delivery invariant, exit 1, and
-  the replay command printed on stderr gives the same report;
+  the replay command printed on stderr gives the same report; messages
+  delivered twice (--duplicate) break the unrequested invariant;
 - the same seed gives a byte-identical report (wall_s and events_per_s
   aside), another seed another one;
 - bad arguments exit 2 with a message; --plot writes a PNG; --sweep.
@@ -209,6 +210,14 @@ class Sim(TestBase):
         check_equal(cp.returncode, 1, "the replay fails the same way")
         check_equal(strip_host(cp.stdout), strip_host(raw), "the replay gives the same report")
 
+        log("messages delivered twice must break the unrequested invariant")
+        r, _, err, line = self.sim("--nodes=20", "--degree=4", "--items=50", "--duplicate=0.05",
+                                   "--seed=1", status=1)
+        check(r["faults"]["duplicated"] > 0, "messages were delivered twice")
+        check(r["invariants"]["unrequested"] > 0,
+              "a getdata delivered twice is answered twice: unrequested (replay: %s)" % line)
+        check("unrequested" in r["failures"] and "seed 1" in err, "named, with the seed")
+
     def replay(self):
         log("the same seed replays byte for byte; another seed differs")
         args = ["--nodes=40", "--degree=6", "--items=100", "--rate=200", "--inject=random",
@@ -232,7 +241,7 @@ class Sim(TestBase):
                ["extra"], ["--topology=/nonexistent.json"],
                ["--topology=" + TOPOLOGY, "--nodes=5"], ["--nodes=10", "--inject=10"],
                ["--nodes=10", "--crash-at=1:10"], ["--nodes=10", "--degree=10"],
-               ["--max-time=0"], ["--verify-delay=fixed"]]
+               ["--max-time=0"], ["--verify-delay=fixed"], ["--duplicate=2"]]
         for args in bad:
             _, out, err, line = self.sim(*args, status=2)
             check(err.startswith("rumor-sim: ") and len(err.strip()) > 12,
