@@ -26,7 +26,8 @@ What must hold, and is checked:
     chunk's CRC, the image data inflates to the size the header says) of at
     least 1000x600 pixels;
   - `stop` leaves no node process (and in namespaces no namespace, veth or
-    bridge) and keeps the data, logs and report.
+    bridge) and keeps the data, logs and report; no node log has a BROKEN
+    line or a sanitizer report.
 Expected failure (marked XFAIL, and a failure if it starts to pass so the
 mark is removed): transactions submitted on the far side during the
 partition never reach the producer's side, because nothing announces them
@@ -42,7 +43,7 @@ import subprocess
 import time
 import zlib
 
-from framework import (SRCDIR, BUILDDIR, TestFailure, check, check_equal, log)
+from framework import (SRCDIR, BUILDDIR, TestFailure, check, check_equal, log, scan_for_bugs)
 
 SCRIPT = os.path.join(SRCDIR, "contrib", "testnet")
 TOPOLOGY = os.path.join(SRCDIR, "test", "functional", "data", "topology-10-3.json")
@@ -314,6 +315,8 @@ def check_scenario(cfg, rep, items, events):
     check_equal(dups, 0, "duplicate payloads received (each node fetches each item once)")
 
     # The report against the nodes' own answers.
+    check_equal(rep["errors"], [], "errors of the producer, the transactions and the timeline")
+    check_equal(rep["summary"]["submit_errors"], 0, "transactions a node refused")
     check_equal(len(rep["items"]), len(items), "items in the report")
     check_equal(rep["summary"]["nodes_up_at_report"], 10, "nodes up at the report")
     mismatch = 0
@@ -369,6 +372,13 @@ def stop_and_check(tdir, cfg):
     for name in ("report.json", "report-cdf.png", "report-timeline.png", "node0.log",
                  "node0/rumor.conf", "node0/rumor.sqlite", "items.jsonl"):
         check(os.path.exists(os.path.join(tdir, name)), "stop kept %s" % name)
+    for n in cfg["nodes"]:
+        with open(n["log"], errors="replace") as f:
+            scan_for_bugs(f.read(), "node %d's log" % n["index"])
+    log("  ok: no node logged a bug or a sanitizer report")
+    with open(os.path.join(tdir, "supervisor.log"), errors="replace") as f:
+        text = f.read()
+    check("Traceback" not in text, "the supervisor ran without an exception")
     conf = open(os.path.join(tdir, "node3", "rumor.conf")).read()
     check(re.search(r"^network-psk=", conf, re.M) and re.search(r"^blockproducer=[0-9a-f]{64}$",
                                                                   conf, re.M)
