@@ -12,6 +12,13 @@ the way an operator runs it.
    partition of every node and a heal with no partition.
 3. `stop` leaves no process and keeps the data, logs and report;
    `stop --clean` removes the folder.
+4. `run --scenario=FILE` in the foreground: six nodes, a block a second;
+   node 2 killed at 3 s and restarted at 6 s, a node added at 8 s.  The
+   faults happen in order, no earlier than planned; every block and every
+   transaction a block lists reach all seven nodes in the end (the restarted
+   and the new node fetch the blocks they missed as orphans, with their
+   transactions); every transaction not submitted at the moment of the kill
+   is in a block; the run ends by itself with a report and nothing running.
 Bounded in time; every process of the testnet is killed by pid at the end
 even when the test fails.
 """
@@ -44,6 +51,56 @@ class TestnetLoopback(TestBase):
             left = testnet_check.sweep(tdir)
             if left:
                 log("  (removed at cleanup: %s)" % left)
+        tdir = os.path.join(self.tmpdir, "tn2")
+        try:
+            self.scenario(tdir)
+        finally:
+            left = testnet_check.sweep(tdir)
+            if left:
+                log("  (removed at cleanup: %s)" % left)
+
+    def scenario(self, tdir):
+        log("contrib/testnet run --scenario: kill, restart and add on a timeline")
+        path = os.path.join(self.tmpdir, "scenario.json")
+        with open(path, "w") as f:
+            json.dump({"duration": "14s", "blocks": "1s", "txrate": 5,
+                       "events": [{"at": 3, "kill": 2}, {"at": "6s", "restart": 2},
+                                  {"at": 8, "add": 1}]}, f)
+        cp = testnet(tdir, "run", "--loopback", "--nodes=6", "--degree=2", "--seed=11",
+                     "--settle=3s", "--scenario=" + path,
+                     "--builddir=" + testnet_check.BUILDDIR, timeout=180)
+        for text in ("killed node 2", "restarted node 2", "added node 6", "Stopped every node"):
+            check(text in cp.stdout, "run says: %s" % text)
+        cfg = json.load(open(os.path.join(tdir, "testnet.json")))
+        check(not testnet_check.leftovers(cfg), "nothing runs after the run")
+        rep = json.load(open(os.path.join(tdir, "report.json")))
+        events = [e for e in rep["events"] if e["kind"] in ("kill", "restart", "add")]
+        check_equal([(e["kind"], e["node"]) for e in events],
+                    [("kill", 2), ("restart", 2), ("add", 6)], "the faults, in order")
+        check(all(e["t_s"] >= at - 0.05 for e, at in zip(events, (3, 6, 8))),
+              "no fault earlier than planned (%s)" % [e["t_s"] for e in events])
+        check(events[1].get("connected_us") and events[2].get("connected_us"),
+              "the restarted and the added node connected to their peers")
+        check_equal(rep["summary"]["nodes_up_at_report"], 7, "nodes up at the end")
+        items = testnet_check.read_jsonl(os.path.join(tdir, "items.jsonl"))
+        by_id = {r["id"]: r for r in rep["items"]}
+        blocks = [it for it in items if it["kind"] == "block"]
+        listed = {t for b in blocks for t in b["txs"]}
+        lacking = [b["height"] for b in blocks if by_id[b["id"]]["reached"] != 7]
+        check(len(blocks) >= 12 and not lacking, "all %d blocks reached all 7 nodes (not: %s)"
+              % (len(blocks), lacking))
+        lacking = [t[:12] for t in listed if by_id[t]["reached"] != 7]
+        check(not lacking, "all %d transactions the blocks list reached all 7 nodes (not: %s)"
+              % (len(listed), lacking[:5]))
+        kill_us = rep["testnet"]["start_us"] + events[0]["t_s"] * 1e6
+        outside = [it for it in items if it["kind"] == "tx"
+                   and not kill_us - 500_000 <= it["submit_us"] <= kill_us + 100_000]
+        check(len(outside) >= 30 and all(it["id"] in listed for it in outside),
+              "every one of the %d transactions not submitted at the moment of the kill is in a "
+              "block" % len(outside))
+        for name in ("report-cdf.png", "report-timeline.png"):
+            ok, what = testnet_check.png_check(os.path.join(tdir, name))
+            check(ok, "%s is a valid image: %s" % (name, what))
 
     def commands(self, tdir, cfg):
         log("commands on the running testnet")
