@@ -2,6 +2,8 @@
 """contrib/testnet on loopback (--loopback; what it does without root), run
 the way an operator runs it.
 
+0. Bad options and scenario files are refused with a message naming the
+   problem, before anything is made.
 1. `start --hold`: ten nodes on 127.G.0.H addresses, a block producer,
    transactions at random nodes and a partition in the middle; checked as
    listed in testnet_check.py (chain and transactions everywhere, the report
@@ -38,6 +40,7 @@ UP = re.compile(r"^  node +\d+ .* pid \d+ +peers", re.M)
 
 class TestnetLoopback(TestBase):
     def run(self):
+        self.bad_options()
         tdir = os.path.join(self.tmpdir, "tn")
         try:
             log("contrib/testnet start --loopback: 10 nodes, producer, partition")
@@ -101,6 +104,30 @@ class TestnetLoopback(TestBase):
         for name in ("report-cdf.png", "report-timeline.png"):
             ok, what = testnet_check.png_check(os.path.join(tdir, name))
             check(ok, "%s is a valid image: %s" % (name, what))
+
+    def bad_options(self):
+        log("bad options: a clear error, exit 1, nothing made")
+        tdir = os.path.join(self.tmpdir, "bad")
+        scenario = os.path.join(self.tmpdir, "bad-scenario.json")
+        with open(scenario, "w") as f:
+            f.write('{"events": [{"at": 1, "explode": 2}]}')
+        for args, text in (
+                (["--nodes=1"], "--nodes must be from 2 to 200"),
+                (["--topology=" + os.path.join(self.tmpdir, "none.json")], "not a topology file"),
+                (["--blocks=soon"], "is not a duration"),
+                (["--partition=1,2"], "write A,B,...@FROM-TO"),
+                (["--partition=1@5-3"], "must end after it starts"),
+                (["--kill=12@3"], "names node 12, but there are nodes 0 to 9"),
+                (["--add=1@1", "--restart=10@0.5"], "names node 10"),
+                (["--network=a/b"], "--network: 1 to 32 characters"),
+                (["--scenario=" + scenario], "an event is one of kill, restart, partition, add")):
+            cp = testnet(tdir, "run", "--loopback", "--builddir=" + testnet_check.BUILDDIR,
+                         *args, ok=False)
+            check(cp.returncode == 1 and text in cp.stderr and not os.path.exists(tdir),
+                  "%s: %s" % (" ".join(args), cp.stderr.strip()))
+        cp = testnet(tdir, "status", ok=False)
+        check(cp.returncode == 1 and "no testnet in" in cp.stderr, "status without a testnet: %s"
+              % cp.stderr.strip())
 
     def commands(self, tdir, cfg):
         log("commands on the running testnet")
