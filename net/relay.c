@@ -30,6 +30,14 @@
  *   +---- timeout (P's node TRIED), notfound or removal  ---+
  *         of P (P's node removed)
  *
+ * A WAITING record whose announcers are all TRIED is kept (nobody to ask,
+ * but a late payload from a TRIED peer is REQUESTED, not unrequested); it
+ * is dropped when it gets too old, when its last announcer node goes
+ * (notfound, removal) or when the id arrives or is accepted/rejected.
+ * A new announcer makes it schedulable again; the TRIED peer announcing
+ * it again does not (its first answer may still be on the way, and an id
+ * is never asked twice from one peer at once).
+ *
  * Invariants (checked by asserts where cheap):
  *  - A record IN FLIGHT to peer index i has an announcer node for i, is on
  *    relay->in_flight (ordered by deadline, since the timeout is uniform
@@ -38,6 +46,7 @@
  *  - peer->announced == number of announcer nodes of that peer, which never
  *    grows past max_announced_per_peer through on_inv; peer->in_flight ==
  *    number of records IN FLIGHT to it, at most max_requests_per_peer.
+ *  - A WAITING record has at least one announcer node (FRESH or TRIED).
  *  - A record sits on relay->by_age until it is too old; a record that
  *    becomes too old while IN FLIGHT is marked expired and dropped when
  *    that request ends.
@@ -446,7 +455,13 @@ static void record_schedule(struct rumor_relay *relay, struct record *rec)
 }
 
 /* Puts a record that is not IN FLIGHT back to WAITING, or drops it when
- * nobody is left to ask or it is too old. */
+ * it is too old or nobody is left: no FRESH announcer to ask and no TRIED
+ * one whose late payload may still come.  A record with TRIED announcers
+ * only stays (WAITING, on no waiting list) so that a slow peer's payload
+ * is still taken as requested; its nodes still count against their peers'
+ * max_announced_per_peer, and it goes at announce_max_age_us (by_age),
+ * when the last of those peers is removed or answers notfound, or when
+ * the id arrives. */
 static void record_wait(struct rumor_relay *relay, struct record *rec)
 {
 	assert(rec->requested_from == NO_INDEX);
@@ -454,10 +469,12 @@ static void record_wait(struct rumor_relay *relay, struct record *rec)
 	for (struct announcer *a = rec->announcers; a; a = a->next)
 		if (a->state == ANNOUNCER_FRESH)
 			fresh = 1;
-	if (!fresh || rec->expired) {
+	if (!rec->announcers || rec->expired) {
 		record_drop(relay, rec);
 		return;
 	}
+	if (!fresh)
+		return; /* only TRIED announcers: kept for their late payloads */
 	for (struct announcer *a = rec->announcers; a; a = a->next)
 		if (a->state == ANNOUNCER_FRESH && link_empty(&a->waiting))
 			link_add_tail(&relay->peers[a->peer]->waiting, &a->waiting);
@@ -751,7 +768,8 @@ void rumor_relay_on_inv(struct rumor_relay *relay, rumor_peer_handle peer,
 			continue;
 		struct record *rec = rumor_idmap_get(&relay->tracked, id);
 		if (rec && announcer_of(rec, peer_index(relay, p)))
-			continue; /* announced again: nothing new */
+			continue; /* announced again: nothing new (a TRIED peer is not
+				   * asked again: its answer may still come) */
 		if (p->announced >= relay->cfg.max_announced_per_peer ||
 		    (rec && rec->n_announcers >= relay->cfg.max_announcers_per_id)) {
 			relay->stats.announcements_ignored++;

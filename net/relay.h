@@ -34,7 +34,14 @@
  *    unrequested: the caller disconnects (misbehaviour).  A payload for an id
  *    already known (or recently rejected) counts as a duplicate.  A payload
  *    from a peer whose request timed out while the id is still tracked is
- *    still accepted as requested (the peer was slow, not hostile).
+ *    still accepted as requested (the peer was slow, not hostile).  An id
+ *    whose request timed out stays tracked even when no announcer is left
+ *    to ask: it still counts against the timed-out peer's
+ *    max_announced_per_peer and is dropped at announce_max_age_us (from
+ *    its first announcement), when that peer is removed or answers
+ *    notfound, or when the id arrives (from anyone) or is accepted or
+ *    rejected.  A new announcer is asked; the timed-out peer announcing it
+ *    again is not (its first answer may still be on the way).
  *  - An inv entry whose kind is neither tx nor block makes the relay emit
  *    DISCONNECT for that peer; the relay then ignores the peer until the
  *    caller removes it.

@@ -10,6 +10,9 @@
  * removal move on to the next announcer, the per-peer in-flight cap queues
  * the rest, the per-peer announcement cap and age, rejected and known ids
  * are never requested, rumor_relay_request() for unannounced ids.
+ * A timed-out id with no announcer left stays tracked (a late payload from
+ * the peer asked is requested, from anyone else unrequested) until its age,
+ * a notfound or the peer's removal, and still counts against the peer's cap.
  * Payload verdicts, a bad inv kind, stats.
  */
 #include "config.h"
@@ -462,7 +465,8 @@ static void test_timeout_next_announcer(void **state)
 	assert_int_equal(peer_stats(env, 1).timeouts, 1);
 	assert_int_equal(peer_stats(env, 1).in_flight, 0);
 	assert_int_equal(peer_stats(env, 2).in_flight, 1);
-	/* Then 3, then nobody left: the id is dropped. */
+	/* Then 3, then nobody left to ask: the id stays tracked (for late
+	 * payloads) until it is announce_max_age_us old. */
 	rumor_relay_run_timers(env->relay, 4001000);
 	assert_int_equal(drain(env), 1);
 	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 3, 1);
@@ -470,12 +474,145 @@ static void test_timeout_next_announcer(void **state)
 	assert_int_equal(drain(env), 0);
 	struct rumor_relay_stats s = stats(env);
 	assert_int_equal(s.request_timeouts, 3);
-	assert_int_equal(s.ids_tracked, 0);
+	assert_int_equal(s.ids_tracked, 1);
 	assert_int_equal(s.requests_in_flight, 0);
 	assert_int_equal(s.requests_sent, 3);
+	assert_int_equal(rumor_relay_expiry(env->relay), 60001000);
+	rumor_relay_run_timers(env->relay, 60001000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).ids_tracked, 0);
 	assert_int_equal(rumor_relay_expiry(env->relay), UINT64_MAX);
 	/* Too late now: nobody is tracking it. */
-	assert_int_equal(payload(env, 1, 9, 6001001), RUMOR_RELAY_PAYLOAD_UNREQUESTED);
+	assert_int_equal(payload(env, 1, 9, 60001001), RUMOR_RELAY_PAYLOAD_UNREQUESTED);
+	env_del(env);
+}
+
+/* The rumor-sim failure: the only announcer is asked, its link stalls past
+ * request_timeout_us, and its payload comes after the timeout.  The id stays
+ * tracked, so the payload is requested (a slow peer, not a hostile one). */
+static void test_timeout_sole_announcer_late_payload(void **state)
+{
+	(void)state;
+	struct env *env = env_new();
+	start(env);
+	add_peer(env, 1, 1);
+	add_peer(env, 2, 0);
+	inv(env, 1, RUMOR_ITEM_TX, 9, 1, 1346000);
+	assert_int_equal(drain(env), 1);
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 1, 1);
+	assert_int_equal(rumor_relay_expiry(env->relay), 3346000);
+	rumor_relay_run_timers(env->relay, 3345999);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(peer_stats(env, 1).in_flight, 1);
+	rumor_relay_run_timers(env->relay, 3346000);
+	assert_int_equal(drain(env), 0); /* nobody else to ask */
+	struct rumor_relay_stats s = stats(env);
+	assert_int_equal(s.request_timeouts, 1);
+	assert_int_equal(s.requests_in_flight, 0);
+	assert_int_equal(s.ids_tracked, 1);
+	uint8_t id9[RUMOR_ID_SIZE];
+	make_id(id9, 9);
+	assert_true(rumor_relay_is_tracked(env->relay, id9));
+	assert_int_equal(peer_stats(env, 1).in_flight, 0);
+	/* Next deadline: the record's age, not a request. */
+	assert_int_equal(rumor_relay_expiry(env->relay), 61346000);
+	/* The same peer announcing it again is not asked twice: its first
+	 * answer may still be on the way. */
+	inv(env, 1, RUMOR_ITEM_TX, 9, 1, 3500000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).requests_sent, 1);
+	/* A peer never asked stays unrequested, and changes nothing. */
+	assert_int_equal(payload(env, 2, 9, 3800000), RUMOR_RELAY_PAYLOAD_UNREQUESTED);
+	assert_int_equal(stats(env).unrequested_received, 1);
+	assert_true(rumor_relay_is_tracked(env->relay, id9));
+	/* The slow peer's payload: requested. */
+	assert_int_equal(payload(env, 1, 9, 3850000), RUMOR_RELAY_PAYLOAD_REQUESTED);
+	assert_int_equal(peer_stats(env, 1).delivered, 1);
+	assert_int_equal(stats(env).ids_tracked, 0);
+	assert_int_equal(stats(env).unrequested_received, 1);
+	assert_int_equal(rumor_relay_expiry(env->relay), UINT64_MAX);
+	env_del(env);
+}
+
+/* A timed-out id kept for its late payload stays bounded: it counts against
+ * the peer's announcement cap, goes at announce_max_age_us (exactly), and
+ * goes when the peer is removed or answers notfound. */
+static void test_timeout_sole_announcer_bounded(void **state)
+{
+	(void)state;
+	struct env *env = env_new();
+	env->cfg.max_announced_per_peer = 1;
+	env->cfg.announce_max_age_us = 10000000;
+	start(env);
+	add_peer(env, 1, 0);
+	add_peer(env, 2, 0);
+	inv(env, 1, RUMOR_ITEM_TX, 9, 1, 1000);
+	assert_int_equal(drain(env), 1);
+	rumor_relay_run_timers(env->relay, 2001000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).ids_tracked, 1);
+	/* Still charged: peer 1's next announcement is over its cap. */
+	inv(env, 1, RUMOR_ITEM_TX, 10, 1, 2002000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).announcements_ignored, 1);
+	assert_int_equal(stats(env).ids_tracked, 1);
+	/* Dropped at its age, to the microsecond. */
+	assert_int_equal(rumor_relay_expiry(env->relay), 10001000);
+	rumor_relay_run_timers(env->relay, 10000999);
+	assert_int_equal(stats(env).ids_tracked, 1);
+	rumor_relay_run_timers(env->relay, 10001000);
+	assert_int_equal(stats(env).ids_tracked, 0);
+	assert_int_equal(rumor_relay_expiry(env->relay), UINT64_MAX);
+	assert_int_equal(payload(env, 1, 9, 10001001), RUMOR_RELAY_PAYLOAD_UNREQUESTED);
+	/* The cap is free again. */
+	inv(env, 1, RUMOR_ITEM_TX, 10, 1, 10002000);
+	assert_int_equal(drain(env), 1);
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 1, 1);
+	assert_int_equal(id_num(env->actions[0].entries[0].id), 10);
+	/* notfound after the timeout: the peer does not have it; gone. */
+	rumor_relay_run_timers(env->relay, 12002000);
+	assert_int_equal(stats(env).ids_tracked, 1);
+	notfound(env, 1, 10, 12003000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).ids_tracked, 0);
+	assert_int_equal(payload(env, 1, 10, 12004000), RUMOR_RELAY_PAYLOAD_UNREQUESTED);
+	/* Removal of the peer that timed out: gone. */
+	inv(env, 2, RUMOR_ITEM_TX, 11, 1, 12005000);
+	assert_int_equal(drain(env), 1);
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 2, 1);
+	rumor_relay_run_timers(env->relay, 14005000);
+	assert_int_equal(stats(env).ids_tracked, 1);
+	rumor_relay_peer_remove(env->relay, 2, 14006000);
+	assert_int_equal(drain(env), 0);
+	assert_int_equal(stats(env).ids_tracked, 0);
+	assert_int_equal(rumor_relay_expiry(env->relay), UINT64_MAX);
+	env_del(env);
+}
+
+/* A timed-out id with nobody left is asked again from a new announcer; the
+ * slow peer's payload then still counts as requested and ends that request,
+ * and the new announcer's payload is a duplicate. */
+static void test_timeout_sole_announcer_new_announcer(void **state)
+{
+	(void)state;
+	struct env *env = env_new();
+	start(env);
+	add_peer(env, 1, 1);
+	add_peer(env, 2, 0);
+	inv(env, 1, RUMOR_ITEM_TX, 9, 1, 0);
+	assert_int_equal(drain(env), 1);
+	rumor_relay_run_timers(env->relay, 2000000);
+	assert_int_equal(drain(env), 0);
+	inv(env, 2, RUMOR_ITEM_TX, 9, 1, 2500000);
+	assert_int_equal(drain(env), 1);
+	expect_action(&env->actions[0], RUMOR_RELAY_SEND_GETDATA, 2, 1);
+	assert_int_equal(stats(env).requests_sent, 2);
+	assert_int_equal(payload(env, 1, 9, 2600000), RUMOR_RELAY_PAYLOAD_REQUESTED);
+	set_known(env, 9);
+	assert_int_equal(stats(env).requests_in_flight, 0);
+	assert_int_equal(peer_stats(env, 2).in_flight, 0);
+	assert_int_equal(payload(env, 2, 9, 2700000), RUMOR_RELAY_PAYLOAD_DUPLICATE);
+	assert_int_equal(stats(env).ids_tracked, 0);
 	env_del(env);
 }
 
@@ -973,7 +1110,8 @@ static void test_stats(void **state)
 	assert_int_equal(s.requests_sent, 3);
 	assert_int_equal(s.request_timeouts, 1);
 	assert_int_equal(s.requests_in_flight, 0);
-	assert_int_equal(s.ids_tracked, 0);
+	/* id 2 timed out with no other announcer: kept for a late payload. */
+	assert_int_equal(s.ids_tracked, 1);
 	env_del(env);
 }
 
@@ -989,6 +1127,9 @@ int main(void)
 		cmocka_unit_test(test_prefer_outbound),
 		cmocka_unit_test(test_timeout_next_announcer),
 		cmocka_unit_test(test_timeout_late_payload),
+		cmocka_unit_test(test_timeout_sole_announcer_late_payload),
+		cmocka_unit_test(test_timeout_sole_announcer_bounded),
+		cmocka_unit_test(test_timeout_sole_announcer_new_announcer),
 		cmocka_unit_test(test_notfound_next_announcer),
 		cmocka_unit_test(test_peer_removed_mid_request),
 		cmocka_unit_test(test_request_cap),
