@@ -87,6 +87,7 @@ struct rumor_node {
 	uint8_t node_id[32];
 	uint8_t node_secret[RUMOR_SECRET_SIZE]; /* peers prove our identity with it */
 	int lock_fd;
+	struct rumor_datadir_snapshot fresh; /* what existed before this start */
 	char cookie_path[RUMOR_PATH_MAX + 16];
 	struct rumor_auth auth;
 	struct rumor_store *store;
@@ -186,7 +187,12 @@ static int put_synced(struct submission *sub, int status)
 static void stored(struct submission *sub)
 {
 	struct rumor_store_put *put = &sub->put;
-	log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
+	char idhex[65], peerhex[65] = "-";
+	rumor_hex_encode(sub->item.id, 32, idhex);
+	if (put->has_peer)
+		rumor_hex_encode(put->peer, 32, peerhex);
+	log_debug("stored %s %.*s from %s %.*s", rumor_item_kind_name(sub->item.kind),
+		  RUMOR_LOG_ID_SHORT, idhex, put->source, RUMOR_LOG_ID_SHORT, peerhex);
 	if (sub->node->accepted_hook) /* relay: counters, blocks waiting for it */
 		sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
 					 put->has_peer ? put->peer : NULL);
@@ -499,7 +505,9 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 			    void *ctx)
 {
 	struct rumor_node *node = ctx;
+	rumor_rpc_methods_set_caller(req); /* for log lines such as `stop`'s */
 	struct rumor_jsonrpc_request *rr = rumor_jsonrpc_handle(&node->rpc, body, len, rpc_done, req);
+	rumor_rpc_methods_set_caller(NULL);
 	if (rr)
 		rumor_http_request_on_abort(req, rpc_abort, rr);
 	/* Verify this request's items now rather than at the end of the turn:
@@ -635,8 +643,10 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	for (size_t i = 0; i < cfg->n_producers; i++)
 		rumor_network_add_producer(&node->network, cfg->producers[i]);
 
+	rumor_datadir_snapshot(cfg->datadir, &node->fresh);
 	if (rumor_datadir_prepare(cfg->datadir, err, errlen) ||
-	    rumor_datadir_lock(cfg->datadir, &node->lock_fd, err, errlen))
+	    rumor_datadir_lock(cfg->datadir, &node->lock_fd, err, errlen) ||
+	    rumor_datadir_network(cfg->datadir, cfg->network, err, errlen))
 		goto fail;
 	int created = 0;
 	if (rumor_datadir_node_key(cfg->datadir, node->node_seed, &created, err, errlen))
@@ -745,6 +755,8 @@ fail:
 		unlink(node->cookie_path);
 	rumor_node_relay_del(node->relay);
 	rumor_idmap_free(&node->in_flight);
+	if (node->lock_fd >= 0) /* a failed start leaves the datadir as it was */
+		rumor_datadir_undo(cfg->datadir, &node->fresh);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
 	sodium_memzero(node->node_secret, sizeof(node->node_secret));
@@ -792,4 +804,17 @@ struct rumor_node_relay *rumor_node_relay(struct rumor_node *node)
 uint64_t rumor_node_uptime_s(const struct rumor_node *node)
 {
 	return (uv_now(node->loop) - node->start_ms) / 1000;
+}
+
+void rumor_node_get_pipeline(const struct rumor_node *node, struct rumor_node_pipeline *out)
+{
+	out->in_flight = node->in_flight.count;
+	out->in_flight_bytes = node->in_flight_bytes;
+	out->verify_queued =
+		node->verify_queued + (node->verify ? rumor_workpool_pending(node->verify) : 0);
+}
+
+int rumor_node_stopping(const struct rumor_node *node)
+{
+	return node->stopping;
 }

@@ -38,6 +38,7 @@
 #include "net/io.h"
 #include "net/message.h"
 #include "src/log.h"
+#include "src/metrics.h"
 #include "src/node.h"
 #include "src/peers.h"
 #include "store/store.h"
@@ -86,6 +87,8 @@ struct peer_submission {
 	rumor_peer_handle from;
 	uint8_t from_id[32];
 	uint8_t id[RUMOR_ID_SIZE];
+	int kind;          /* for metrics */
+	uint64_t start_ns; /* uv_hrtime() at submission, for metrics */
 };
 
 struct rumor_node_relay {
@@ -378,6 +381,7 @@ static void on_peer_submitted(void *arg, enum rumor_submit_status status, const 
 	struct rumor_node_relay *g = ps->glue;
 	(void)id; /* NULL when it did not decode: ps->id is the hash we computed */
 	g->submissions--;
+	rumor_metrics_submitted(ps->kind, RUMOR_METRICS_PEER, status, ps->start_ns);
 	if (!g->stopped) {
 		switch (status) {
 		case RUMOR_SUBMIT_ACCEPTED: /* the accepted hook announces it */
@@ -390,10 +394,15 @@ static void on_peer_submitted(void *arg, enum rumor_submit_status status, const 
 			break;
 		case RUMOR_SUBMIT_ESTORE:
 		case RUMOR_SUBMIT_EBUSY:
-		case RUMOR_SUBMIT_ESHUTDOWN:
+		case RUMOR_SUBMIT_ESHUTDOWN: {
 			/* not the peer's fault; the id is fetched again when announced */
-			log_debug("relay: item from a peer not stored: %s", reason ? reason : "");
+			char idh[65], peerh[65];
+			hex32(ps->id, idh);
+			hex32(ps->from_id, peerh);
+			log_debug("relay: item %.16s from peer %.16s not stored: %s", idh, peerh,
+				  reason ? reason : "");
 			break;
+		}
 		}
 	}
 	free(ps);
@@ -412,6 +421,8 @@ static void submit_from_peer(struct rumor_node_relay *g, rumor_peer_handle from,
 	ps->from = from;
 	memcpy(ps->from_id, from_id, 32);
 	memcpy(ps->id, id, RUMOR_ID_SIZE);
+	ps->kind = kind;
+	ps->start_ns = uv_hrtime();
 	g->submissions++;
 	rumor_node_submit(g->node, bytes, len, kind, "peer", from_id, on_peer_submitted, ps);
 }
@@ -605,6 +616,7 @@ static void on_payload(struct rumor_node_relay *g, struct glue_peer *gp, int kin
 								    now_us());
 	switch (v) {
 	case RUMOR_RELAY_PAYLOAD_DUPLICATE:
+		rumor_metrics_item(kind, RUMOR_METRICS_PEER, RUMOR_METRICS_DUPLICATE);
 		return; /* counted by the core */
 	case RUMOR_RELAY_PAYLOAD_UNREQUESTED: {
 		char peer_hex[65], id_hex[65];
@@ -648,6 +660,7 @@ static void on_payload(struct rumor_node_relay *g, struct glue_peer *gp, int kin
 				       (uint64_t)wall_clock_s());
 	if (why) {
 		held_free(hb);
+		rumor_metrics_item(RUMOR_ITEM_BLOCK, RUMOR_METRICS_PEER, RUMOR_METRICS_INVALID);
 		reject_item(g, gp->handle, gp->id, id, why);
 		return;
 	}
