@@ -60,7 +60,7 @@ static const struct option_spec options[] = {
 	{"conf", OPT_CONF, 1, 0, "FILE        config file (default DATADIR/rumor.conf)"},
 	{"network", OPT_NETWORK, 1, 1, "NAME     network name; items are bound to it (default main)"},
 	{"rpcbind", OPT_RPCBIND, 1, 1, "HOST:PORT JSON-RPC address (default 127.0.0.1:8632)"},
-	{"rpcauth", OPT_RPCAUTH, 1, 1, "USER:SALT$HMAC  extra RPC user (repeatable; see rumor-tx rpcauth)"},
+	{"rpcauth", OPT_RPCAUTH, 1, 1, "USER:SALT$HMAC  extra RPC user (repeatable; see rumor-tx rpcauth; default: none)"},
 	{"loglevel", OPT_LOGLEVEL, 1, 1, "LEVEL   debug, info, warn or error (default info)"},
 	{"blockproducer", OPT_BLOCKPRODUCER, 1, 1,
 	 "PUBKEY  allowed block producer (repeatable; default: anyone)"},
@@ -69,17 +69,17 @@ static const struct option_spec options[] = {
 	{"rpctimeout", OPT_RPCTIMEOUT, 1, 1, "SECONDS  idle RPC connection timeout (default 30)"},
 	{"listen", OPT_LISTEN, 1, 1,
 	 "HOST:PORT  accept peers on this numeric address (default 0.0.0.0:8633; port 0: any)"},
-	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections (only dial out)"},
+	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections, only dial out (default: off; nolisten=1 in the file)"},
 	{"connect", OPT_CONNECT, 1, 1,
-	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable)"},
+	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable; default: none)"},
 	{"addnode", OPT_ADDNODE, 1, 1,
-	 "[NODEID@]HOST:PORT  static peer, redialled when it drops (repeatable; as --connect)"},
+	 "[NODEID@]HOST:PORT  static peer, redialled when it drops (repeatable; as --connect; default: none)"},
 	{"invflushms", OPT_INVFLUSHMS, 1, 1,
 	 "MS   batch transaction announcements for MS milliseconds (default 5; 0-60000)"},
 	{"invpoisson", OPT_INVPOISSON, 2, 1,
-	 "        randomise announcement delays (exponential, mean --invflushms) for privacy"},
+	 "        randomise announcement delays (exponential, mean --invflushms) for privacy (default: off)"},
 	{"network-psk", OPT_NETWORK_PSK, 1, 1,
-	 "FILE  pre-shared network key: 64 hex characters and a newline"},
+	 "FILE  pre-shared network key: 64 hex characters and a newline (default: none)"},
 	{"maxinbound", OPT_MAXINBOUND, 1, 1, "N      most inbound peer connections (default 64)"},
 	{"maxinboundperip", OPT_MAXINBOUNDPERIP, 1, 1,
 	 "N inbound peer connections per IP address (default 4)"},
@@ -88,7 +88,7 @@ static const struct option_spec options[] = {
 	{"metricsbind", OPT_METRICSBIND, 1, 1,
 	 "HOST:PORT  serve GET /metrics (Prometheus) and /health here (default: off)"},
 	{"rpcallowremote", OPT_RPCALLOWREMOTE, 2, 1,
-	 "     allow a non-loopback --rpcbind (Basic auth over plain HTTP)"},
+	 "     allow a non-loopback --rpcbind: HTTP Basic auth without TLS (default: off)"},
 	{"help", OPT_HELP, 0, 0, "              show this help"},
 	{"version", OPT_VERSION, 0, 0, "           show the version"},
 };
@@ -516,7 +516,8 @@ void rumor_config_usage(const char *prog)
 {
 	printf("Usage: %s [OPTIONS]\n\n"
 	       "rumord: relay node for signed transactions and blocks.\n"
-	       "Every option can also be given as name=value in the config file.\n\n",
+	       "Every option but --datadir, --conf, --help and --version can also be given\n"
+	       "as name=value in the config file (see contrib/rumor.conf.example).\n\n",
 	       prog);
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		printf("  --%s%s%s\n", options[i].name, options[i].takes_value == 1 ? "=" : "",
