@@ -3,7 +3,10 @@
  *
  *   rumor-cli [--datadir=DIR] [--conf=FILE] [--rpcconnect=HOST:PORT]
  *             [--rpcuser=U --rpcpassword=P] [--rpctimeout=SECONDS]
- *             METHOD [ARGS...]
+ *             [--rpcwait] METHOD [ARGS...]
+ *
+ * --rpcwait: while the node is not up yet (no cookie, connection refused),
+ * try again every 100 ms, for at most --rpctimeout seconds in all.
  *
  * The address: --rpcconnect, else rpcbind from the node's config file
  * (DATADIR/rumor.conf or --conf, read with rumord's own parser), else
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -58,6 +62,7 @@ static void usage(FILE *out)
 	      "  --rpcuser=USER         user name of an --rpcauth entry (with --rpcpassword)\n"
 	      "  --rpcpassword=PASS     its password; without both, DATADIR/.cookie is used\n"
 	      "  --rpctimeout=SECONDS   give up after this long (default 30)\n"
+	      "  --rpcwait              wait for the node to start (up to --rpctimeout)\n"
 	      "  --help                 show this help\n"
 	      "  --version              show the version\n"
 	      "\n"
@@ -87,6 +92,23 @@ static int usage_error(const char *fmt, ...)
 	fprintf(stderr, "\nTry 'rumor-cli --help'.\n");
 	va_end(ap);
 	return EXIT_USAGE;
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --rpcwait: 1 (after a 100 ms pause) while time is left before deadline. */
+static int wait_again(int64_t deadline_ms)
+{
+	if (monotonic_ms() + 100 >= deadline_ms)
+		return 0;
+	struct timespec pause = {0, 100 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	return 1;
 }
 
 /* ARG as JSON if it parses, else a JSON string. */
@@ -162,6 +184,7 @@ int main(int argc, char **argv)
 	const char *datadir = NULL, *rpcconnect = NULL, *conf = NULL;
 	const char *rpcuser = NULL, *rpcpassword = NULL;
 	long timeout_s = DEFAULT_TIMEOUT_S;
+	int rpcwait = 0;
 	enum {
 		OPT_DATADIR = 1,
 		OPT_CONNECT,
@@ -170,7 +193,8 @@ int main(int argc, char **argv)
 		OPT_TIMEOUT,
 		OPT_HELP,
 		OPT_VERSION,
-		OPT_CONF
+		OPT_CONF,
+		OPT_WAIT
 	};
 	static const struct option options[] = {
 		{"datadir", required_argument, NULL, OPT_DATADIR},
@@ -181,6 +205,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"conf", required_argument, NULL, OPT_CONF},
+		{"rpcwait", no_argument, NULL, OPT_WAIT},
 		{NULL, 0, NULL, 0},
 	};
 	opterr = 0;
@@ -218,6 +243,9 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_CONF:
 			conf = optarg;
+			break;
+		case OPT_WAIT:
+			rpcwait = 1;
 			break;
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -280,6 +308,7 @@ int main(int argc, char **argv)
 		return usage_error("bad --rpcconnect '%s' (want HOST:PORT or [IPV6]:PORT)",
 				   rpcconnect);
 
+	int64_t deadline_ms = monotonic_ms() + timeout_s * 1000;
 	/* Credentials */
 	char userpass[1024];
 	if (rpcuser) {
@@ -296,7 +325,11 @@ int main(int argc, char **argv)
 		}
 		char cookie_path[PATH_MAX + 16];
 		snprintf(cookie_path, sizeof(cookie_path), "%s/.cookie", datadir);
-		int err = rumor_auth_read_cookie(cookie_path, userpass, sizeof(userpass));
+		int err;
+		while ((err = rumor_auth_read_cookie(cookie_path, userpass, sizeof(userpass))) ==
+			       -ENOENT &&
+		       rpcwait && wait_again(deadline_ms))
+			;
 		if (err) {
 			fprintf(stderr,
 				"error: cannot read cookie file %s: %s; is rumord running with "
@@ -330,8 +363,15 @@ int main(int argc, char **argv)
 
 	struct rumor_http_response resp;
 	char errmsg[512];
-	int err = rumor_http_post(host, port, userpass, body, strlen(body),
-				  (int)(timeout_s * 1000), &resp, errmsg, sizeof(errmsg));
+	int err;
+	for (;;) {
+		int64_t left = deadline_ms - monotonic_ms();
+		err = rumor_http_post(host, port, userpass, body, strlen(body),
+				      (int)(left > 1000 ? left : 1000), &resp, errmsg, sizeof(errmsg));
+		/* Not listening yet: the node is still starting. */
+		if (!rpcwait || err != -ECONNREFUSED || !wait_again(deadline_ms))
+			break;
+	}
 	free(body);
 	memset(userpass, 0, sizeof(userpass));
 	if (err) {
