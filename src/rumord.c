@@ -52,6 +52,21 @@ static void on_sighup(uv_signal_t *handle, int signum)
 		log_info("received SIGHUP: reopened log file %s", path);
 }
 
+/* SIGTERM and SIGINT from the first moment: the node installs its own
+ * handlers only at the end of its start, and a signal before that (a
+ * service manager stopping a node that is still opening its database, a
+ * script that sees the cookie and stops it) took the default action and
+ * killed the process.  Now it stops the node once the loop runs (the node's
+ * own handler, when it has one, does the same: rumor_node_stop is
+ * idempotent). */
+static void on_early_stop_signal(uv_signal_t *handle, int signum)
+{
+	struct rumor_node **node = handle->data;
+	(void)signum;
+	if (*node)
+		rumor_node_stop(*node);
+}
+
 /* Start-up failed: say why on stderr, and in the log file if there is one. */
 static int start_failed(const char *err)
 {
@@ -61,9 +76,11 @@ static int start_failed(const char *err)
 	return 1;
 }
 
-static void close_handles(uv_loop_t *loop, uv_signal_t *sighup, struct rumor_metrics_http *metrics)
+static void close_handles(uv_loop_t *loop, uv_signal_t *signals, size_t n,
+			  struct rumor_metrics_http *metrics)
 {
-	uv_close((uv_handle_t *)sighup, NULL);
+	for (size_t i = 0; i < n; i++)
+		uv_close((uv_handle_t *)&signals[i], NULL);
 	if (metrics)
 		rumor_metrics_http_close(metrics, NULL, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
@@ -110,14 +127,19 @@ int main(int argc, char **argv)
 	uv_loop_t loop;
 	if (uv_loop_init(&loop) != 0)
 		return start_failed("cannot initialise the event loop");
-	/* SIGHUP reopens the log file (logrotate); it never stops the node. */
-	uv_signal_t sighup;
-	uv_signal_init(&loop, &sighup);
-	uv_signal_start(&sighup, on_sighup, SIGHUP);
-	uv_unref((uv_handle_t *)&sighup);
+	/* SIGHUP reopens the log file (logrotate); it never stops the node.
+	 * None of these keeps the loop alive. */
+	struct rumor_node *node = NULL;
+	uv_signal_t signals[3];
+	static const int signums[3] = {SIGHUP, SIGTERM, SIGINT};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(&loop, &signals[i]);
+		signals[i].data = &node;
+		uv_signal_start(&signals[i], i == 0 ? on_sighup : on_early_stop_signal, signums[i]);
+		uv_unref((uv_handle_t *)&signals[i]);
+	}
 
 	log_info("rumord %s starting, datadir %s", PACKAGE_VERSION, cfg.datadir);
-	struct rumor_node *node = NULL;
 	struct rumor_metrics_http *metrics = NULL;
 	if (cfg.metrics) {
 		int rc = rumor_metrics_http_new(&metrics, &loop, cfg.metrics_host, cfg.metrics_port,
@@ -127,13 +149,13 @@ int main(int argc, char **argv)
 				 strchr(cfg.metrics_host, ':') ? "[" : "", cfg.metrics_host,
 				 strchr(cfg.metrics_host, ':') ? "]" : "", cfg.metrics_port,
 				 uv_strerror(rc));
-			close_handles(&loop, &sighup, NULL);
+			close_handles(&loop, signals, 3, NULL);
 			uv_loop_close(&loop);
 			return start_failed(err);
 		}
 	}
 	if (rumor_node_start(&node, &loop, &cfg, err, sizeof(err)) != 0) {
-		close_handles(&loop, &sighup, metrics);
+		close_handles(&loop, signals, 3, metrics);
 		uv_loop_close(&loop);
 		return start_failed(err);
 	}
@@ -161,7 +183,7 @@ int main(int argc, char **argv)
 	/* The node is down: /health and /metrics stop with it. */
 	struct rumor_node *done = node;
 	node = NULL;
-	close_handles(&loop, &sighup, metrics);
+	close_handles(&loop, signals, 3, metrics);
 	rumor_node_free(done);
 	rumor_json_alloc_trim();
 	int rc = uv_loop_close(&loop);
