@@ -67,8 +67,9 @@ static void items(struct rumor_metrics_text *t)
 							 labels);
 			}
 	rumor_metrics_family(t, "rumor_item_store_latency_seconds", "histogram",
-			     "From receiving an accepted item (RPC request or peer message) to "
-			     "its answer after the store commit.");
+			     "From handing an accepted item to the node (RPC request parsed, or "
+			     "peer message received; a block held for its transactions or "
+			     "parent: once released) to its answer after the store commit.");
 	for (int s = 0; s < RUMOR_METRICS_SOURCES; s++) {
 		struct rumor_metrics_histogram h;
 		rumor_metrics_item_stored_histogram(s, &h);

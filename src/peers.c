@@ -469,7 +469,7 @@ static void on_message(struct rumor_io_conn *c, const struct rumor_msg *msg)
  * another PSK: a configuration mistake the operator must see (warn), but a
  * peer redialled every few seconds, or a scanner, must not flood the log:
  * at most one line a minute, with the count of those left out. */
-static void rumor_peers_log_mismatch(const struct rumor_session *session, const char *addr)
+static void log_handshake_mismatch(const struct rumor_session *session, const char *addr)
 {
 	static struct rumor_log_ratelimit limit = {.interval_ms = 60000};
 	uint64_t left_out = 0;
@@ -526,7 +526,7 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	id_hex(id, hex);
 	log_info("peer disconnected: %s %s: %s%s", hex, rumor_io_conn_addr(c), reason,
 		 remote ? " (by the peer)" : "");
-	rumor_peers_log_mismatch(session, rumor_io_conn_addr(c));
+	log_handshake_mismatch(session, rumor_io_conn_addr(c));
 	if (peers->cfg.on_closed)
 		peers->cfg.on_closed(peers->cfg.hook_arg, p, was_ready, reason);
 }

@@ -461,9 +461,11 @@ static void pool_add(struct pool *pool, struct held_block *hb)
 	while (pool->count && (pool->count >= pool->max ||
 			       pool->bytes + hb->len > RUMOR_RELAY_POOL_BYTES)) {
 		struct held_block *old = pool_take(pool, 0);
-		char hex[65];
+		char hex[65], from[65];
 		hex32(old->item.id, hex);
-		log_info("relay: %s pool full: dropping block %s", pool->name, hex);
+		hex32(old->from_id, from);
+		log_info("relay: %s pool full: dropping block %s from peer %.16s", pool->name, hex,
+			 from);
 		held_free(old);
 	}
 	pool->blocks[pool->count++] = hb;
@@ -578,9 +580,10 @@ static void pool_expire(struct pool *pool, uint64_t now_ms)
 			i++;
 			continue;
 		}
-		char hex[65];
+		char hex[65], from[65];
 		hex32(hb->item.id, hex);
-		log_info("relay: dropping %s block %s: %s", pool->name, hex,
+		hex32(hb->from_id, from);
+		log_info("relay: dropping %s block %s from peer %.16s: %s", pool->name, hex, from,
 			 hb->n_missing ? "its transactions did not arrive in time"
 				       : "its parent did not arrive in time");
 		held_free(pool_take(pool, i));
