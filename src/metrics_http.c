@@ -13,8 +13,8 @@
 #include "config.h"
 
 #include "src/metrics_http.h"
+#include "src/metrics_request.h"
 
-#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +39,7 @@ struct mconn {
 	struct mconn *prev, *next;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
-	http_parser parser;
-	size_t head_bytes;
-	char path[256];
-	size_t path_len;
-	int path_too_long;
+	struct rumor_metrics_request req;
 	int answered;
 	int closing;
 	uv_write_t write_req;
@@ -153,54 +149,6 @@ static void respond_text(struct mconn *c, int status, const char *text)
 	respond(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, 0);
 }
 
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-	struct mconn *c = p->data;
-	if (c->path_len + len >= sizeof(c->path)) {
-		c->path_too_long = 1;
-		return 0;
-	}
-	memcpy(c->path + c->path_len, at, len);
-	c->path_len += len;
-	c->path[c->path_len] = '\0';
-	return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-	struct mconn *c = p->data;
-	struct rumor_metrics_http *m = c->m;
-	int head_only = p->method == HTTP_HEAD;
-	if (p->method != HTTP_GET && !head_only) {
-		respond_text(c, 405, "only GET and HEAD are supported\n");
-		return 1;
-	}
-	if (p->content_length > 0 && p->content_length != ULLONG_MAX) {
-		respond_text(c, 400, "a GET request takes no body\n");
-		return 1;
-	}
-	if (c->path_too_long) {
-		respond_text(c, 404, "not found\n");
-		return 1;
-	}
-	/* The path without a query string. */
-	char *q = strchr(c->path, '?');
-	if (q)
-		*q = '\0';
-	int status = 500;
-	const char *type = "text/plain; charset=utf-8";
-	char *body = NULL;
-	size_t len = 0;
-	m->fn(m->ctx, c->path, &status, &type, &body, &len);
-	respond(c, status, type, body, len, head_only);
-	return 1; /* one request per connection: stop parsing */
-}
-
-static const http_parser_settings settings = {
-	.on_url = on_url,
-	.on_headers_complete = on_headers_complete,
-};
-
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	static char slab[4096]; /* loop thread only; each read is parsed at once */
@@ -218,16 +166,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0 || c->answered)
 		return;
-	c->head_bytes += (size_t)nread;
-	size_t used = http_parser_execute(&c->parser, &settings, buf->base, (size_t)nread);
-	if (c->answered)
+	struct rumor_metrics_http *m = c->m;
+	switch (rumor_metrics_request_feed(&c->req, buf->base, (size_t)nread)) {
+	case RUMOR_METRICS_REQUEST_MORE:
 		return;
-	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || used != (size_t)nread) {
-		respond_text(c, 400, "malformed request\n");
+	case RUMOR_METRICS_REQUEST_REFUSE:
+		respond_text(c, c->req.status, c->req.reason);
+		return;
+	case RUMOR_METRICS_REQUEST_GET: {
+		int status = 500;
+		const char *type = "text/plain; charset=utf-8";
+		char *body = NULL;
+		size_t len = 0;
+		m->fn(m->ctx, c->req.path, &status, &type, &body, &len);
+		respond(c, status, type, body, len, c->req.head_only);
 		return;
 	}
-	if (c->head_bytes > RUMOR_METRICS_HTTP_HEAD_MAX)
-		respond_text(c, 431, "request head too large\n");
+	}
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -260,8 +215,7 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c);
 		return;
 	}
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	rumor_metrics_request_init(&c->req);
 	uv_timer_start(&c->timer, on_timeout, RUMOR_METRICS_HTTP_TIMEOUT_MS, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) != 0)
 		conn_close(c);

@@ -5,10 +5,11 @@
  * /metrics and /health on it (--metricsbind; src/node_metrics.h).
  *
  * No authentication: it serves only what the callback returns for GET, and
- * takes no body.  Limits: request head RUMOR_METRICS_HTTP_HEAD_MAX bytes
- * (431 past it), RUMOR_METRICS_HTTP_CLIENTS connections at once (more are
- * closed at accept), RUMOR_METRICS_HTTP_TIMEOUT_MS for the whole exchange.
- * A request with a body, or not GET/HEAD, gets 405/400 and is closed.
+ * takes no body.  Limits: request head RUMOR_METRICS_REQUEST_HEAD_MAX bytes
+ * (431 past it; the parser is src/metrics_request.h),
+ * RUMOR_METRICS_HTTP_CLIENTS connections at once (more are closed at
+ * accept), RUMOR_METRICS_HTTP_TIMEOUT_MS for the whole exchange.  A request
+ * with a body, or not GET/HEAD, gets 400/405 and is closed.
  *
  * Its handles do not keep the loop alive (uv_unref): the node's handles
  * decide when uv_run returns; then the owner closes this listener and runs
@@ -23,7 +24,6 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define RUMOR_METRICS_HTTP_HEAD_MAX 8192
 #define RUMOR_METRICS_HTTP_CLIENTS 16
 #define RUMOR_METRICS_HTTP_TIMEOUT_MS 10000
 

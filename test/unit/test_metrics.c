@@ -16,6 +16,7 @@
 
 #include "crypto/item.h"
 #include "src/metrics.h"
+#include "src/metrics_request.h"
 #include "src/node.h"
 
 static void test_text(void **state)
@@ -110,12 +111,79 @@ static void test_counters(void **state)
 	assert_int_equal(h.sum_us, 500 + 501 + 99999999);
 }
 
+static enum rumor_metrics_verdict parse(struct rumor_metrics_request *r, const char *text,
+				       size_t piece)
+{
+	rumor_metrics_request_init(r);
+	enum rumor_metrics_verdict v = RUMOR_METRICS_REQUEST_MORE;
+	size_t len = strlen(text);
+	for (size_t off = 0; off < len && v == RUMOR_METRICS_REQUEST_MORE; off += piece)
+		v = rumor_metrics_request_feed(r, text + off, len - off < piece ? len - off : piece);
+	return v;
+}
+
+static void test_request(void **state)
+{
+	(void)state;
+	struct rumor_metrics_request r;
+	for (size_t piece = 1; piece <= 64; piece *= 4) {
+		assert_int_equal(parse(&r, "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", piece),
+				 RUMOR_METRICS_REQUEST_GET);
+		assert_string_equal(r.path, "/metrics");
+		assert_int_equal(r.head_only, 0);
+	}
+	assert_int_equal(parse(&r, "HEAD /health HTTP/1.0\r\n\r\n", 7), RUMOR_METRICS_REQUEST_GET);
+	assert_string_equal(r.path, "/health");
+	assert_int_equal(r.head_only, 1);
+	assert_int_equal(parse(&r, "GET /metrics HTTP/1.1\r\n", 100), RUMOR_METRICS_REQUEST_MORE);
+	/* A pipelined second request is not parsed into the first (it was:
+	 * the fuzzer found the paths appended). */
+	assert_int_equal(parse(&r, "GET /a?b HTTP/1.1\r\n\r\nGET /c?d HTTP/1.1\r\n\r\n", 100),
+			 RUMOR_METRICS_REQUEST_GET);
+	assert_string_equal(r.path, "/a");
+
+	assert_int_equal(parse(&r, "POST /metrics HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 100),
+			 RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 405);
+	assert_int_equal(parse(&r, "GET / HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy", 100),
+			 RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 400);
+	assert_int_equal(parse(&r, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 100),
+			 RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 400);
+	assert_int_equal(parse(&r, "\x01\x02garbage\r\n\r\n", 100), RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 400);
+
+	/* A path over the limit: 404; a head over the limit: 431. */
+	static const char head[] = "GET / HTTP/1.1\r\nX-Long: ";
+	static char big[RUMOR_METRICS_REQUEST_HEAD_MAX + 64];
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "GET /", 5);
+	static const char tail[] = " HTTP/1.1\r\n\r\n";
+	memcpy(big + 300, tail, sizeof(tail)); /* with its NUL */
+	assert_int_equal(parse(&r, big, 50), RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 404);
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, head, sizeof(head) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(parse(&r, big, 1000), RUMOR_METRICS_REQUEST_REFUSE);
+	assert_int_equal(r.status, 431);
+	/* Exactly at the limit and complete: still served. */
+	size_t n = RUMOR_METRICS_REQUEST_HEAD_MAX;
+	memset(big, 'a', n);
+	memcpy(big, head, sizeof(head) - 1);
+	memcpy(big + n - 4, "\r\n\r\n", 4);
+	big[n] = '\0';
+	assert_int_equal(parse(&r, big, 1000), RUMOR_METRICS_REQUEST_GET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
