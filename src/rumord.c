@@ -4,7 +4,8 @@
  * on SIGHUP), the monitoring listener (--metricsbind: /metrics and
  * /health, src/node_metrics.h), the check that a remote --rpcbind was
  * meant (--rpcallowremote), and readiness for systemd (Type=notify) when
- * built with libsystemd.
+ * built with libsystemd (READY=1 once the RPC port is open, STOPPING=1 as
+ * shutdown begins).
  *
  * Order at start: options, then the log file, then the metrics listener
  * (bound before the node starts, so that a port in use fails the start
@@ -66,6 +67,19 @@ static void on_early_stop_signal(uv_signal_t *handle, int signum)
 	if (*node)
 		rumor_node_stop(*node);
 }
+
+#ifdef HAVE_SYSTEMD
+/* Once per loop turn: tells systemd STOPPING=1 when shutdown begins (stop
+ * RPC, SIGTERM, SIGINT), once. */
+static void on_prepare_notify(uv_prepare_t *handle)
+{
+	struct rumor_node **node = handle->data;
+	if (*node && rumor_node_stopping(*node)) {
+		sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
+		uv_prepare_stop(handle);
+	}
+}
+#endif
 
 /* Start-up failed: say why on stderr, and in the log file if there is one. */
 static int start_failed(const char *err)
@@ -175,10 +189,15 @@ int main(int argc, char **argv)
 	}
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "READY=1\nSTATUS=serving");
+	uv_prepare_t notify_stop;
+	uv_prepare_init(&loop, &notify_stop);
+	notify_stop.data = &node;
+	uv_prepare_start(&notify_stop, on_prepare_notify);
+	uv_unref((uv_handle_t *)&notify_stop);
 #endif
 	uv_run(&loop, UV_RUN_DEFAULT);
 #ifdef HAVE_SYSTEMD
-	sd_notify(0, "STOPPING=1");
+	uv_close((uv_handle_t *)&notify_stop, NULL);
 #endif
 	/* The node is down: /health and /metrics stop with it. */
 	struct rumor_node *done = node;

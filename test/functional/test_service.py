@@ -17,7 +17,7 @@ Checks, with real rumord processes on loopback:
   - log lines: a refused submission (info, with the reason and the caller),
     `stop` with its caller;
   - with libsystemd: READY=1 reaches $NOTIFY_SOCKET once the RPC port is
-    open, STOPPING=1 at the end.
+    open, STOPPING=1 when shutdown begins.
 """
 
 import json
@@ -218,6 +218,10 @@ class Service(TestBase):
         status, headers, body = http_get(host, port, "/metrics", method="HEAD")
         check_equal((status, body), (200, b""), "HEAD /metrics: 200, no body")
 
+        check(re.search(r"debug: stored tx %s from rpc -" % txid[:16], a.stderr_text()),
+              "A logs the stored item with its short id and source")
+        check(re.search(r"debug: stored tx %s from peer %s" % (txid[:16], ida[:16]),
+                        b.stderr_text()), "B logs the stored item with its id and the peer")
         log("stop is logged with its caller")
         a.cli("stop", ok=True)
         check_equal(a.wait_exit(), 0, "A exits 0 after stop")
@@ -346,7 +350,7 @@ class Service(TestBase):
             if "#define HAVE_SYSTEMD 1" not in f.read():
                 log("  (built without libsystemd: no sd_notify check)")
                 return
-        log("sd_notify: READY=1 once the RPC port is open, STOPPING=1 at the end")
+        log("sd_notify: READY=1 once the RPC port is open, STOPPING=1 when stopping")
         path = os.path.join(self.tmpdir, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
@@ -360,9 +364,10 @@ class Service(TestBase):
         msg = sock.recv(4096).decode()
         check("READY=1" in msg.split("\n"), "READY=1 sent (%r)" % msg)
         node.rpc("getinfo")  # ready meant serving
-        node.stop()
+        node.cli("stop", ok=True)
         msg = sock.recv(4096).decode()
-        check("STOPPING=1" in msg.split("\n"), "STOPPING=1 sent (%r)" % msg)
+        check("STOPPING=1" in msg.split("\n"), "STOPPING=1 sent as shutdown begins (%r)" % msg)
+        check_equal(node.wait_exit(), 0, "exit status after stop")
         sock.close()
 
 
