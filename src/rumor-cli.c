@@ -280,9 +280,15 @@ int main(int argc, char **argv)
 	char cfg_err[1024];
 	if (conf_path[0] &&
 	    rumor_config_read_file(node_cfg, conf_path, conf != NULL, cfg_err, sizeof(cfg_err))) {
-		fprintf(stderr, "error: %s\n", cfg_err);
-		free(node_cfg);
-		return EXIT_USAGE;
+		if (conf) {
+			fprintf(stderr, "error: %s\n", cfg_err);
+			free(node_cfg);
+			return EXIT_USAGE;
+		}
+		/* The node's own file, read for rpcbind and network only: a line
+		 * rumor-cli cannot use (say, a network-psk file it may not read)
+		 * must not stop it.  The lines before it still count. */
+		fprintf(stderr, "warning: %s (read only up to that line)\n", cfg_err);
 	}
 	char from_conf[128];
 	if (!rpcconnect && node_cfg->rpc_port >= 0) {
