@@ -162,6 +162,15 @@ class SafeDefaults(TestBase):
                     "(%s)" % cp.stderr.strip())
         check(info["node_id"] in cp.stdout, "and gets its getinfo")
 
+        # A line rumor-cli cannot use (a PSK file it cannot read) after
+        # rpcbind: a warning, and the call still goes to the right node.
+        with open(os.path.join(node.datadir, "rumor.conf"), "a") as f:
+            f.write("network-psk=%s/no-such.psk\n" % node.datadir)
+        cp = run_tool(RUMOR_CLI, ["--datadir=" + node.datadir, "getinfo"])
+        check_equal(cp.returncode, 0, "rumor-cli still reaches the node (%s)" % cp.stderr.strip())
+        check(cp.stderr.startswith("warning: %s/rumor.conf:6: network-psk: cannot read"
+                                   % node.datadir), "and warns about the line (%r)" % cp.stderr)
+
         cp = run_tool(RUMOR_CLI, ["--version"])
         check_equal((cp.returncode, cp.stdout.strip()), (0, "rumor-cli 0.1.0"), "--version")
 
