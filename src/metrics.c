@@ -81,10 +81,16 @@ void rumor_metrics_item_stored_histogram(enum rumor_metrics_source source,
 void rumor_metrics_submitted(int kind, enum rumor_metrics_source source, int status,
 			     uint64_t start_ns)
 {
+	rumor_metrics_outcome(kind, source, status, (uv_hrtime() - start_ns) / 1000);
+}
+
+void rumor_metrics_outcome(int kind, enum rumor_metrics_source source, int status,
+			   uint64_t latency_us)
+{
 	switch ((enum rumor_submit_status)status) {
 	case RUMOR_SUBMIT_ACCEPTED:
 		rumor_metrics_item(kind, source, RUMOR_METRICS_ACCEPTED);
-		rumor_metrics_item_stored_us(source, (uv_hrtime() - start_ns) / 1000);
+		rumor_metrics_item_stored_us(source, latency_us);
 		return;
 	case RUMOR_SUBMIT_KNOWN:
 		rumor_metrics_item(kind, source, RUMOR_METRICS_DUPLICATE);

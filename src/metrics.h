@@ -45,6 +45,10 @@ void rumor_metrics_item_stored_us(enum rumor_metrics_source source, uint64_t us)
  * (uv_hrtime() when the item arrived). */
 void rumor_metrics_submitted(int kind, enum rumor_metrics_source source, int status,
 			     uint64_t start_ns);
+/* The same with the time already measured (latency_us: arrival to store
+ * commit, used for ACCEPTED only). */
+void rumor_metrics_outcome(int kind, enum rumor_metrics_source source, int status,
+			   uint64_t latency_us);
 
 const char *rumor_metrics_source_name(enum rumor_metrics_source source);
 const char *rumor_metrics_result_name(enum rumor_metrics_result result);

@@ -17,7 +17,6 @@
 #include "src/metrics.h"
 #include "src/node.h"
 #include "src/peers.h"
-#include "src/relay.h"
 #include "store/store.h"
 
 struct peer_counts {
@@ -123,30 +122,29 @@ static void wire(struct rumor_metrics_text *t, struct rumor_peers *peers)
 	rumor_metrics_sample_u64(t, "rumor_peers", pc.outbound, out);
 }
 
-static void relay(struct rumor_metrics_text *t, struct rumor_node_relay *relay)
+/* The node core's counters (net/core.h), the ones getrelayinfo shows. */
+static void relay(struct rumor_metrics_text *t, struct rumor_node *node)
 {
-	struct rumor_node_relay_stats rs;
-	memset(&rs, 0, sizeof(rs));
-	if (relay)
-		rumor_node_relay_get_stats(relay, &rs);
+	struct rumor_core_stats rs;
+	rumor_node_core_stats(node, &rs);
 	rumor_metrics_family(t, "rumor_relay_requests_in_flight", "gauge",
 			     "Items requested from peers (getdata) and not yet received.");
-	rumor_metrics_sample_u64(t, "rumor_relay_requests_in_flight", rs.core.requests_in_flight,
+	rumor_metrics_sample_u64(t, "rumor_relay_requests_in_flight", rs.relay.requests_in_flight,
 				 NULL);
 	rumor_metrics_family(t, "rumor_relay_requests_total", "counter",
 			     "Items requested from peers (getdata entries sent).");
-	rumor_metrics_sample_u64(t, "rumor_relay_requests_total", rs.core.requests_sent, NULL);
+	rumor_metrics_sample_u64(t, "rumor_relay_requests_total", rs.relay.requests_sent, NULL);
 	rumor_metrics_family(t, "rumor_relay_request_timeouts_total", "counter",
 			     "Requests a peer did not answer in time (asked again elsewhere).");
 	rumor_metrics_sample_u64(t, "rumor_relay_request_timeouts_total",
-				 rs.core.request_timeouts, NULL);
+				 rs.relay.request_timeouts, NULL);
 	rumor_metrics_family(t, "rumor_relay_ids_tracked", "gauge",
 			     "Ids announced by peers and not yet received.");
-	rumor_metrics_sample_u64(t, "rumor_relay_ids_tracked", rs.core.ids_tracked, NULL);
+	rumor_metrics_sample_u64(t, "rumor_relay_ids_tracked", rs.relay.ids_tracked, NULL);
 	rumor_metrics_family(t, "rumor_relay_announcements_ignored_total", "counter",
 			     "Announcements over the per-peer or per-id limits.");
 	rumor_metrics_sample_u64(t, "rumor_relay_announcements_ignored_total",
-				 rs.core.announcements_ignored, NULL);
+				 rs.relay.announcements_ignored, NULL);
 	rumor_metrics_family(t, "rumor_relay_blocks_waiting", "gauge",
 			     "Blocks held for missing transactions (pending) or a missing "
 			     "parent (orphan).");
@@ -231,7 +229,7 @@ static char *render_metrics(struct rumor_node *node, size_t *len)
 			     "Bytes of the items between receipt and their store commit.");
 	rumor_metrics_sample_u64(&t, "rumor_pipeline_bytes", pl.in_flight_bytes, NULL);
 	wire(&t, rumor_node_peers(node));
-	relay(&t, rumor_node_relay(node));
+	relay(&t, node);
 	store(&t, rumor_node_store(node));
 	process(&t, node);
 	return rumor_metrics_text_take(&t, len);

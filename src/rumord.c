@@ -34,6 +34,7 @@
 #include "src/node.h"
 #include "src/node_metrics.h"
 #include "src/options.h"
+#include "src/rpc_methods.h"
 
 static void on_sighup(uv_signal_t *handle, int signum)
 {
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
 		uv_loop_close(&loop);
 		return start_failed(err);
 	}
+	/* The methods reach the node through its accessors (src/node.h). */
+	rumor_rpc_methods_setup(rumor_node_rpc(node), node);
 	if (!rumor_is_loopback(cfg.rpc_host))
 		log_warn("rpc: listening on a non-loopback address (--rpcallowremote): anyone who "
 			 "can reach %s sees the RPC credentials in clear text (HTTP Basic auth, no "

@@ -10,6 +10,8 @@ from the benchmarks themselves, never from the test suite):
    README documents, steal included.
 2. `transport` with one small size and one short round: exit 0 and its
    figures.
+3. `sim` with one run of 50 simulated nodes: exit 0, the run ok, and its
+   wall time, CPU time, resident memory and events.
 Each driver runs in a process group of its own, killed whole at the end, so
 no rumord or load generator it started outlives the test, even on a timeout.
 """
@@ -89,6 +91,15 @@ class ContribBench(TestBase):
               and r.get("raw_chacha_MBps", {}).get("1024", 0) > 0,
               "transport and raw ChaCha20-Poly1305 rates for 1 KiB")
         check(r.get("handshakes_per_s_tcp", 0) > 0, "handshakes over TCP were counted")
+
+        log("contrib/bench/sim, one run of 50 nodes")
+        r = run_driver("sim", ["--sizes=50", "--runs=1", "--items=20"])
+        check(r.get("ok") is True and len(r.get("runs", [])) == 1, "sim reports one run, ok")
+        run = r["runs"][0]
+        check_equal((run.get("nodes"), run.get("ok")), (50, True), "50 nodes, invariants held")
+        check(all(is_number(run.get(k)) and run[k] > 0
+                  for k in ("wall_s", "cpu_s", "max_rss_mib", "events", "max_core_bytes")),
+              "wall, CPU, RSS, events and core memory measured: %r" % run)
 
 
 if __name__ == "__main__":
