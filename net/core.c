@@ -88,6 +88,8 @@ struct waiter {
 	uint64_t token;
 	rumor_core_peer peer; /* PEER */
 	uint8_t peer_id[32];
+	int kind;             /* PEER: the message's kind (0: not yet known) */
+	uint64_t start_us;    /* PEER: when it entered the pipeline */
 };
 
 enum sub_state {
@@ -421,6 +423,9 @@ static void waiter_outcome(struct rumor_core *core, const struct waiter *w,
 		reply(core, w->token, status, reason, id);
 	if (w->type == WAITER_RPC)
 		return;
+	if (core->cfg.peer_item)
+		core->cfg.peer_item(core->cfg.peer_item_ctx, w->kind, status,
+				    core->now_us - w->start_us);
 	switch (status) {
 	case RUMOR_SUBMIT_ACCEPTED: /* announced when valid */
 	case RUMOR_SUBMIT_KNOWN:
@@ -431,11 +436,15 @@ static void waiter_outcome(struct rumor_core *core, const struct waiter *w,
 		break;
 	case RUMOR_SUBMIT_ESTORE:
 	case RUMOR_SUBMIT_EBUSY:
-	case RUMOR_SUBMIT_ESHUTDOWN:
+	case RUMOR_SUBMIT_ESHUTDOWN: {
 		/* not the peer's fault; fetched again when announced again */
-		core_log(core, RUMOR_CORE_LOG_DEBUG, "relay: item from a peer not stored: %s",
-			 reason ? reason : "");
+		char id_hex[65], peer_hex[65];
+		hex32(peer_item_id, id_hex);
+		hex32(w->peer_id, peer_hex);
+		core_log(core, RUMOR_CORE_LOG_DEBUG, "relay: item %.16s from peer %.16s not stored: %s",
+			 id_hex, peer_hex, reason ? reason : "");
 		break;
+	}
 	}
 }
 
@@ -480,10 +489,12 @@ static void pool_add(struct rumor_core *core, struct rumor_blockpool *pool,
 {
 	while (rumor_blockpool_must_evict(pool, hb->len)) {
 		struct rumor_held_block *old = rumor_blockpool_take(pool, 0);
-		char hex[65];
+		char hex[65], from[65];
 		hex32(old->item.id, hex);
-		core_log(core, RUMOR_CORE_LOG_INFO, "relay: %s pool full: dropping block %s",
-			 pool->name, hex);
+		hex32(old->from_id, from);
+		core_log(core, RUMOR_CORE_LOG_INFO,
+			 "relay: %s pool full: dropping block %s from peer %.16s", pool->name, hex,
+			 from);
 		rumor_held_block_free(old);
 	}
 	if (rumor_blockpool_add(pool, hb) != 0) {
@@ -500,6 +511,8 @@ static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
 	w.type = WAITER_PEER;
 	w.peer = hb->from;
 	memcpy(w.peer_id, hb->from_id, 32);
+	w.kind = RUMOR_ITEM_BLOCK;
+	w.start_us = core->now_us;
 	uint8_t *bytes = hb->bytes;
 	struct rumor_item item = hb->item;
 	hb->bytes = NULL;
@@ -649,9 +662,11 @@ static void pools_expire(struct rumor_core *core, struct rumor_blockpool *pool)
 {
 	struct rumor_held_block *hb;
 	while ((hb = rumor_blockpool_take_expired(pool, core->now_us))) {
-		char hex[65];
+		char hex[65], from[65];
 		hex32(hb->item.id, hex);
-		core_log(core, RUMOR_CORE_LOG_INFO, "relay: dropping %s block %s: %s", pool->name, hex,
+		hex32(hb->from_id, from);
+		core_log(core, RUMOR_CORE_LOG_INFO, "relay: dropping %s block %s from peer %.16s: %s",
+			 pool->name, hex, from,
 			 hb->n_missing ? "its transactions did not arrive in time"
 				       : "its parent did not arrive in time");
 		rumor_held_block_free(hb);
@@ -688,8 +703,13 @@ static void item_valid(struct rumor_core *core, struct sub *sub)
 /* Newly stored (status 0). */
 static void item_accepted(struct rumor_core *core, struct sub *sub)
 {
-	core_log(core, RUMOR_CORE_LOG_DEBUG, "stored %s %s", rumor_item_kind_name(sub->item.kind),
-		 sub->from_peer ? "peer" : "rpc");
+	char id_hex[65], peer_hex[65] = "-";
+	hex32(sub->item.id, id_hex);
+	if (sub->from_peer)
+		hex32(sub->peer_id, peer_hex);
+	core_log(core, RUMOR_CORE_LOG_DEBUG, "stored %s %.16s from %s %.16s",
+		 rumor_item_kind_name(sub->item.kind), id_hex, sub->from_peer ? "peer" : "rpc",
+		 peer_hex);
 	if (sub->item.kind == RUMOR_ITEM_TX)
 		core->accepted_tx++;
 	else
@@ -731,6 +751,8 @@ static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct r
 		}
 		*nw = *w;
 		nw->next = NULL;
+		if (!nw->kind)
+			nw->kind = item->kind;
 		*running->more_tail = nw;
 		running->more_tail = &nw->next;
 		core->dyn_bytes += sizeof(*nw);
@@ -759,6 +781,8 @@ static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct r
 	sub->item = *item;
 	rumor_item_rebase(&sub->item, bytes);
 	sub->first = *w;
+	if (!sub->first.kind)
+		sub->first.kind = item->kind;
 	sub->first.next = NULL;
 	sub->more_tail = &sub->more;
 	sub->first_seen_us = wall_us;
@@ -875,6 +899,8 @@ void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const ui
 	w.has_token = 1;
 	w.token = token;
 	memcpy(w.peer_id, peer_id, 32);
+	w.kind = expect;
+	w.start_us = core->now_us;
 	struct core_peer *p = rumor_idmap_get(&core->by_id, peer_id);
 	w.peer = p ? p->handle : RUMOR_CORE_NO_PEER;
 	uint8_t id[RUMOR_ID_SIZE];
@@ -1267,8 +1293,10 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 	enum rumor_relay_payload_verdict v =
 		rumor_relay_on_payload(core->relay, p->handle, id, core->now_us);
 	switch (v) {
-	case RUMOR_RELAY_PAYLOAD_DUPLICATE:
-		return; /* counted by the relay */
+	case RUMOR_RELAY_PAYLOAD_DUPLICATE: /* counted by the relay too */
+		if (core->cfg.peer_item)
+			core->cfg.peer_item(core->cfg.peer_item_ctx, kind, RUMOR_SUBMIT_KNOWN, 0);
+		return;
 	case RUMOR_RELAY_PAYLOAD_UNREQUESTED: {
 		char peer_hex[65], id_hex[65];
 		hex32(p->id, peer_hex);
@@ -1287,14 +1315,19 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 	w.type = WAITER_PEER;
 	w.peer = p->handle;
 	memcpy(w.peer_id, p->id, 32);
+	w.kind = kind;
+	w.start_us = core->now_us;
 	if (kind == RUMOR_ITEM_TX) {
 		submit_bytes(core, blob->ptr, blob->len, RUMOR_ITEM_TX, &w, id, wall_us);
 		return;
 	}
 	/* A block: cheap checks here, so that only plausible blocks wait in
 	 * the pools; the pipeline checks again and verifies the signature. */
-	if (known_in_memory(core, id))
+	if (known_in_memory(core, id)) {
+		if (core->cfg.peer_item)
+			core->cfg.peer_item(core->cfg.peer_item_ctx, kind, RUMOR_SUBMIT_KNOWN, 0);
 		return;
+	}
 	struct rumor_held_block *hb = calloc(1, sizeof(*hb));
 	uint8_t *copy = malloc(blob->len ? blob->len : 1);
 	if (!hb || !copy) {
@@ -1316,6 +1349,8 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 				       (uint64_t)(wall_us < 0 ? 0 : wall_us / 1000000));
 	if (why) {
 		rumor_held_block_free(hb);
+		if (core->cfg.peer_item)
+			core->cfg.peer_item(core->cfg.peer_item_ctx, kind, RUMOR_SUBMIT_EREJECT, 0);
 		reject_item(core, p->handle, p->id, id, why);
 		return;
 	}

@@ -134,6 +134,16 @@ struct rumor_core_config {
 	/* Log lines (no trailing newline), borrowed for the call.  May be NULL. */
 	void (*log)(void *ctx, enum rumor_core_log_level level, const char *line);
 	void *log_ctx;
+	/* Each item a peer sent (tx or block message, or submit_relayed) comes
+	 * to one outcome, told here once: kind (the message's; 0 when a
+	 * relayed item of either kind did not decode), status (enum
+	 * rumor_submit_status: KNOWN also for a payload received again or a
+	 * block already held, EREJECT for a block the pool check refused),
+	 * latency_us: from its entry into the pipeline to now (for ACCEPTED,
+	 * its store commit; 0 for what never entered it).  For the shell's
+	 * metrics.  May be NULL. */
+	void (*peer_item)(void *ctx, int kind, int status, uint64_t latency_us);
+	void *peer_item_ctx;
 };
 void rumor_core_config_default(struct rumor_core_config *cfg);
 

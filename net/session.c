@@ -73,6 +73,7 @@ struct rumor_session {
 	int64_t wall_clock_offset_s;
 	int has_expected_id;
 	uint8_t expected_id[32];
+	int handshake_mismatch; /* a handshake message failed to authenticate */
 
 	/* handshake */
 	struct rumor_noise_handshake hs;
@@ -580,6 +581,16 @@ static void handle_handshake_message(struct rumor_session *s, const uint8_t *msg
 
 	rc = rumor_noise_handshake_read(&s->hs, msg, len, first ? NULL : payload,
 					first ? 0 : sizeof(payload), &plen);
+	if (rc == -EBADMSG && !first) {
+		/* Messages 2 and 3 are encrypted under keys that mix in the
+		 * network name (prologue) and the PSK: a peer on another network
+		 * or with another key fails here, and so does a corrupt message. */
+		s->handshake_mismatch = 1;
+		fail(s, RUMOR_DISCONNECT_NONE,
+		     "handshake: the peer uses a different network or PSK (%s)",
+		     rumor_noise_handshake_reason(&s->hs));
+		return;
+	}
 	if (rc < 0) {
 		fail(s, RUMOR_DISCONNECT_NONE, "handshake: %s%s",
 		     rumor_noise_handshake_reason(&s->hs),
@@ -956,6 +967,11 @@ const struct rumor_msg_hello *rumor_session_remote_hello(const struct rumor_sess
 const struct rumor_session_stats *rumor_session_stats(const struct rumor_session *s)
 {
 	return &s->stats;
+}
+
+int rumor_session_handshake_mismatch(const struct rumor_session *s)
+{
+	return s->handshake_mismatch;
 }
 
 const char *rumor_session_close_reason(const struct rumor_session *s)

@@ -199,6 +199,10 @@ const uint8_t *rumor_session_remote_id(const struct rumor_session *s);
 /* The peer's hello; NULL before READY.  Strings borrow session memory. */
 const struct rumor_msg_hello *rumor_session_remote_hello(const struct rumor_session *s);
 const struct rumor_session_stats *rumor_session_stats(const struct rumor_session *s);
+/* 1 when the session closed because a handshake message (2 or 3) failed
+ * to authenticate: the peer is on another network or uses another PSK (or
+ * sent a corrupt message).  The close reason then says so. */
+int rumor_session_handshake_mismatch(const struct rumor_session *s);
 /* Why the session closed (NULL while open). */
 const char *rumor_session_close_reason(const struct rumor_session *s);
 

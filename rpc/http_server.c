@@ -40,6 +40,7 @@
  */
 #include "rpc/http_server.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <limits.h>
 #include <stdio.h>
@@ -428,6 +429,29 @@ struct rumor_http_request {
 
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
+
+int rumor_http_request_peer(const struct rumor_http_request *req, char *buf, size_t cap)
+{
+	if (!req || !req->conn || cap == 0)
+		return -1;
+	struct sockaddr_storage addr;
+	int len = sizeof(addr);
+	char ip[INET6_ADDRSTRLEN];
+	if (uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&addr, &len) != 0)
+		return -1;
+	if (addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&addr;
+		if (uv_ip6_name(a6, ip, sizeof(ip)) != 0)
+			return -1;
+		snprintf(buf, cap, "[%s]:%d", ip, ntohs(a6->sin6_port));
+	} else {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)&addr;
+		if (uv_ip4_name(a4, ip, sizeof(ip)) != 0)
+			return -1;
+		snprintf(buf, cap, "%s:%d", ip, ntohs(a4->sin_port));
+	}
+	return 0;
+}
 
 static void server_release(struct rumor_http_server *s)
 {

@@ -53,6 +53,10 @@ typedef void (*rumor_http_abort_fn)(struct rumor_http_request *req, void *arg);
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
 				 void *arg);
 
+/* The client's address as "IP:PORT" ("[IPv6]:PORT"), for log lines.
+ * Returns 0, or -1 when the connection is gone or has no address. */
+int rumor_http_request_peer(const struct rumor_http_request *req, char *buf, size_t cap);
+
 struct rumor_http_stats {
 	uint64_t connections_accepted;
 	uint64_t connections_refused; /* over max_clients */

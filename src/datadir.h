@@ -9,6 +9,14 @@
  *   DATADIR/.cookie     RPC cookie (rpc/auth.h), removed at clean shutdown
  *   DATADIR/rumor.sqlite  the item store (store/store.h)
  *   DATADIR/rumor.conf  optional config file (src/options.h)
+ *   DATADIR/network     the network name the datadir was first started
+ *                       with, and a newline; a start with another network
+ *                       is refused (a datadir made before this file existed
+ *                       gets it at its next start)
+ *
+ * A start that fails leaves the datadir as it found it: what this start
+ * created (the directory, node.key, the database, network, .lock) is
+ * removed again (rumor_datadir_snapshot, rumor_datadir_undo).
  *
  * Every function returns 0 or -1 with a message for the operator in err.
  */
@@ -27,5 +35,20 @@ void rumor_datadir_unlock(int fd);
  * a new key was made. */
 int rumor_datadir_node_key(const char *dir, uint8_t seed[32], int *created, char *err,
 			   size_t errlen);
+
+/* Which of the datadir's files existed before this start. */
+struct rumor_datadir_snapshot {
+	int dir, lock, key, db, network;
+};
+void rumor_datadir_snapshot(const char *dir, struct rumor_datadir_snapshot *snap);
+/* After a failed start, with the lock still held: removes what did not exist
+ * at snapshot time (the database with its -wal, -shm and -journal files,
+ * node.key, network, .lock, and the directory if it is then empty). */
+void rumor_datadir_undo(const char *dir, const struct rumor_datadir_snapshot *snap);
+
+/* Compares network with DATADIR/network, or writes it there when the file
+ * does not exist.  Returns 0, or -1 with err set (another network, or the
+ * file cannot be read or written). */
+int rumor_datadir_network(const char *dir, const char *network, char *err, size_t errlen);
 
 #endif

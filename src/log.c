@@ -1,11 +1,19 @@
 /*
  * src/log.c: see log.h.  Each line is formatted into one buffer and written
  * with a single write(2), so lines from different threads never interleave.
+ *
+ * The log file: log_fd is the descriptor every line goes to (stderr until
+ * rumor_log_open).  Reopening opens the file again and dup2()s the new
+ * descriptor onto log_fd, which is atomic: a thread writing at that moment
+ * writes to the old file or the new one, never to a closed or reused
+ * descriptor, and no line is lost.
  */
 #include "config.h"
 
 #include "src/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +21,67 @@
 #include <unistd.h>
 
 static enum rumor_log_level current_level = RUMOR_LOG_INFO;
+static int log_fd = STDERR_FILENO;
+static char log_path[4096];
+
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+int rumor_log_open(const char *path)
+{
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	int fd = open_log(path);
+	if (fd < 0)
+		return fd;
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	log_fd = fd;
+	return 0;
+}
+
+int rumor_log_reopen(void)
+{
+	if (!log_path[0])
+		return 0;
+	int fd = open_log(log_path);
+	if (fd < 0)
+		return fd;
+	int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+void rumor_log_close(void)
+{
+	if (log_path[0] && log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = STDERR_FILENO;
+	log_path[0] = '\0';
+}
+
+const char *rumor_log_path(void)
+{
+	return log_path[0] ? log_path : NULL;
+}
+
+int rumor_log_ratelimit(struct rumor_log_ratelimit *rl, uint64_t *suppressed)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (rl->started && now_ms < rl->next_ms) {
+		rl->suppressed++;
+		return 0;
+	}
+	rl->started = 1;
+	rl->next_ms = now_ms + rl->interval_ms;
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return 1;
+}
 
 static const char *level_name(enum rumor_log_level level)
 {
@@ -71,7 +140,7 @@ void rumor_log(enum rumor_log_level level, const char *fmt, ...)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* Best effort: nothing useful to do if stderr is gone. */
-	ssize_t w = write(STDERR_FILENO, line, n);
+	/* Best effort: nothing useful to do if the log is gone. */
+	ssize_t w = write(log_fd, line, n);
 	(void)w;
 }

@@ -50,7 +50,9 @@
 #include "rpc/jsonrpc.h"
 #include "src/datadir.h"
 #include "src/log.h"
+#include "src/metrics.h"
 #include "src/peers.h"
+#include "src/rpc_methods.h"
 #include "src/workpool.h"
 #include "store/store.h"
 
@@ -81,6 +83,7 @@ struct rumor_node {
 	uint8_t node_id[32];
 	uint8_t node_secret[RUMOR_SECRET_SIZE]; /* peers prove our identity with it */
 	int lock_fd;
+	struct rumor_datadir_snapshot fresh; /* what existed before this start */
 	char cookie_path[RUMOR_PATH_MAX + 16];
 	struct rumor_auth auth;
 	struct rumor_store *store;
@@ -389,6 +392,13 @@ static void drain(struct rumor_node *node)
 		maybe_finish_stop(node);
 }
 
+/* The outcome of an item a peer sent, for the metrics (src/metrics.h). */
+static void core_peer_item(void *ctx, int kind, int status, uint64_t latency_us)
+{
+	(void)ctx;
+	rumor_metrics_outcome(kind, RUMOR_METRICS_PEER, status, latency_us);
+}
+
 static void core_log(void *ctx, enum rumor_core_log_level level, const char *line)
 {
 	(void)ctx;
@@ -523,7 +533,9 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 			    void *ctx)
 {
 	struct rumor_node *node = ctx;
+	rumor_rpc_methods_set_caller(req); /* for log lines such as `stop`'s */
 	struct rumor_jsonrpc_request *rr = rumor_jsonrpc_handle(&node->rpc, body, len, rpc_done, req);
+	rumor_rpc_methods_set_caller(NULL);
 	if (rr)
 		rumor_http_request_on_abort(req, rpc_abort, rr);
 	/* Verify this request's items now rather than at the end of the turn:
@@ -654,8 +666,10 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	for (size_t i = 0; i < cfg->n_producers; i++)
 		rumor_network_add_producer(&node->network, cfg->producers[i]);
 
+	rumor_datadir_snapshot(cfg->datadir, &node->fresh);
 	if (rumor_datadir_prepare(cfg->datadir, err, errlen) ||
-	    rumor_datadir_lock(cfg->datadir, &node->lock_fd, err, errlen))
+	    rumor_datadir_lock(cfg->datadir, &node->lock_fd, err, errlen) ||
+	    rumor_datadir_network(cfg->datadir, cfg->network, err, errlen))
 		goto fail;
 	int created = 0;
 	if (rumor_datadir_node_key(cfg->datadir, node->node_seed, &created, err, errlen))
@@ -677,6 +691,8 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	cc.relay.poisson_delay = cfg->inv_poisson;
 	cc.log = core_log;
 	cc.log_ctx = node;
+	cc.peer_item = core_peer_item;
+	cc.peer_item_ctx = node;
 	int crc = rumor_core_new(&node->core, &cc, now_us());
 	sodium_memzero(cc.seed, sizeof(cc.seed));
 	if (crc != 0) {
@@ -792,6 +808,8 @@ fail:
 	if (node->cookie_path[0])
 		unlink(node->cookie_path);
 	rumor_core_del(node->core);
+	if (node->lock_fd >= 0) /* a failed start leaves the datadir as it was */
+		rumor_datadir_undo(cfg->datadir, &node->fresh);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
 	sodium_memzero(node->node_secret, sizeof(node->node_secret));
@@ -833,4 +851,19 @@ struct rumor_peers *rumor_node_peers(struct rumor_node *node)
 uint64_t rumor_node_uptime_s(const struct rumor_node *node)
 {
 	return (uv_now(node->loop) - node->start_ms) / 1000;
+}
+
+void rumor_node_get_pipeline(const struct rumor_node *node, struct rumor_node_pipeline *out)
+{
+	struct rumor_core_stats cs;
+	rumor_core_get_stats(node->core, &cs);
+	out->in_flight = cs.in_flight;
+	out->in_flight_bytes = cs.in_flight_bytes;
+	out->verify_queued =
+		node->verify_queued + (node->verify ? rumor_workpool_pending(node->verify) : 0);
+}
+
+int rumor_node_stopping(const struct rumor_node *node)
+{
+	return node->stopping;
 }

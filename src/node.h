@@ -101,4 +101,14 @@ uint64_t rumor_node_uptime_s(const struct rumor_node *node);
 /* Asks for shutdown soon, after the current RPC response is written. */
 void rumor_node_request_stop(struct rumor_node *node);
 
+/* The submission pipeline now, for metrics: items (and their bytes) in
+ * flight, of which waiting for or under signature verification. */
+struct rumor_node_pipeline {
+	size_t in_flight, in_flight_bytes;
+	size_t verify_queued; /* gathered for the pool, or on it */
+};
+void rumor_node_get_pipeline(const struct rumor_node *node, struct rumor_node_pipeline *out);
+/* 1 once shutdown has begun (stop RPC, SIGTERM, SIGINT). */
+int rumor_node_stopping(const struct rumor_node *node);
+
 #endif

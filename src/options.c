@@ -40,6 +40,9 @@ enum option_id {
 	OPT_NETWORK_PSK,
 	OPT_MAXINBOUND,
 	OPT_MAXINBOUNDPERIP,
+	OPT_LOGFILE,
+	OPT_METRICSBIND,
+	OPT_RPCALLOWREMOTE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -57,7 +60,7 @@ static const struct option_spec options[] = {
 	{"conf", OPT_CONF, 1, 0, "FILE        config file (default DATADIR/rumor.conf)"},
 	{"network", OPT_NETWORK, 1, 1, "NAME     network name; items are bound to it (default main)"},
 	{"rpcbind", OPT_RPCBIND, 1, 1, "HOST:PORT JSON-RPC address (default 127.0.0.1:8632)"},
-	{"rpcauth", OPT_RPCAUTH, 1, 1, "USER:SALT$HMAC  extra RPC user (repeatable; see rumor-tx rpcauth)"},
+	{"rpcauth", OPT_RPCAUTH, 1, 1, "USER:SALT$HMAC  extra RPC user (repeatable; see rumor-tx rpcauth; default: none)"},
 	{"loglevel", OPT_LOGLEVEL, 1, 1, "LEVEL   debug, info, warn or error (default info)"},
 	{"blockproducer", OPT_BLOCKPRODUCER, 1, 1,
 	 "PUBKEY  allowed block producer (repeatable; default: anyone)"},
@@ -66,20 +69,26 @@ static const struct option_spec options[] = {
 	{"rpctimeout", OPT_RPCTIMEOUT, 1, 1, "SECONDS  idle RPC connection timeout (default 30)"},
 	{"listen", OPT_LISTEN, 1, 1,
 	 "HOST:PORT  accept peers on this numeric address (default 0.0.0.0:8633; port 0: any)"},
-	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections (only dial out)"},
+	{"nolisten", OPT_NOLISTEN, 2, 1, "          do not accept peer connections, only dial out (default: off; nolisten=1 in the file)"},
 	{"connect", OPT_CONNECT, 1, 1,
-	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable)"},
+	 "[NODEID@]HOST:PORT  keep a connection to this peer (repeatable; default: none)"},
 	{"addnode", OPT_ADDNODE, 1, 1,
-	 "[NODEID@]HOST:PORT  static peer, redialled when it drops (repeatable; as --connect)"},
+	 "[NODEID@]HOST:PORT  static peer, redialled when it drops (repeatable; as --connect; default: none)"},
 	{"invflushms", OPT_INVFLUSHMS, 1, 1,
 	 "MS   batch transaction announcements for MS milliseconds (default 5; 0-60000)"},
 	{"invpoisson", OPT_INVPOISSON, 2, 1,
-	 "        randomise announcement delays (exponential, mean --invflushms) for privacy"},
+	 "        randomise announcement delays (exponential, mean --invflushms) for privacy (default: off)"},
 	{"network-psk", OPT_NETWORK_PSK, 1, 1,
-	 "FILE  pre-shared network key: 64 hex characters and a newline"},
+	 "FILE  pre-shared network key: 64 hex characters and a newline (default: none)"},
 	{"maxinbound", OPT_MAXINBOUND, 1, 1, "N      most inbound peer connections (default 64)"},
 	{"maxinboundperip", OPT_MAXINBOUNDPERIP, 1, 1,
 	 "N inbound peer connections per IP address (default 4)"},
+	{"logfile", OPT_LOGFILE, 1, 1,
+	 "FILE     append the log to FILE, reopened on SIGHUP (default: stderr)"},
+	{"metricsbind", OPT_METRICSBIND, 1, 1,
+	 "HOST:PORT  serve GET /metrics (Prometheus) and /health here (default: off)"},
+	{"rpcallowremote", OPT_RPCALLOWREMOTE, 2, 1,
+	 "     allow a non-loopback --rpcbind: HTTP Basic auth without TLS (default: off)"},
 	{"help", OPT_HELP, 0, 0, "              show this help"},
 	{"version", OPT_VERSION, 0, 0, "           show the version"},
 };
@@ -313,6 +322,27 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 			return "maxinboundperip must be a number from 1 to 100000";
 		cfg->max_inbound_per_ip = (unsigned)n;
 		return NULL;
+	case OPT_LOGFILE:
+		if (!*value || strlen(value) >= sizeof(cfg->logfile))
+			return "logfile must be a non-empty path";
+		snprintf(cfg->logfile, sizeof(cfg->logfile), "%s", value);
+		return NULL;
+	case OPT_METRICSBIND:
+		if (rumor_parse_hostport(value, cfg->metrics_host, sizeof(cfg->metrics_host),
+					 &cfg->metrics_port) ||
+		    !is_numeric_address(cfg->metrics_host))
+			return "metricsbind must be HOST:PORT with a numeric address (port 0-65535; "
+			       "[IPv6]:PORT)";
+		cfg->metrics = 1;
+		return NULL;
+	case OPT_RPCALLOWREMOTE:
+		if (strcmp(value, "") == 0 || strcmp(value, "1") == 0)
+			cfg->rpc_allow_remote = 1;
+		else if (strcmp(value, "0") == 0)
+			cfg->rpc_allow_remote = 0;
+		else
+			return "rpcallowremote takes no value (or 1/0 in the config file)";
+		return NULL;
 	case OPT_HELP:
 		cfg->show_help = 1;
 		return NULL;
@@ -341,8 +371,22 @@ static char *trim(char *s)
 	return s;
 }
 
-static int read_file(struct rumor_config *cfg, const char *path, int must_exist, char *err,
-		     size_t errlen)
+/* A '#' at the start of a line, or after a space or tab, starts a comment
+ * that runs to the end of the line ("rpcbind=127.0.0.1:8632  # local only").
+ * A '#' inside a value (no space before it) is kept: "rpcauth=u:s$h#x"
+ * stays whole. */
+static void strip_comment(char *line)
+{
+	for (char *p = line; *p; p++) {
+		if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+int rumor_config_read_file(struct rumor_config *cfg, const char *path, int must_exist, char *err,
+			   size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -364,8 +408,9 @@ static int read_file(struct rumor_config *cfg, const char *path, int must_exist,
 			rc = -1;
 			break;
 		}
+		strip_comment(line);
 		char *s = trim(line);
-		if (*s == '\0' || *s == '#')
+		if (*s == '\0')
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
@@ -445,7 +490,7 @@ int rumor_config_load(struct rumor_config *cfg, int argc, char **argv, char *err
 		snprintf(path, sizeof(path), "%s", cfg->conf);
 	else
 		snprintf(path, sizeof(path), "%s/rumor.conf", cfg->datadir);
-	if (read_file(cfg, path, cfg->conf_given, err, errlen))
+	if (rumor_config_read_file(cfg, path, cfg->conf_given, err, errlen))
 		return -1;
 
 	/* Pass 2: the command line wins. */
@@ -471,10 +516,42 @@ void rumor_config_usage(const char *prog)
 {
 	printf("Usage: %s [OPTIONS]\n\n"
 	       "rumord: relay node for signed transactions and blocks.\n"
-	       "Every option can also be given as name=value in the config file.\n\n",
+	       "Every option but --datadir, --conf, --help and --version can also be given\n"
+	       "as name=value in the config file (see contrib/rumor.conf.example).\n\n",
 	       prog);
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		printf("  --%s%s%s\n", options[i].name, options[i].takes_value == 1 ? "=" : "",
 		       options[i].help);
 	printf("\nSee rumord(1), doc/rpc.md.\n");
+}
+
+int rumor_is_loopback(const char *host)
+{
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, host, buf) == 1)
+		return buf[0] == 127;
+	if (inet_pton(AF_INET6, host, buf) == 1) {
+		static const unsigned char one[16] = {[15] = 1};
+		return memcmp(buf, one, 16) == 0;
+	}
+	return 0;
+}
+
+int rumor_config_check(const struct rumor_config *cfg, char *err, size_t errlen)
+{
+	/* Refused rather than warned about: the RPC port sends credentials
+	 * (Basic auth: the cookie or an rpcauth password) in clear text and
+	 * can stop the node or feed it items, so exposing it must be a
+	 * decision written down, not a default somebody typed by mistake. */
+	if (!rumor_is_loopback(cfg->rpc_host) && !cfg->rpc_allow_remote) {
+		snprintf(err, errlen,
+			 "--rpcbind=%s%s%s:%d is not a loopback address: the JSON-RPC port uses "
+			 "HTTP Basic authentication without TLS, so anyone on that network could "
+			 "read the credentials and control the node; bind to 127.0.0.1, or pass "
+			 "--rpcallowremote (rpcallowremote=1 in rumor.conf) to expose it anyway",
+			 strchr(cfg->rpc_host, ':') ? "[" : "", cfg->rpc_host,
+			 strchr(cfg->rpc_host, ':') ? "]" : "", cfg->rpc_port);
+		return -1;
+	}
+	return 0;
 }

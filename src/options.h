@@ -65,6 +65,12 @@ struct rumor_config {
 	/* relay */
 	unsigned inv_flush_ms; /* announcement batch interval (default 5) */
 	int inv_poisson;       /* randomised (Poisson) delays of that mean */
+	/* service */
+	char logfile[RUMOR_PATH_MAX]; /* "" = stderr */
+	int metrics;                  /* --metricsbind given */
+	char metrics_host[64];        /* numeric */
+	int metrics_port;
+	int rpc_allow_remote;         /* --rpcallowremote */
 	int show_help;
 	int show_version;
 };
@@ -73,6 +79,16 @@ struct rumor_config {
 void rumor_config_defaults(struct rumor_config *cfg);
 /* Parses argv and then the config file.  Returns 0, or -1 with err set. */
 int rumor_config_load(struct rumor_config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Reads one config file on top of cfg (what rumor_config_load does between
+ * its two passes; rumor-cli uses it for rpcbind and network).  A missing
+ * file is fine unless must_exist.  Returns 0, or -1 with err set. */
+int rumor_config_read_file(struct rumor_config *cfg, const char *path, int must_exist, char *err,
+			   size_t errlen);
+/* Checks the settings as a whole, after rumor_config_load: a non-loopback
+ * rpcbind needs rpc_allow_remote.  Returns 0, or -1 with err set. */
+int rumor_config_check(const struct rumor_config *cfg, char *err, size_t errlen);
+/* 1 when host is a numeric loopback address (127.0.0.0/8 or ::1). */
+int rumor_is_loopback(const char *host);
 /* Usage text for --help. */
 void rumor_config_usage(const char *prog);
 

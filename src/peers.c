@@ -442,6 +442,28 @@ static void on_message(struct rumor_io_conn *c, const struct rumor_msg *msg)
 		peers->cfg.on_message(peers->cfg.hook_arg, p, msg);
 }
 
+/* A handshake that failed because the peer is on another network or uses
+ * another PSK: a configuration mistake the operator must see (warn), but a
+ * peer redialled every few seconds, or a scanner, must not flood the log:
+ * at most one line a minute, with the count of those left out. */
+static void log_handshake_mismatch(const struct rumor_session *session, const char *addr)
+{
+	static struct rumor_log_ratelimit limit = {.interval_ms = 60000};
+	uint64_t left_out = 0;
+	if (!session || !rumor_session_handshake_mismatch(session) ||
+	    !rumor_log_ratelimit(&limit, &left_out))
+		return;
+	if (left_out)
+		log_warn("p2p: handshake with %s failed: the peer uses a different network or PSK "
+			 "(check --network and --network-psk on both nodes; %llu more such "
+			 "failures since the last line)",
+			 addr, (unsigned long long)left_out);
+	else
+		log_warn("p2p: handshake with %s failed: the peer uses a different network or PSK "
+			 "(check --network and --network-psk on both nodes)",
+			 addr);
+}
+
 /* The session says "peer proved node id X, expected node id Y". */
 static int log_id_mismatch(struct rumor_peer *p, const char *reason)
 {
@@ -475,6 +497,7 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	id_hex(id, hex);
 	log_info("peer disconnected: %s %s: %s%s", hex, rumor_io_conn_addr(c), reason,
 		 remote ? " (by the peer)" : "");
+	log_handshake_mismatch(session, rumor_io_conn_addr(c));
 	if (p->handle != RUMOR_CORE_NO_PEER) {
 		rumor_core_peer handle = p->handle;
 		p->handle = RUMOR_CORE_NO_PEER;

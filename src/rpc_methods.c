@@ -16,6 +16,9 @@
 #include "crypto/hex.h"
 #include "crypto/item.h"
 #include "net/message.h"
+#include "rpc/http_server.h"
+#include "src/log.h"
+#include "src/metrics.h"
 #include "src/node.h"
 #include "src/peers.h"
 #include "store/store.h"
@@ -65,12 +68,61 @@ static json_t *hex_json(const uint8_t *bytes, size_t len)
 	return j;
 }
 
+/* ---- the caller ------------------------------------------------------ */
+
+/* "IP:PORT" of the HTTP client whose request is being dispatched (set by
+ * the node around rumor_jsonrpc_handle; methods run synchronously from it,
+ * and those answering later copy it). */
+static char current_caller[64] = "-";
+
+void rumor_rpc_methods_set_caller(struct rumor_http_request *req)
+{
+	if (!req || rumor_http_request_peer(req, current_caller, sizeof(current_caller)) != 0)
+		snprintf(current_caller, sizeof(current_caller), "-");
+}
+
 /* ---- submissions ----------------------------------------------------- */
+
+struct rpc_submission {
+	struct rumor_jsonrpc_call *call;
+	enum rumor_item_kind kind;
+	uint64_t start_ns; /* uv_hrtime() at receipt */
+	char caller[64];
+};
+
+/* Logs a refused submission (info): what, who, why. */
+static void log_refused(enum rumor_item_kind kind, const char *caller, const uint8_t *id,
+			const char *reason)
+{
+	char idhex[65] = "-";
+	if (id)
+		rumor_hex_encode(id, RUMOR_ID_SIZE, idhex);
+	log_info("rpc: rejected %s %.*s from %s: %s", rumor_item_kind_name(kind),
+		 RUMOR_LOG_ID_SHORT, idhex, caller, reason);
+}
 
 static void on_submitted(void *arg, enum rumor_submit_status status, const char *reason,
 			 const uint8_t *id)
 {
-	struct rumor_jsonrpc_call *call = arg;
+	struct rpc_submission *rs = arg;
+	struct rumor_jsonrpc_call *call = rs->call;
+	enum rumor_item_kind kind = rs->kind;
+	rumor_metrics_submitted(kind, RUMOR_METRICS_RPC, status, rs->start_ns);
+	switch (status) {
+	case RUMOR_SUBMIT_ACCEPTED:
+	case RUMOR_SUBMIT_KNOWN:
+		break;
+	case RUMOR_SUBMIT_EDECODE:
+	case RUMOR_SUBMIT_EREJECT:
+		log_refused(kind, rs->caller, id, reason ? reason : "invalid");
+		break;
+	case RUMOR_SUBMIT_ESTORE:
+	case RUMOR_SUBMIT_EBUSY:
+	case RUMOR_SUBMIT_ESHUTDOWN:
+		log_refused(kind, rs->caller, id, reason ? reason : "not stored");
+		break;
+	}
+	free(rs);
 	switch (status) {
 	case RUMOR_SUBMIT_ACCEPTED:
 	case RUMOR_SUBMIT_KNOWN:
@@ -93,6 +145,15 @@ static void on_submitted(void *arg, enum rumor_submit_status status, const char 
 	rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "unknown submission status", NULL);
 }
 
+/* A submission refused before it reached the node (not hex, too long). */
+static void refuse_early(struct rumor_jsonrpc_call *call, enum rumor_item_kind kind,
+			 const char *reason)
+{
+	rumor_metrics_item(kind, RUMOR_METRICS_RPC, RUMOR_METRICS_INVALID);
+	log_refused(kind, current_caller, NULL, reason);
+	rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR, reason, NULL);
+}
+
 static void submit(struct rumor_jsonrpc_call *call, json_t *params, void *ctx,
 		   enum rumor_item_kind kind)
 {
@@ -107,16 +168,13 @@ static void submit(struct rumor_jsonrpc_call *call, json_t *params, void *ctx,
 	size_t hexlen = json_string_length(v);
 	size_t limit = kind == RUMOR_ITEM_TX ? RUMOR_TX_SIZE_MAX : RUMOR_BLOCK_SIZE_MAX;
 	if (hexlen % 2 != 0) {
-		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
-				    "hex string has an odd number of characters", NULL);
+		refuse_early(call, kind, "hex string has an odd number of characters");
 		return;
 	}
 	if (hexlen / 2 > limit) {
-		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
-				    kind == RUMOR_ITEM_TX
-					    ? "transaction exceeds the largest allowed size"
-					    : "block exceeds 4 MiB",
-				    NULL);
+		refuse_early(call, kind,
+			     kind == RUMOR_ITEM_TX ? "transaction exceeds the largest allowed size"
+						   : "block exceeds 4 MiB");
 		return;
 	}
 	uint8_t *bytes = malloc(hexlen / 2 + 1);
@@ -127,11 +185,20 @@ static void submit(struct rumor_jsonrpc_call *call, json_t *params, void *ctx,
 	long n = rumor_hex_decode(json_string_value(v), hexlen, bytes);
 	if (n < 0) {
 		free(bytes);
-		rumor_jsonrpc_error(call, RUMOR_RPC_DECODE_ERROR,
-				    "not a hex string (only 0-9, a-f, A-F allowed)", NULL);
+		refuse_early(call, kind, "not a hex string (only 0-9, a-f, A-F allowed)");
 		return;
 	}
-	rumor_node_submit(node, bytes, (size_t)n, kind, "rpc", NULL, on_submitted, call);
+	struct rpc_submission *rs = malloc(sizeof(*rs));
+	if (!rs) {
+		free(bytes);
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "out of memory", NULL);
+		return;
+	}
+	rs->call = call;
+	rs->kind = kind;
+	rs->start_ns = uv_hrtime();
+	snprintf(rs->caller, sizeof(rs->caller), "%s", current_caller);
+	rumor_node_submit(node, bytes, (size_t)n, kind, "rpc", NULL, on_submitted, rs);
 	free(bytes);
 }
 
@@ -468,6 +535,7 @@ static void m_stop(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
 {
 	if (want_params(call, params, 0, 0, "no parameters"))
 		return;
+	log_info("stop requested over RPC by %s", current_caller);
 	rumor_jsonrpc_reply(call, json_string("rumord stopping"));
 	rumor_node_request_stop(ctx);
 }

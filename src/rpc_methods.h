@@ -16,6 +16,12 @@
 
 struct rumor_node;
 
+struct rumor_http_request;
+
+/* The HTTP request being dispatched (NULL after it), so that log lines
+ * (stop, refused submissions) name the caller's address. */
+void rumor_rpc_methods_set_caller(struct rumor_http_request *req);
+
 /* Fills server with the method table; ctx is the node. */
 void rumor_rpc_methods_setup(struct rumor_jsonrpc_server *server, struct rumor_node *node);
 

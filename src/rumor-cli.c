@@ -1,9 +1,16 @@
 /*
  * src/rumor-cli.c: command-line client for rumord's JSON-RPC port.
  *
- *   rumor-cli [--datadir=DIR] [--rpcconnect=HOST:PORT]
+ *   rumor-cli [--datadir=DIR] [--conf=FILE] [--rpcconnect=HOST:PORT]
  *             [--rpcuser=U --rpcpassword=P] [--rpctimeout=SECONDS]
- *             METHOD [ARGS...]
+ *             [--rpcwait] METHOD [ARGS...]
+ *
+ * --rpcwait: while the node is not up yet (no cookie, connection refused),
+ * try again every 100 ms, for at most --rpctimeout seconds in all.
+ *
+ * The address: --rpcconnect, else rpcbind from the node's config file
+ * (DATADIR/rumor.conf or --conf, read with rumord's own parser), else
+ * 127.0.0.1:8632.  A wildcard rpcbind (0.0.0.0, ::) is reached on loopback.
  *
  * Each ARG is sent as JSON when it parses as JSON (numbers, true, false,
  * null, objects, arrays, quoted strings), otherwise as a plain string.
@@ -15,6 +22,8 @@
  * Exit status: 0 success, 1 the server answered with an RPC error,
  * 2 usage error, 3 connection, authorization or HTTP failure.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -22,11 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "rpc/auth.h"
 #include "rpc/http_client.h"
+#include "src/options.h"
 
 #define EXIT_RPC_ERROR 1
 #define EXIT_USAGE 2
@@ -42,12 +53,18 @@ static void usage(FILE *out)
 	      "Send one JSON-RPC call to rumord and print the result.\n"
 	      "\n"
 	      "Options:\n"
-	      "  --datadir=DIR          data directory holding .cookie (default ~/.rumor)\n"
-	      "  --rpcconnect=HOST:PORT server address (default " DEFAULT_RPCCONNECT ")\n"
+	      "  --datadir=DIR          data directory holding .cookie and rumor.conf\n"
+	      "                         (default ~/.rumor)\n"
+	      "  --conf=FILE            the node's config file (default DATADIR/rumor.conf):\n"
+	      "                         its rpcbind is the default --rpcconnect\n"
+	      "  --rpcconnect=HOST:PORT server address (default: rpcbind from the config\n"
+	      "                         file, else " DEFAULT_RPCCONNECT ")\n"
 	      "  --rpcuser=USER         user name of an --rpcauth entry (with --rpcpassword)\n"
 	      "  --rpcpassword=PASS     its password; without both, DATADIR/.cookie is used\n"
 	      "  --rpctimeout=SECONDS   give up after this long (default 30)\n"
+	      "  --rpcwait              wait for the node to start (up to --rpctimeout)\n"
 	      "  --help                 show this help\n"
+	      "  --version              show the version\n"
 	      "\n"
 	      "Each ARG is sent as JSON if it is valid JSON (42, true, null, \"text\",\n"
 	      "[1,2], {\"a\":1}), otherwise as a plain string.\n"
@@ -75,6 +92,23 @@ static int usage_error(const char *fmt, ...)
 	fprintf(stderr, "\nTry 'rumor-cli --help'.\n");
 	va_end(ap);
 	return EXIT_USAGE;
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --rpcwait: 1 (after a 100 ms pause) while time is left before deadline. */
+static int wait_again(int64_t deadline_ms)
+{
+	if (monotonic_ms() + 100 >= deadline_ms)
+		return 0;
+	struct timespec pause = {0, 100 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	return 1;
 }
 
 /* ARG as JSON if it parses, else a JSON string. */
@@ -147,10 +181,21 @@ static int handle_rpc_response(const char *body, size_t len)
 
 int main(int argc, char **argv)
 {
-	const char *datadir = NULL, *rpcconnect = DEFAULT_RPCCONNECT;
+	const char *datadir = NULL, *rpcconnect = NULL, *conf = NULL;
 	const char *rpcuser = NULL, *rpcpassword = NULL;
 	long timeout_s = DEFAULT_TIMEOUT_S;
-	enum { OPT_DATADIR = 1, OPT_CONNECT, OPT_USER, OPT_PASSWORD, OPT_TIMEOUT, OPT_HELP };
+	int rpcwait = 0;
+	enum {
+		OPT_DATADIR = 1,
+		OPT_CONNECT,
+		OPT_USER,
+		OPT_PASSWORD,
+		OPT_TIMEOUT,
+		OPT_HELP,
+		OPT_VERSION,
+		OPT_CONF,
+		OPT_WAIT
+	};
 	static const struct option options[] = {
 		{"datadir", required_argument, NULL, OPT_DATADIR},
 		{"rpcconnect", required_argument, NULL, OPT_CONNECT},
@@ -158,6 +203,9 @@ int main(int argc, char **argv)
 		{"rpcpassword", required_argument, NULL, OPT_PASSWORD},
 		{"rpctimeout", required_argument, NULL, OPT_TIMEOUT},
 		{"help", no_argument, NULL, OPT_HELP},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"conf", required_argument, NULL, OPT_CONF},
+		{"rpcwait", no_argument, NULL, OPT_WAIT},
 		{NULL, 0, NULL, 0},
 	};
 	opterr = 0;
@@ -190,6 +238,15 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case OPT_VERSION:
+			printf("rumor-cli %s\n", PACKAGE_VERSION);
+			return 0;
+		case OPT_CONF:
+			conf = optarg;
+			break;
+		case OPT_WAIT:
+			rpcwait = 1;
+			break;
 		default:
 			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -199,12 +256,65 @@ int main(int argc, char **argv)
 	if ((rpcuser == NULL) != (rpcpassword == NULL))
 		return usage_error("%s", "--rpcuser and --rpcpassword go together");
 
+	/* The data directory, and the node's config file in it. */
+	char default_dir[PATH_MAX];
+	if (!datadir) {
+		const char *home = getenv("HOME");
+		if (home && *home) {
+			snprintf(default_dir, sizeof(default_dir), "%s/.rumor", home);
+			datadir = default_dir;
+		}
+	}
+	char conf_path[PATH_MAX + 16] = "";
+	if (conf)
+		snprintf(conf_path, sizeof(conf_path), "%s", conf);
+	else if (datadir)
+		snprintf(conf_path, sizeof(conf_path), "%s/rumor.conf", datadir);
+	struct rumor_config *node_cfg = calloc(1, sizeof(*node_cfg));
+	if (!node_cfg) {
+		fprintf(stderr, "error: out of memory\n");
+		return EXIT_USAGE;
+	}
+	rumor_config_defaults(node_cfg);
+	node_cfg->rpc_port = -1; /* "not set by the file" */
+	char cfg_err[1024];
+	if (conf_path[0] &&
+	    rumor_config_read_file(node_cfg, conf_path, conf != NULL, cfg_err, sizeof(cfg_err))) {
+		if (conf) {
+			fprintf(stderr, "error: %s\n", cfg_err);
+			free(node_cfg);
+			return EXIT_USAGE;
+		}
+		/* The node's own file, read for rpcbind and network only: a line
+		 * rumor-cli cannot use (say, a network-psk file it may not read)
+		 * must not stop it.  The lines before it still count. */
+		fprintf(stderr, "warning: %s (read only up to that line)\n", cfg_err);
+	}
+	char from_conf[128];
+	if (!rpcconnect && node_cfg->rpc_port >= 0) {
+		const char *h = node_cfg->rpc_host;
+		if (strcmp(h, "0.0.0.0") == 0)
+			h = "127.0.0.1";
+		else if (strcmp(h, "::") == 0)
+			h = "::1";
+		snprintf(from_conf, sizeof(from_conf), "%s%s%s:%d", strchr(h, ':') ? "[" : "", h,
+			 strchr(h, ':') ? "]" : "", node_cfg->rpc_port);
+		rpcconnect = from_conf;
+	}
+	int rpcconnect_given = rpcconnect != NULL && rpcconnect != from_conf;
+	if (!rpcconnect)
+		rpcconnect = DEFAULT_RPCCONNECT;
+	char network[sizeof(node_cfg->network)];
+	snprintf(network, sizeof(network), "%s", node_cfg->network);
+	free(node_cfg);
+
 	char host[256];
 	int port;
 	if (rumor_http_split_hostport(rpcconnect, host, sizeof(host), &port, DEFAULT_PORT) != 0)
 		return usage_error("bad --rpcconnect '%s' (want HOST:PORT or [IPV6]:PORT)",
 				   rpcconnect);
 
+	int64_t deadline_ms = monotonic_ms() + timeout_s * 1000;
 	/* Credentials */
 	char userpass[1024];
 	if (rpcuser) {
@@ -214,20 +324,18 @@ int main(int argc, char **argv)
 		    sizeof(userpass))
 			return usage_error("%s", "--rpcuser/--rpcpassword too long");
 	} else {
-		char default_dir[PATH_MAX];
 		if (!datadir) {
-			const char *home = getenv("HOME");
-			if (!home || !*home) {
-				fprintf(stderr, "error: HOME is not set; pass --datadir or "
-						"--rpcuser/--rpcpassword\n");
-				return EXIT_USAGE;
-			}
-			snprintf(default_dir, sizeof(default_dir), "%s/.rumor", home);
-			datadir = default_dir;
+			fprintf(stderr, "error: HOME is not set; pass --datadir or "
+					"--rpcuser/--rpcpassword\n");
+			return EXIT_USAGE;
 		}
 		char cookie_path[PATH_MAX + 16];
 		snprintf(cookie_path, sizeof(cookie_path), "%s/.cookie", datadir);
-		int err = rumor_auth_read_cookie(cookie_path, userpass, sizeof(userpass));
+		int err;
+		while ((err = rumor_auth_read_cookie(cookie_path, userpass, sizeof(userpass))) ==
+			       -ENOENT &&
+		       rpcwait && wait_again(deadline_ms))
+			;
 		if (err) {
 			fprintf(stderr,
 				"error: cannot read cookie file %s: %s; is rumord running with "
@@ -261,8 +369,15 @@ int main(int argc, char **argv)
 
 	struct rumor_http_response resp;
 	char errmsg[512];
-	int err = rumor_http_post(host, port, userpass, body, strlen(body),
-				  (int)(timeout_s * 1000), &resp, errmsg, sizeof(errmsg));
+	int err;
+	for (;;) {
+		int64_t left = deadline_ms - monotonic_ms();
+		err = rumor_http_post(host, port, userpass, body, strlen(body),
+				      (int)(left > 1000 ? left : 1000), &resp, errmsg, sizeof(errmsg));
+		/* Not listening yet: the node is still starting. */
+		if (!rpcwait || err != -ECONNREFUSED || !wait_again(deadline_ms))
+			break;
+	}
 	free(body);
 	memset(userpass, 0, sizeof(userpass));
 	if (err) {
@@ -272,8 +387,19 @@ int main(int argc, char **argv)
 	}
 	int status;
 	if (resp.status == 401) {
-		fprintf(stderr, "error: authorization failed (wrong cookie or "
-				"rpcuser/rpcpassword)\n");
+		if (rpcuser)
+			fprintf(stderr, "error: authorization failed at %s (wrong "
+					"rpcuser/rpcpassword)\n",
+				rpcconnect);
+		else
+			fprintf(stderr,
+				"error: authorization failed at %s: the node answering there "
+				"did not accept the cookie of %s (network %s); it is probably "
+				"another rumord%s\n",
+				rpcconnect, datadir, network,
+				rpcconnect_given ? ": check --rpcconnect"
+						 : ": set rpcbind in that datadir's rumor.conf, or "
+						   "pass --rpcconnect");
 		status = EXIT_CONNECTION;
 	} else {
 		/* A JSON-RPC answer counts whatever the HTTP status. */

@@ -154,6 +154,9 @@ struct rumor_store {
 	/* written by the writer, read anywhere: relaxed atomics */
 	uint64_t commits, items_written, write_errors, lazy_commits;
 	uint64_t checkpoints, writer_checkpoints, checkpoint_errors;
+	/* write transactions by duration (writer thread, monotonic clock) */
+	uint64_t commit_us_buckets[RUMOR_STORE_COMMIT_BUCKETS];
+	uint64_t commit_us_sum;
 };
 
 /* ---- Small helpers ---- */
@@ -652,6 +655,21 @@ static struct rumor_store_put *take_batch(struct rumor_store *store, size_t *cou
 	return head;
 }
 
+const uint64_t rumor_store_commit_bounds_us[RUMOR_STORE_COMMIT_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+};
+
+/* Counts one commit's duration in its bucket (not cumulative: the last
+ * bucket holds those over every bound). */
+static void count_commit_time(struct rumor_store *store, uint64_t us)
+{
+	size_t i = 0;
+	while (i < RUMOR_STORE_COMMIT_BUCKETS - 1 && us > rumor_store_commit_bounds_us[i])
+		i++;
+	__atomic_add_fetch(&store->commit_us_buckets[i], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&store->commit_us_sum, us, __ATOMIC_RELAXED);
+}
+
 static void writer_main(void *arg)
 {
 	struct rumor_store *store = arg;
@@ -670,7 +688,10 @@ static void writer_main(void *arg)
 		batch = take_batch(store, &count);
 		uv_mutex_unlock(&store->mutex);
 
+		uint64_t t0 = uv_hrtime();
 		written = write_batch(store, batch, errbuf, sizeof(errbuf));
+		if (written >= 0)
+			count_commit_time(store, (uv_hrtime() - t0) / 1000);
 
 		uv_mutex_lock(&store->mutex);
 		if (written >= 0) {
@@ -1154,6 +1175,10 @@ void rumor_store_get_stats(const struct rumor_store *store, struct rumor_store_s
 	out->checkpoints = __atomic_load_n(&store->checkpoints, __ATOMIC_ACQUIRE);
 	out->writer_checkpoints = __atomic_load_n(&store->writer_checkpoints, __ATOMIC_RELAXED);
 	out->checkpoint_errors = __atomic_load_n(&store->checkpoint_errors, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < RUMOR_STORE_COMMIT_BUCKETS; i++)
+		out->commit_us_buckets[i] =
+			__atomic_load_n(&store->commit_us_buckets[i], __ATOMIC_RELAXED);
+	out->commit_us_sum = __atomic_load_n(&store->commit_us_sum, __ATOMIC_RELAXED);
 }
 
 void rumor_store_last_error(struct rumor_store *store, char *buf, size_t len)

@@ -179,6 +179,7 @@ int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put);
 void rumor_store_hold(struct rumor_store *store, int hold);
 
 /* Statistics for getinfo/benchmarks. */
+#define RUMOR_STORE_COMMIT_BUCKETS 13
 struct rumor_store_stats {
 	uint64_t commits;       /* write transactions committed */
 	uint64_t items_written; /* puts that stored a new item (status 0) */
@@ -187,7 +188,15 @@ struct rumor_store_stats {
 	uint64_t checkpoints;   /* WAL checkpoints by the checkpoint thread */
 	uint64_t writer_checkpoints; /* ... by the writer: the WAL reached its cap */
 	uint64_t checkpoint_errors;  /* checkpoints that failed (not SQLITE_BUSY) */
+	/* Successful write transactions by how long they took on the writer
+	 * thread (BEGIN to COMMIT, monotonic clock), in microseconds: bucket i
+	 * counts those at most rumor_store_commit_bounds_us[i] (and over the
+	 * one before); the last bucket those over every bound.  Not
+	 * cumulative.  commit_us_sum: their total. */
+	uint64_t commit_us_buckets[RUMOR_STORE_COMMIT_BUCKETS];
+	uint64_t commit_us_sum;
 };
+extern const uint64_t rumor_store_commit_bounds_us[RUMOR_STORE_COMMIT_BUCKETS - 1];
 void rumor_store_get_stats(const struct rumor_store *store, struct rumor_store_stats *out);
 
 /* Copies SQLite's message for the most recent failure on either connection

@@ -170,6 +170,10 @@ class Datadir(TestBase):
         conf_node.start(["--datadir=" + conf_node.datadir, "--rpcbind=127.0.0.1:0"], base=False)
         check_equal(conf_node.rpc("getinfo")["network"], "confnet", "network taken from rumor.conf")
         conf_node.stop()
+        # The datadir records the network of its first start and refuses
+        # another (test_safe_defaults.py): forget it to test precedence.
+        marker = os.path.join(conf_node.datadir, "network")
+        os.unlink(marker)
         conf_node.start(["--datadir=" + conf_node.datadir, "--rpcbind=127.0.0.1:0", "--network=cmdnet"],
                         base=False)
         check_equal(conf_node.rpc("getinfo")["network"], "cmdnet", "command line overrides rumor.conf")
@@ -189,6 +193,7 @@ class Datadir(TestBase):
         os.unlink(conf)
 
         log("--conf=FILE")
+        os.unlink(marker)
         other_conf = os.path.join(self.tmpdir, "other.conf")
         with open(other_conf, "w") as f:
             f.write("network=othernet\n")

@@ -343,6 +343,67 @@ static void test_reject_closes_and_never_refetched(void **state)
 	w_free(&w);
 }
 
+/* ---- outcomes of peer items (the shell's metrics) ------------------- */
+
+static struct {
+	int kind, status;
+	uint64_t latency_us;
+} outcomes[16];
+static size_t n_outcomes;
+
+static void record_outcome(void *ctx, int kind, int status, uint64_t latency_us)
+{
+	(void)ctx;
+	assert_true(n_outcomes < 16);
+	outcomes[n_outcomes].kind = kind;
+	outcomes[n_outcomes].status = status;
+	outcomes[n_outcomes].latency_us = latency_us;
+	n_outcomes++;
+}
+
+static void tweak_outcomes(struct rumor_core_config *cfg, int i)
+{
+	if (i == 1)
+		cfg->peer_item = record_outcome;
+}
+
+static void test_peer_item_outcomes(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, tweak_outcomes);
+	n_outcomes = 0;
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	size_t len, len2;
+	uint8_t *tx = make_tx(&w, 21, &len);
+	uint8_t *bad = make_tx(&w, 22, &len2);
+	uint64_t t0 = w.now;
+	rumor_core_submit(w.n[0].core, 1, tx, len, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	/* node 1 stored the tx it fetched from node 0: one ACCEPTED, timed
+	 * with the clock the world gives the core */
+	assert_int_equal(w.n[1].n_store, 1);
+	assert_int_equal(n_outcomes, 1);
+	assert_int_equal(outcomes[0].kind, RUMOR_ITEM_TX);
+	assert_int_equal(outcomes[0].status, RUMOR_SUBMIT_ACCEPTED);
+	assert_true(outcomes[0].latency_us <= w.now - t0);
+	/* node 0's RPC items are not peer items: no call there */
+	/* a tx whose signature fails: EREJECT, once */
+	w.n[1].bad_verify = "bad signature";
+	rumor_core_submit(w.n[0].core, 2, bad, len2, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(n_outcomes, 2);
+	assert_int_equal(outcomes[1].kind, RUMOR_ITEM_TX);
+	assert_int_equal(outcomes[1].status, RUMOR_SUBMIT_EREJECT);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.accepted_peer, 1);
+	assert_int_equal(st.invalid_received, 1);
+	free(tx);
+	free(bad);
+	w_free(&w);
+}
+
 /* ---- block pools ---------------------------------------------------- */
 
 static void test_orphan_then_parent(void **state)
@@ -813,6 +874,7 @@ int main(void)
 		cmocka_unit_test(test_store_check_before_verify),
 		cmocka_unit_test(test_rpc_waiter_synced_put),
 		cmocka_unit_test(test_reject_closes_and_never_refetched),
+		cmocka_unit_test(test_peer_item_outcomes),
 		cmocka_unit_test(test_orphan_then_parent),
 		cmocka_unit_test(test_pending_then_txs),
 		cmocka_unit_test(test_pool_expiry_and_cap),

@@ -304,6 +304,71 @@ static void test_p2p_errors_name_the_option(void **state)
 	remove_file("psk");
 }
 
+static void test_trailing_comments(void **state)
+{
+	(void)state;
+	write_conf("network=testnet   # the test network\n"
+		   "rpcbind=127.0.0.1:7001\t# tab before the comment\n"
+		   "logfile=/tmp/a#b.log # a '#' inside a value stays\n"
+		   "nolisten=1 #\n"
+		   "   # indented whole-line comment\n");
+	struct rumor_config cfg;
+	char err[512] = "";
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_string_equal(cfg.network, "testnet");
+	assert_int_equal(cfg.rpc_port, 7001);
+	assert_string_equal(cfg.logfile, "/tmp/a#b.log");
+	assert_int_equal(cfg.listen, 0);
+
+	write_conf("loglevel=debug# no space: part of the value\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), -1);
+	assert_non_null(strstr(err, "rumor.conf:1: loglevel must be"));
+}
+
+static void test_service_options(void **state)
+{
+	(void)state;
+	struct rumor_config cfg;
+	char err[1024] = "";
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(cfg.metrics, 0);
+	assert_string_equal(cfg.logfile, "");
+	assert_int_equal(rumor_config_check(&cfg, err, sizeof(err)), 0);
+
+	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--metricsbind=[::1]:9100",
+			      "--logfile=/var/log/rumord.log"),
+			 0);
+	assert_int_equal(cfg.metrics, 1);
+	assert_string_equal(cfg.metrics_host, "::1");
+	assert_int_equal(cfg.metrics_port, 9100);
+	assert_string_equal(cfg.logfile, "/var/log/rumord.log");
+	assert_int_equal(load(&cfg, err, sizeof(err), 1, "--metricsbind=localhost:9100"), -1);
+	assert_non_null(strstr(err, "--metricsbind: metricsbind must be HOST:PORT with a numeric"));
+
+	/* A non-loopback rpcbind needs rpcallowremote. */
+	assert_int_equal(load(&cfg, err, sizeof(err), 1, "--rpcbind=0.0.0.0:8632"), 0);
+	assert_int_equal(rumor_config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--rpcbind=0.0.0.0:8632 is not a loopback address"));
+	assert_int_equal(load(&cfg, err, sizeof(err), 1, "--rpcbind=[::]:8632"), 0);
+	assert_int_equal(rumor_config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--rpcbind=[::]:8632 is not"));
+	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--rpcbind=0.0.0.0:8632",
+			      "--rpcallowremote"),
+			 0);
+	assert_int_equal(rumor_config_check(&cfg, err, sizeof(err)), 0);
+	write_conf("rpcbind=192.0.2.1:8632\nrpcallowremote=1\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(rumor_config_check(&cfg, err, sizeof(err)), 0);
+
+	assert_true(rumor_is_loopback("127.0.0.1"));
+	assert_true(rumor_is_loopback("127.255.0.9"));
+	assert_true(rumor_is_loopback("::1"));
+	assert_false(rumor_is_loopback("128.0.0.1"));
+	assert_false(rumor_is_loopback("::"));
+	assert_false(rumor_is_loopback("::ffff:127.0.0.1"));
+	assert_false(rumor_is_loopback("localhost"));
+}
+
 static void test_hostport(void **state)
 {
 	(void)state;
@@ -334,6 +399,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_p2p_errors_name_the_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_options, setup, teardown),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test_setup_teardown(test_trailing_comments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
