@@ -45,7 +45,7 @@ static const struct rumor_jsonrpc_method methods[] = {
 	{"error", m_error, NULL, ""},
 	{"later", m_later, names, ""},
 };
-static const struct rumor_jsonrpc_server server = {methods, 3, NULL, 0};
+static const struct rumor_jsonrpc_server server = {.methods = methods, .n_methods = 3};
 
 static void on_done(void *arg, char *body, size_t len)
 {
