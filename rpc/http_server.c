@@ -477,7 +477,11 @@ struct conn {
 	uv_shutdown_t shutdown_req;
 };
 
+#define REQUEST_MAGIC 0x72717374u /* "rqst": rumor_http_request_defer checks it */
+
 struct rumor_http_request {
+	unsigned magic;
+	uv_loop_t *loop;
 	struct conn *conn; /* NULL once the connection died */
 	char *body;
 	int keep_alive;
@@ -901,6 +905,8 @@ static void dispatch(struct conn *c)
 	struct rumor_http_request *req = calloc(1, sizeof(*req));
 	assert(req);
 	size_t len;
+	req->magic = REQUEST_MAGIC;
+	req->loop = s->loop;
 	req->conn = c;
 	req->body = rumor_http_parse_take_body(c->parse, &len);
 	req->keep_alive = rumor_http_parse_keep_alive(c->parse);
@@ -1081,6 +1087,8 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 {
 	assert(req);
 	struct conn *c = req->conn;
+	assert(req->magic == REQUEST_MAGIC);
+	req->magic = 0;
 	if (!c) {
 		free(body);
 		free(req->body);
@@ -1102,6 +1110,43 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 	free(req->body);
 	free(req);
 	conn_write(c, head, head_len, body, len, !keep_alive);
+}
+
+struct deferred {
+	uv_timer_t timer;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void on_deferred_closed(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void on_deferred(uv_timer_t *timer)
+{
+	struct deferred *d = timer->data;
+	uv_close((uv_handle_t *)&d->timer, on_deferred_closed);
+	d->fn(d->arg);
+}
+
+int rumor_http_request_defer(struct rumor_http_request *req, void (*fn)(void *arg), void *arg)
+{
+	assert(req && req->magic == REQUEST_MAGIC);
+	struct deferred *d = malloc(sizeof(*d));
+	if (!d)
+		return UV_ENOMEM;
+	d->fn = fn;
+	d->arg = arg;
+	d->timer.data = d;
+	int err = uv_timer_init(req->loop, &d->timer);
+	if (!err)
+		err = uv_timer_start(&d->timer, on_deferred, 0, 0);
+	if (err) {
+		free(d);
+		return err;
+	}
+	return 0;
 }
 
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,

@@ -71,6 +71,12 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 typedef void (*rumor_http_abort_fn)(struct rumor_http_request *req, void *arg);
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
 				 void *arg);
+/* Runs fn(arg) once on the loop thread at the next loop turn, after the
+ * I/O of this one (a 0 ms timer of its own), whether or not the request's
+ * connection is still open.  For work a handler does in slices.  req must
+ * not have been answered yet.  Returns 0 or a negative libuv error (fn
+ * then never runs). */
+int rumor_http_request_defer(struct rumor_http_request *req, void (*fn)(void *arg), void *arg);
 
 struct rumor_http_stats {
 	uint64_t connections_accepted;

@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "crypto/hex.h"
+#include "rpc/http_server.h"
 #include "crypto/item.h"
 #include "net/message.h"
+#include "src/log.h"
 #include "src/node.h"
 #include "src/peers.h"
 #include "src/relay.h"
@@ -296,6 +298,8 @@ static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 	json_object_set_new(o, "items", json_pack("{s:I,s:I}", "tx", (json_int_t)ntx, "block",
 						  (json_int_t)nblock));
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)rumor_node_uptime_s(node)));
+	json_object_set_new(o, "rpc_auth_failures",
+			    json_integer((json_int_t)rumor_http_auth_failures_total()));
 	rumor_jsonrpc_reply(call, o);
 }
 
@@ -501,7 +505,8 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getblock \"id\" ( verbose )\n"
 	 "Returns a stored block: an object (verbose true, the default) or its hex (false)."},
 	{"getinfo", m_getinfo, p_none,
-	 "getinfo\nReturns version, network, node_id, item counts and uptime_s."},
+	 "getinfo\nReturns version, network, node_id, item counts, uptime_s and\n"
+	 "rpc_auth_failures (failed RPC authentications since start)."},
 	{"getiteminfo", m_getiteminfo, p_id,
 	 "getiteminfo \"id\"\nReturns kind, size, first_seen_us and source of a stored item."},
 	{"getpeerinfo", m_getpeerinfo, p_none,
@@ -569,9 +574,26 @@ static void m_help(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
 	free(text);
 }
 
+/* A batch runs in slices (rpc/jsonrpc.h), each in its own loop turn, so one
+ * expensive batch (e.g. 1000 getblock calls) does not stall other clients
+ * and peers.  The node's HTTP glue (src/node.c on_http_request) hands each
+ * request to rumor_jsonrpc_handle with its struct rumor_http_request as the
+ * done arg; rumor_http_request_defer checks that it is one. */
+static int defer_on_loop(void *done_arg, void (*fn)(void *), void *fn_arg)
+{
+	return rumor_http_request_defer(done_arg, fn, fn_arg);
+}
+
+static void log_rpc_event(const char *message)
+{
+	log_warn("%s", message);
+}
+
 void rumor_rpc_methods_setup(struct rumor_jsonrpc_server *server, struct rumor_node *node)
 {
 	server->methods = methods;
 	server->n_methods = sizeof(methods) / sizeof(methods[0]);
 	server->ctx = node;
+	server->defer = defer_on_loop;
+	rumor_http_set_log(log_rpc_event);
 }
