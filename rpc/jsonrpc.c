@@ -11,7 +11,7 @@
  *
  *   dispatching --(guard dropped)--> waiting --(last answer)--> finished
  *        |                               |
- *        +-------(cancel)---------> cancelled --(last answer)--> freed, no done
+ *        +-------(cancel)---------> cancelled --(last answer)--> freed, done(NULL)
  *
  * finished: the response body is built from the slots in call order (slots
  * of notifications stay empty), done() runs once, the request is freed.
@@ -166,12 +166,15 @@ static char *serialise(json_t *value, size_t *len)
 static void request_finish(struct rumor_jsonrpc_request *req)
 {
 	assert(req->outstanding == 0);
-	if (req->cancelled) {
-		request_free(req);
-		return;
-	}
 	rumor_jsonrpc_done_fn done = req->done;
 	void *arg = req->arg;
+	if (req->cancelled) {
+		/* nobody reads the answer, but done still runs once so the
+		 * caller can free what arg holds */
+		request_free(req);
+		done(arg, NULL, 0);
+		return;
+	}
 	char *body = NULL;
 	size_t len = 0;
 	if (req->batch) {

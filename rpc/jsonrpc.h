@@ -96,9 +96,11 @@ typedef void (*rumor_jsonrpc_done_fn)(void *arg, char *body, size_t len);
 struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
 						   const char *body, size_t len,
 						   rumor_jsonrpc_done_fn done, void *arg);
-/* The client went away: done will not be called; outstanding calls are
- * still answered by their methods and then the request is freed; calls of
- * a sliced batch not yet dispatched are dropped. */
+/* The client went away: no answer is built; outstanding calls are still
+ * answered by their methods, then the request is freed and done runs once
+ * with body NULL (so the caller can free what its arg holds: rumord's arg
+ * is the HTTP request, which rumor_http_respond frees).  Calls of a sliced
+ * batch not yet dispatched are dropped. */
 void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req);
 
 /* Looks up a method by name, or NULL. */
