@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 
 #include <http_parser.h>
 
@@ -62,6 +63,11 @@
 #define READ_BUF_SIZE 65536
 #define PENDING_MAX 65536   /* unparsed input buffered per connection */
 #define DRAIN_MS 1000       /* how long input is discarded after an error */
+/* A connection is evicted only once it is this old and has no unread bytes
+ * waiting in its socket: one accepted in this loop turn, or whose request
+ * has arrived but not been read yet, is never the victim, so a flood of new
+ * connections cannot evict an honest client before its request is read. */
+#define EVICT_MIN_AGE_MS 10
 /* After a request or response at least this large, free heap pages go back
  * to the system (malloc_trim), so one big request does not keep its peak. */
 #define TRIM_REQUEST_BYTES (256u * 1024)
@@ -465,6 +471,7 @@ struct conn {
 	int draining;
 	int close_after_write;
 	int trusted;          /* a request of it passed authentication */
+	uint64_t accepted_ms; /* uv_now() at accept */
 	enum rumor_http_parse_phase timer_phase; /* what the timer watches */
 	int auth_wait;        /* a 401 waits for auth_fail_delay_ms */
 	const char *auth_reason;
@@ -1010,16 +1017,34 @@ static void on_refused_closed(uv_handle_t *handle)
 	server_release(s);
 }
 
-/* The oldest connection that has not authenticated (the list is newest
- * first), or NULL. */
+/* 1 when the kernel holds bytes of c that we have not read yet. */
+static int has_unread_input(struct conn *c)
+{
+	uv_os_fd_t fd;
+	int n = 0;
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0)
+		return 0;
+	return n > 0;
+}
+
+/* The oldest connection that has not authenticated, is at least
+ * EVICT_MIN_AGE_MS old and has nothing unread (the list is newest first),
+ * or NULL. */
 static struct conn *eviction_victim(struct rumor_http_server *s)
 {
-	struct conn *victim = NULL;
+	uint64_t now = uv_now(s->loop);
+	struct conn *oldest = NULL;
 	for (struct conn *c = s->conns; c; c = c->next) {
-		if (!c->trusted && !c->req)
-			victim = c;
+		if (!c->trusted && !c->req && now - c->accepted_ms >= EVICT_MIN_AGE_MS)
+			oldest = c;
 	}
-	return victim;
+	/* walk back from the oldest to the first without unread input */
+	for (struct conn *c = oldest; c; c = c->prev) {
+		if (!c->trusted && !c->req && now - c->accepted_ms >= EVICT_MIN_AGE_MS &&
+		    !has_unread_input(c))
+			return c;
+	}
+	return NULL;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -1072,6 +1097,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	c->counted = 1;
+	c->accepted_ms = uv_now(s->loop);
 	s->stats.clients++;
 	s->stats.connections_accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);

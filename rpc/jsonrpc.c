@@ -346,6 +346,12 @@ static int scalar_of(const json_t *value, struct scalar *out)
 
 static size_t scalar_into(char *out, const struct scalar *v)
 {
+	if (v->str && v->size == v->str_len + 2) { /* nothing to escape (hex, ids) */
+		out[0] = '"';
+		memcpy(out + 1, v->str, v->str_len);
+		out[v->str_len + 1] = '"';
+		return v->size;
+	}
 	if (v->str)
 		return escape_into(out, v->str, v->str_len);
 	memcpy(out, v->digits, v->size);
