@@ -63,10 +63,10 @@
 #define READ_BUF_SIZE 65536
 #define PENDING_MAX 65536   /* unparsed input buffered per connection */
 #define DRAIN_MS 1000       /* how long input is discarded after an error */
-/* A connection is evicted only once it is this old and has no unread bytes
- * waiting in its socket: one accepted in this loop turn, or whose request
- * has arrived but not been read yet, is never the victim, so a flood of new
- * connections cannot evict an honest client before its request is read. */
+/* Eviction takes a connection with no unread bytes waiting in its socket,
+ * so a flood of new connections cannot evict an honest client whose request
+ * has arrived but not been read yet; only when every candidate has unread
+ * bytes is the oldest taken, and then only one at least this old. */
 #define EVICT_MIN_AGE_MS 10
 /* After a request or response at least this large, free heap pages go back
  * to the system (malloc_trim), so one big request does not keep its peak. */
@@ -1027,24 +1027,23 @@ static int has_unread_input(struct conn *c)
 	return n > 0;
 }
 
-/* The oldest connection that has not authenticated, is at least
- * EVICT_MIN_AGE_MS old and has nothing unread (the list is newest first),
- * or NULL. */
+/* The connection to evict for a new one: the oldest that has not
+ * authenticated and has no unread bytes waiting (the list is newest
+ * first); failing that, the oldest that has not authenticated and is at
+ * least EVICT_MIN_AGE_MS old; or NULL. */
 static struct conn *eviction_victim(struct rumor_http_server *s)
 {
 	uint64_t now = uv_now(s->loop);
-	struct conn *oldest = NULL;
+	struct conn *oldest = NULL, *idle = NULL;
 	for (struct conn *c = s->conns; c; c = c->next) {
-		if (!c->trusted && !c->req && now - c->accepted_ms >= EVICT_MIN_AGE_MS)
+		if (c->trusted || c->req)
+			continue;
+		if (now - c->accepted_ms >= EVICT_MIN_AGE_MS)
 			oldest = c;
+		if (!has_unread_input(c))
+			idle = c;
 	}
-	/* walk back from the oldest to the first without unread input */
-	for (struct conn *c = oldest; c; c = c->prev) {
-		if (!c->trusted && !c->req && now - c->accepted_ms >= EVICT_MIN_AGE_MS &&
-		    !has_unread_input(c))
-			return c;
-	}
-	return NULL;
+	return idle ? idle : oldest;
 }
 
 static void on_connection(uv_stream_t *listener, int status)

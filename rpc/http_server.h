@@ -20,9 +20,9 @@
  * request with good credentials ("untrusted") must finish the headers of
  * its request within header_timeout_ms of being accepted.  When all
  * max_clients slots are taken, a new connection evicts the oldest untrusted
- * one that is at least 10 ms old and has no unread bytes waiting (so an
- * honest client whose request has arrived is not evicted by a flood of
- * newer connections); it is refused (503) only when there is none.  So idle or slowloris connections without
+ * one with no unread bytes waiting (so an honest client whose request has
+ * arrived is not evicted by a flood of newer connections; failing that, the
+ * oldest at least 10 ms old); it is refused (503) only when there is none.  So idle or slowloris connections without
  * credentials cannot lock authenticated clients out.
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
