@@ -63,15 +63,18 @@
 #define READ_BUF_SIZE 65536
 #define PENDING_MAX 65536   /* unparsed input buffered per connection */
 #define DRAIN_MS 1000       /* how long input is discarded after an error */
-/* Eviction takes a connection with no unread bytes waiting in its socket,
- * so a flood of new connections cannot evict an honest client whose request
- * has arrived but not been read yet; only when every candidate has unread
- * bytes is the oldest taken, and then only one at least this old. */
-#define EVICT_MIN_AGE_MS 10
+/* Connections waiting to be accepted (listen backlog; the kernel may cap
+ * it lower): a flood of connects must not overflow it, or an honest
+ * client's SYN is dropped and retried only after a second. */
+#define LISTEN_BACKLOG 1024
 /* After a request or response at least this large, free heap pages go back
- * to the system (malloc_trim), so one big request does not keep its peak. */
+ * to the system (malloc_trim) when the heap holds more than TRIM_FREE_BYTES
+ * free, so one big request does not keep its peak; below that they are kept
+ * for the next request (giving them back and faulting them in again costs
+ * more than the copy of an 8 MiB answer on a virtual machine). */
 #define TRIM_REQUEST_BYTES (256u * 1024)
 #define TRIM_RESPONSE_BYTES (1024u * 1024)
+#define TRIM_FREE_BYTES (64u * 1024 * 1024)
 
 static uint64_t auth_failures_total;
 static rumor_http_log_fn log_hook;
@@ -471,7 +474,6 @@ struct conn {
 	int draining;
 	int close_after_write;
 	int trusted;          /* a request of it passed authentication */
-	uint64_t accepted_ms; /* uv_now() at accept */
 	enum rumor_http_parse_phase timer_phase; /* what the timer watches */
 	int auth_wait;        /* a 401 waits for auth_fail_delay_ms */
 	const char *auth_reason;
@@ -675,6 +677,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 static void trim_heap(void)
 {
 #ifdef HAVE_MALLOC_TRIM
+#ifdef HAVE_MALLINFO2
+	if (mallinfo2().fordblks < TRIM_FREE_BYTES)
+		return;
+#endif
 	malloc_trim(0);
 #endif
 }
@@ -1029,17 +1035,14 @@ static int has_unread_input(struct conn *c)
 
 /* The connection to evict for a new one: the oldest that has not
  * authenticated and has no unread bytes waiting (the list is newest
- * first); failing that, the oldest that has not authenticated and is at
- * least EVICT_MIN_AGE_MS old; or NULL. */
+ * first); failing that, the oldest that has not authenticated; or NULL. */
 static struct conn *eviction_victim(struct rumor_http_server *s)
 {
-	uint64_t now = uv_now(s->loop);
 	struct conn *oldest = NULL, *idle = NULL;
 	for (struct conn *c = s->conns; c; c = c->next) {
 		if (c->trusted || c->req)
 			continue;
-		if (now - c->accepted_ms >= EVICT_MIN_AGE_MS)
-			oldest = c;
+		oldest = c;
 		if (!has_unread_input(c))
 			idle = c;
 	}
@@ -1096,7 +1099,6 @@ static void on_connection(uv_stream_t *listener, int status)
 		return;
 	}
 	c->counted = 1;
-	c->accepted_ms = uv_now(s->loop);
 	s->stats.clients++;
 	s->stats.connections_accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -1216,7 +1218,7 @@ int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const
 	}
 	err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
 	if (!err)
-		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+		err = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
 	if (err) {
 		/* the listener is released when the loop next runs */
 		s->closing = 1;

@@ -22,7 +22,7 @@
  * max_clients slots are taken, a new connection evicts the oldest untrusted
  * one with no unread bytes waiting (so an honest client whose request has
  * arrived is not evicted by a flood of newer connections; failing that, the
- * oldest at least 10 ms old); it is refused (503) only when there is none.  So idle or slowloris connections without
+ * oldest); it is refused (503) only when every slot has authenticated.  So idle or slowloris connections without
  * credentials cannot lock authenticated clients out.
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.

@@ -416,6 +416,56 @@ void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result)
 	call_answer(call, text, len);
 }
 
+void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned char *bytes,
+			     size_t len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":\"";
+	static const char mid[] = "\",\"id\":";
+	static const char digits[16] = "0123456789abcdef";
+	assert(call);
+	struct scalar id;
+	if (!call->id) {
+		call_answer(call, NULL, 0); /* a notification: never answered */
+		return;
+	}
+	if (!scalar_of(call->id, &id)) {
+		/* an id that is not a string or integer (null, a real) */
+		char *hex = malloc(2 * len + 1);
+		if (!hex) {
+			rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			hex[2 * i] = digits[bytes[i] >> 4];
+			hex[2 * i + 1] = digits[bytes[i] & 0x0f];
+		}
+		json_t *value = json_stringn_nocheck(hex, 2 * len);
+		free(hex);
+		rumor_jsonrpc_reply(call, value);
+		return;
+	}
+	size_t total = sizeof(head) - 1 + 2 * len + sizeof(mid) - 1 + id.size + 1;
+	char *text = malloc(total + 2); /* + "\n" and NUL for request_finish */
+	if (!text) {
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	size_t o = 0;
+	memcpy(text, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	for (size_t i = 0; i < len; i++) {
+		text[o++] = digits[bytes[i] >> 4];
+		text[o++] = digits[bytes[i] & 0x0f];
+	}
+	memcpy(text + o, mid, sizeof(mid) - 1);
+	o += sizeof(mid) - 1;
+	o += scalar_into(text + o, &id);
+	text[o++] = '}';
+	text[o] = '\0';
+	assert(o == total);
+	call_answer(call, text, total);
+}
+
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data)
 {

@@ -75,6 +75,11 @@ struct rumor_jsonrpc_server {
 
 /* Answer a call.  result is stolen (may be json_null()). */
 void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result);
+/* Answer a call with a string result: bytes[0..len) in lower-case hex.  The
+ * same answer as rumor_jsonrpc_reply(call, json_string(hex)), written in one
+ * pass without the intermediate copies (a 4 MiB block is 8 MiB of hex). */
+void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned char *bytes,
+			     size_t len);
 /* Answer a call with an error; message is copied; data (stolen) may be NULL. */
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data);

@@ -685,6 +685,35 @@ static void test_slices(void **state)
 	free(text);
 }
 
+/* reply_hex writes what reply(json_string(hex)) would, for every kind of
+ * id. */
+static void m_hex(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	static const unsigned char bytes[] = {0x00, 0x01, 0xab, 0xff, 0x7f};
+	method_calls++;
+	rumor_jsonrpc_reply_hex(call, bytes, sizeof(bytes));
+}
+
+static const struct rumor_jsonrpc_method hex_methods[] = {
+	{"hex", m_hex, NULL, "hex"},
+};
+
+static void test_reply_hex(void **state)
+{
+	const struct rumor_jsonrpc_server hs = {.methods = hex_methods, .n_methods = 1};
+	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":7},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":\"a\\\"b\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":null},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":1.5},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\"}]";
+	assert_null(rumor_jsonrpc_handle(&hs, text, strlen(text), on_done, &done_calls));
+	assert_int_equal(method_calls, 5);
+	assert_string_equal(done_body, "[{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":7},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":\"a\\\"b\"},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":null},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":1.5}]\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +726,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_checked_before_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_hex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_of_invalid, setup, teardown),
