@@ -1139,8 +1139,12 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 	conn_write(c, head, head_len, body, len, !keep_alive);
 }
 
+/* An idle handle, not a 0 ms timer: libuv runs a timer started from a timer
+ * callback in the same timer phase, so chained slices never let the loop
+ * poll; idle handles started from an idle callback run at the next turn,
+ * after its I/O (and an active one keeps the poll from blocking). */
 struct deferred {
-	uv_timer_t timer;
+	uv_idle_t idle;
 	void (*fn)(void *arg);
 	void *arg;
 };
@@ -1150,10 +1154,11 @@ static void on_deferred_closed(uv_handle_t *handle)
 	free(handle->data);
 }
 
-static void on_deferred(uv_timer_t *timer)
+static void on_deferred(uv_idle_t *idle)
 {
-	struct deferred *d = timer->data;
-	uv_close((uv_handle_t *)&d->timer, on_deferred_closed);
+	struct deferred *d = idle->data;
+	uv_idle_stop(&d->idle);
+	uv_close((uv_handle_t *)&d->idle, on_deferred_closed);
 	d->fn(d->arg);
 }
 
@@ -1165,12 +1170,15 @@ int rumor_http_request_defer(struct rumor_http_request *req, void (*fn)(void *ar
 		return UV_ENOMEM;
 	d->fn = fn;
 	d->arg = arg;
-	d->timer.data = d;
-	int err = uv_timer_init(req->loop, &d->timer);
-	if (!err)
-		err = uv_timer_start(&d->timer, on_deferred, 0, 0);
+	d->idle.data = d;
+	int err = uv_idle_init(req->loop, &d->idle);
 	if (err) {
 		free(d);
+		return err;
+	}
+	err = uv_idle_start(&d->idle, on_deferred);
+	if (err) {
+		uv_close((uv_handle_t *)&d->idle, on_deferred_closed);
 		return err;
 	}
 	return 0;

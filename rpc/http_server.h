@@ -73,7 +73,7 @@ typedef void (*rumor_http_abort_fn)(struct rumor_http_request *req, void *arg);
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
 				 void *arg);
 /* Runs fn(arg) once on the loop thread at the next loop turn, after the
- * I/O of this one (a 0 ms timer of its own), whether or not the request's
+ * I/O of this one (an idle handle of its own), whether or not the request's
  * connection is still open.  For work a handler does in slices.  req must
  * not have been answered yet.  Returns 0 or a negative libuv error (fn
  * then never runs). */

@@ -732,6 +732,11 @@ struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_se
 	req->root = root;
 	req->response_max = server->response_max ? server->response_max : RUMOR_JSONRPC_RESPONSE_MAX;
 	req->outstanding = req->n_calls + 1; /* +1: the dispatch guard */
+	/* A batch longer than a slice starts at the next turn: its parse was
+	 * this turn's share of the loop. */
+	if (server->defer && req->n_calls > RUMOR_JSONRPC_SLICE_CALLS &&
+	    server->defer(req->arg, dispatch_slice, req) == 0)
+		return req;
 	return dispatch_calls(req) ? req : NULL;
 }
 

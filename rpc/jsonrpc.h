@@ -39,7 +39,8 @@
 /* A batch is dispatched in slices when the server has a defer hook: after
  * this many calls, or this many bytes of answers, the rest waits until
  * defer runs it (rumord: the next loop turn), so other clients and peers
- * are served between slices. */
+ * are served between slices.  A batch of more than a slice's calls starts
+ * its first slice at the next turn too (its parse was this turn's share). */
 #define RUMOR_JSONRPC_SLICE_CALLS 100
 #define RUMOR_JSONRPC_SLICE_BYTES (1024u * 1024)
 

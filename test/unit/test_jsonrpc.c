@@ -656,6 +656,8 @@ static void test_slices(void **state)
 	struct rumor_jsonrpc_request *req =
 		rumor_jsonrpc_handle(&sliced, text, strlen(text), on_done, &done_calls);
 	assert_non_null(req);
+	assert_int_equal(method_calls, 0); /* parsed; the first slice waits a turn */
+	run_deferred();
 	assert_int_equal(method_calls, RUMOR_JSONRPC_SLICE_CALLS);
 	run_deferred();
 	assert_int_equal(method_calls, 2 * RUMOR_JSONRPC_SLICE_CALLS);
@@ -676,6 +678,7 @@ static void test_slices(void **state)
 	done_calls = 0;
 	req = rumor_jsonrpc_handle(&sliced, text, strlen(text), on_done, &done_calls);
 	assert_non_null(req);
+	run_deferred();
 	rumor_jsonrpc_request_cancel(req);
 	run_deferred();
 	assert_null(deferred_fn);
