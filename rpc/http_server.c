@@ -20,6 +20,8 @@
  *      +----------------- write done, keep-alive --------------+
  *   reading --ERROR--> draining (error response written, FIN sent, input
  *                      discarded until EOF or a short timer) --> closing
+ *   reading --401--> auth_wait (input dropped, auth_fail_delay_ms) --> draining
+ *   reading (untrusted) --evicted for a new connection--> 503, closing
  *   any --EOF, socket error, idle timer, server close--> closing --> freed
  *
  * Invariants:
@@ -31,9 +33,19 @@
  *    its own callback chain;
  *  - a request whose connection died stays valid (req->conn == NULL) until
  *    rumor_http_respond(), which frees it;
- *  - the idle timer runs while the connection waits for (or receives) a
- *    request and is stopped while the handler works: a request must arrive
- *    completely within idle_timeout_ms, which bounds slow clients.
+ *  - one timer per connection, stopped while the handler works.  It
+ *    watches, by the parser's phase (rumor_http_parse_phase): an untrusted
+ *    connection's first request headers (header deadline from accept,
+ *    never extended: 408 and close), a trusted connection's idle wait
+ *    between requests (idle timeout: close) and each later request's
+ *    headers (header deadline from its first byte), a body (idle timeout
+ *    from the end of the headers: 408 saying how much came), an unread
+ *    response (idle timeout), the drain after an error, and the delay
+ *    before a 401 (auth_wait);
+ *  - "trusted": a request of the connection passed authentication.  Only
+ *    untrusted connections are evicted for newcomers when the slots are
+ *    full; stats.clients counts connections not yet closing, so an evicted
+ *    slot is free at once.
  *
  * A client that half-closes (EOF) is treated as gone: its pending request is
  * aborted.

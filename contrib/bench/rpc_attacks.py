@@ -397,8 +397,12 @@ class Honest:
         self.latencies.append(dt)
         return dt
 
-    def run_calls(self, n):
+    def run_calls(self, n, max_seconds=None):
+        """n calls, or fewer if max_seconds pass first."""
+        t0 = time.monotonic()
         for _ in range(n):
+            if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+                break
             self.call()
             time.sleep(self.pause)
         return self
