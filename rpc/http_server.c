@@ -79,6 +79,10 @@
  * it lower): a flood of connects must not overflow it, or an honest
  * client's SYN is dropped and retried only after a second. */
 #define LISTEN_BACKLOG 1024
+/* Kernel send buffer per connection: a big answer then goes out in pieces
+ * of about this size, one per loop turn, instead of one long copy into a
+ * socket whose reader keeps up. */
+#define SEND_BUFFER_BYTES (1024 * 1024)
 /* After a request or response at least this large, free heap pages go back
  * to the system (malloc_trim) when the heap holds more than TRIM_FREE_BYTES
  * free, so one big request does not keep its peak; below that they are kept
@@ -86,7 +90,7 @@
  * more than the copy of an 8 MiB answer on a virtual machine). */
 #define TRIM_REQUEST_BYTES (256u * 1024)
 #define TRIM_RESPONSE_BYTES (1024u * 1024)
-#define TRIM_FREE_BYTES (64u * 1024 * 1024)
+#define TRIM_FREE_BYTES (128u * 1024 * 1024)
 
 static uint64_t auth_failures_total;
 static rumor_http_log_fn log_hook;
@@ -1114,6 +1118,8 @@ static void on_connection(uv_stream_t *listener, int status)
 	s->stats.clients++;
 	s->stats.connections_accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
+	int sndbuf = SEND_BUFFER_BYTES;
+	uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf); /* best effort */
 	/* untrusted: its first request's headers must come within the
 	 * header deadline, which later bytes do not extend */
 	c->timer_phase = RUMOR_HTTP_PHASE_IDLE;

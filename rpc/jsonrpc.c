@@ -422,7 +422,16 @@ void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned cha
 	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":\"";
 	static const char mid[] = "\",\"id\":";
 	static const char digits[16] = "0123456789abcdef";
+	static char pairs[256][2]; /* byte -> its two hex digits */
+	static int pairs_ready;
 	assert(call);
+	if (!pairs_ready) { /* the loop thread only: calls are answered there */
+		for (int b = 0; b < 256; b++) {
+			pairs[b][0] = digits[b >> 4];
+			pairs[b][1] = digits[b & 0x0f];
+		}
+		pairs_ready = 1;
+	}
 	struct scalar id;
 	if (!call->id) {
 		call_answer(call, NULL, 0); /* a notification: never answered */
@@ -453,10 +462,8 @@ void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned cha
 	size_t o = 0;
 	memcpy(text, head, sizeof(head) - 1);
 	o += sizeof(head) - 1;
-	for (size_t i = 0; i < len; i++) {
-		text[o++] = digits[bytes[i] >> 4];
-		text[o++] = digits[bytes[i] & 0x0f];
-	}
+	for (size_t i = 0; i < len; i++, o += 2)
+		memcpy(text + o, pairs[bytes[i]], 2);
 	memcpy(text + o, mid, sizeof(mid) - 1);
 	o += sizeof(mid) - 1;
 	o += scalar_into(text + o, &id);

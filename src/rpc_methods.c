@@ -607,9 +607,9 @@ void rumor_rpc_methods_setup(struct rumor_jsonrpc_server *server, struct rumor_n
 	 * 32 MiB) come from the heap and are reused by the next request,
 	 * instead of a fresh mmap whose every page faults in again: on a
 	 * virtual machine that cost more than building the answer.  The HTTP
-	 * layer gives free heap back (malloc_trim) once more than 64 MiB of it
+	 * layer gives free heap back (malloc_trim) once more than 128 MiB of it
 	 * is free, so RSS stays bounded. */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
 #endif
 }
