@@ -473,6 +473,62 @@ void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned cha
 	call_answer(call, text, total);
 }
 
+void rumor_jsonrpc_reply_json(struct rumor_jsonrpc_call *call, const char *json, size_t len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+	static const char mid[] = ",\"id\":";
+	assert(call && len > 0);
+	if (!call->id) {
+		call_answer(call, NULL, 0); /* a notification: never answered */
+		return;
+	}
+	char *id_text = NULL;
+	size_t id_len;
+	struct scalar id;
+	int direct = scalar_of(call->id, &id);
+	if (direct) {
+		id_len = id.size;
+	} else {
+		/* null or a real: a bare value, so JSON_ENCODE_ANY */
+		id_len = json_dumpb(call->id, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+		id_text = id_len ? malloc(id_len) : NULL;
+		if (id_text &&
+		    json_dumpb(call->id, id_text, id_len, JSON_COMPACT | JSON_ENCODE_ANY) != id_len) {
+			free(id_text);
+			id_text = NULL;
+		}
+		if (!id_text) {
+			rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+			return;
+		}
+	}
+	size_t total = sizeof(head) - 1 + len + sizeof(mid) - 1 + id_len + 1;
+	char *text = malloc(total + 2); /* + "\n" and NUL for request_finish */
+	if (!text) {
+		free(id_text);
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	size_t o = 0;
+	memcpy(text, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	memcpy(text + o, json, len);
+	o += len;
+	memcpy(text + o, mid, sizeof(mid) - 1);
+	o += sizeof(mid) - 1;
+	if (direct) {
+		o += scalar_into(text + o, &id);
+	} else {
+		memcpy(text + o, id_text, id_len);
+		o += id_len;
+		free(id_text);
+	}
+	text[o++] = '}';
+	text[o] = '\0';
+	assert(o == total);
+	call_answer(call, text, total);
+}
+
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data)
 {

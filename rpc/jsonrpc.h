@@ -81,6 +81,11 @@ void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result);
  * pass without the intermediate copies (a 4 MiB block is 8 MiB of hex). */
 void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned char *bytes,
 			     size_t len);
+/* Answer a call with a result given as JSON text: json[0..len) must be one
+ * valid JSON value in compact form (the caller wrote it; it is not parsed
+ * again).  For large results built without a json_t tree.  json is
+ * borrowed. */
+void rumor_jsonrpc_reply_json(struct rumor_jsonrpc_call *call, const char *json, size_t len);
 /* Answer a call with an error; message is copied; data (stolen) may be NULL. */
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data);

@@ -5,7 +5,8 @@
  * connection would deliver them), and every complete request's body goes to
  * the JSON-RPC engine (rpc/jsonrpc.c, with rpc/json_parse.c's limits) with
  * stub methods: answering at once, later, with an error, with hex
- * (rumor_jsonrpc_reply_hex) or with a large result, and a defer hook that
+ * (rumor_jsonrpc_reply_hex), with JSON text (rumor_jsonrpc_reply_json) or
+ * with a large result, and a defer hook that
  * queues slices, run after the request was handled (as the loop would).
  * Pipelined requests are answered in order, as the server does.
  *
@@ -77,11 +78,18 @@ static void m_big(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
 	rumor_jsonrpc_reply_hex(call, bytes, sizeof(bytes));
 }
 
+static void m_json(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	static const char text[] = "{\"tx\":[\"00\",\"ff\"],\"size\":2}";
+	rumor_jsonrpc_reply_json(call, text, strlen(text));
+}
+
 static const char *const names[] = {"a", "b", "c", NULL};
 static const struct rumor_jsonrpc_method methods[] = {
 	{"big", m_big, NULL, "big"},
 	{"error", m_error, names, "error"},
 	{"hex", m_hex, names, "hex"},
+	{"json", m_json, NULL, "json"},
 	{"later", m_later, names, "later"},
 	{"now", m_now, names, "now"},
 };

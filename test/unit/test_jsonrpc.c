@@ -717,6 +717,36 @@ static void test_reply_hex(void **state)
 				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":1.5}]\n");
 }
 
+/* reply_json wraps the caller's JSON text as the result, for every kind of
+ * id. */
+static void m_json(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	static const char text[] = "{\"a\":[1,\"x\"],\"b\":null}";
+	method_calls++;
+	rumor_jsonrpc_reply_json(call, text, strlen(text));
+}
+
+static const struct rumor_jsonrpc_method json_methods[] = {
+	{"json", m_json, NULL, "json"},
+};
+
+static void test_reply_json(void **state)
+{
+	const struct rumor_jsonrpc_server js = {.methods = json_methods, .n_methods = 1};
+	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":7},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":\"a\\\"b\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":null},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":1.5},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\"}]";
+	assert_null(rumor_jsonrpc_handle(&js, text, strlen(text), on_done, &done_calls));
+	assert_int_equal(method_calls, 5);
+	assert_string_equal(done_body,
+			    "[{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":7},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":\"a\\\"b\"},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":null},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":1.5}]\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budget_checked_before_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_hex, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_of_invalid, setup, teardown),
