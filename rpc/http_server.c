@@ -1050,19 +1050,27 @@ static int has_unread_input(struct conn *c)
 }
 
 /* The connection to evict for a new one: the oldest that has not
- * authenticated and has no unread bytes waiting (the list is newest
- * first); failing that, the oldest that has not authenticated; or NULL. */
+ * authenticated and has no unread bytes waiting; failing that, the oldest
+ * that has not authenticated; or NULL.  The list is newest first: walk to
+ * the end, then back, asking the kernel about unread bytes (one ioctl)
+ * only until a candidate without any is found. */
 static struct conn *eviction_victim(struct rumor_http_server *s)
 {
-	struct conn *oldest = NULL, *idle = NULL;
-	for (struct conn *c = s->conns; c; c = c->next) {
+	struct conn *last = s->conns;
+	if (!last)
+		return NULL;
+	while (last->next)
+		last = last->next;
+	struct conn *oldest = NULL;
+	for (struct conn *c = last; c; c = c->prev) {
 		if (c->trusted || c->req)
 			continue;
-		oldest = c;
+		if (!oldest)
+			oldest = c;
 		if (!has_unread_input(c))
-			idle = c;
+			return c;
 	}
-	return idle ? idle : oldest;
+	return oldest;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
