@@ -62,6 +62,7 @@
 #include <string.h>
 
 #include "crypto/idmap.h"
+#include "net/idset.h"
 #include "net/message.h"
 
 #define NO_INDEX UINT32_MAX
@@ -140,85 +141,42 @@ static void vec_free(struct entry_vec *vec)
 	memset(vec, 0, sizeof(*vec));
 }
 
-/* ---- bounded FIFO id set: an idmap plus a ring giving eviction order ---- */
+/* ---- bounded FIFO id sets (net/idset.h): the mark is "theirs" ---- */
 
-struct id_fifo {
-	struct rumor_idmap map;
-	uint8_t (*ring)[RUMOR_ID_SIZE];
-	uint32_t head, count, alloc, cap;
-};
+#define id_fifo rumor_idset
 
-static char fifo_present; /* the idmap value for "in the set" */
-static char fifo_theirs;  /* ... and the peer itself told us of it */
-
-static int fifo_init(struct id_fifo *f, uint32_t cap, const uint8_t key[16])
+static void fifo_init(struct id_fifo *f, uint32_t cap, const uint8_t key[16])
 {
-	memset(f, 0, sizeof(*f));
-	f->cap = cap;
-	return rumor_idmap_init(&f->map, cap, key);
+	rumor_idset_init(f, cap, key);
 }
 
 static void fifo_free(struct id_fifo *f)
 {
-	rumor_idmap_free(&f->map);
-	free(f->ring);
-	f->ring = NULL;
-	f->count = f->alloc = 0;
+	rumor_idset_free(f);
 }
 
 static int fifo_has(const struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
 {
-	return rumor_idmap_get(&f->map, id) != NULL;
+	return rumor_idset_has(f, id);
 }
 
 /* Adds id (evicting the oldest at the cap).  Returns 0, or -ENOMEM; an id
  * already present keeps its place. */
 static int fifo_add(struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
 {
-	if (fifo_has(f, id))
-		return 0;
-	if (f->count == f->cap) {
-		rumor_idmap_del(&f->map, f->ring[f->head]);
-		f->head = (f->head + 1) % f->alloc;
-		f->count--;
-	}
-	if (f->count == f->alloc) {
-		uint32_t n = f->alloc ? f->alloc * 2 : 64;
-		if (n > f->cap || n < f->alloc)
-			n = f->cap;
-		uint8_t(*ring)[RUMOR_ID_SIZE] = malloc((size_t)n * RUMOR_ID_SIZE);
-		if (!ring)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < f->count; i++)
-			memcpy(ring[i], f->ring[(f->head + i) % f->alloc], RUMOR_ID_SIZE);
-		free(f->ring);
-		f->ring = ring;
-		f->alloc = n;
-		f->head = 0;
-	}
-	int rc = rumor_idmap_put(&f->map, id, &fifo_present);
-	if (rc)
-		return rc; /* -ENOMEM: -EEXIST and -ENOSPC cannot happen here */
-	memcpy(f->ring[(f->head + f->count) % f->alloc], id, RUMOR_ID_SIZE);
-	f->count++;
-	return 0;
+	return rumor_idset_add(f, id, 0);
 }
 
 /* Adds id as one the peer told us of (its inv, its payload, its getdata):
  * a batch queued for that peer drops it at flush time. */
 static int fifo_add_theirs(struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
 {
-	int rc = fifo_add(f, id);
-	if (rc || rumor_idmap_get(&f->map, id) == &fifo_theirs)
-		return rc;
-	/* Same count after the delete and put: the map cannot need to grow. */
-	rumor_idmap_del(&f->map, id);
-	return rumor_idmap_put(&f->map, id, &fifo_theirs);
+	return rumor_idset_add(f, id, 1);
 }
 
 static int fifo_is_theirs(const struct id_fifo *f, const uint8_t id[RUMOR_ID_SIZE])
 {
-	return rumor_idmap_get(&f->map, id) == &fifo_theirs;
+	return rumor_idset_marked(f, id);
 }
 
 /* ---- records, announcers, peers ---- */
@@ -255,6 +213,7 @@ struct record {
 
 struct peer {
 	int in_use;
+	uint32_t index; /* in relay->peers */
 	rumor_peer_handle handle;
 	int outbound;
 	const char *disconnect_reason; /* non-NULL: DISCONNECT asked, ignore it */
@@ -276,14 +235,15 @@ struct peer {
 
 struct rumor_relay {
 	struct rumor_relay_config cfg;
-	struct peer *peers;
+	struct peer **peers; /* max_peers slots; a peer is allocated at add */
 	uint32_t n_peers;
 	uint32_t *active; /* slot indices of the n_peers peers in use, ascending */
 	struct rumor_idmap tracked;
 	struct id_fifo rejected;
 	struct link in_flight, by_age, to_schedule, ready, slot_freed;
 	uint64_t now_us; /* latest time any call brought */
-	struct rumor_relay_inv_entry *out;
+	struct rumor_relay_inv_entry *out; /* the entries of the last action */
+	uint32_t out_alloc;
 	struct rumor_relay_stats stats;
 };
 
@@ -329,13 +289,14 @@ static int is_known(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_S
 
 static uint32_t peer_index(const struct rumor_relay *relay, const struct peer *p)
 {
-	return (uint32_t)(p - relay->peers);
+	(void)relay;
+	return p->index;
 }
 
 static struct peer *peer_find(const struct rumor_relay *relay, rumor_peer_handle handle)
 {
 	for (uint32_t k = 0; k < relay->n_peers; k++) {
-		struct peer *p = &relay->peers[relay->active[k]];
+		struct peer *p = relay->peers[relay->active[k]];
 		if (p->handle == handle)
 			return p;
 	}
@@ -437,7 +398,7 @@ static void request_end(struct rumor_relay *relay, struct record *rec)
 {
 	if (rec->requested_from == NO_INDEX)
 		return;
-	struct peer *p = &relay->peers[rec->requested_from];
+	struct peer *p = relay->peers[rec->requested_from];
 	assert(p->in_flight > 0 && relay->stats.requests_in_flight > 0);
 	p->in_flight--;
 	relay->stats.requests_in_flight--;
@@ -456,7 +417,7 @@ static void announcer_remove(struct rumor_relay *relay, struct announcer *a)
 	link_del(&a->by_peer);
 	if (!link_empty(&a->waiting))
 		link_del(&a->waiting);
-	struct peer *p = &relay->peers[a->peer];
+	struct peer *p = relay->peers[a->peer];
 	assert(p->announced > 0 && rec->n_announcers > 0);
 	p->announced--;
 	rec->n_announcers--;
@@ -499,7 +460,7 @@ static void record_wait(struct rumor_relay *relay, struct record *rec)
 	}
 	for (struct announcer *a = rec->announcers; a; a = a->next)
 		if (a->state == ANNOUNCER_FRESH && link_empty(&a->waiting))
-			link_add_tail(&relay->peers[a->peer].waiting, &a->waiting);
+			link_add_tail(&relay->peers[a->peer]->waiting, &a->waiting);
 	record_schedule(relay, rec);
 }
 
@@ -553,7 +514,7 @@ static struct announcer *choose_announcer(const struct rumor_relay *relay, const
 {
 	struct announcer *inbound = NULL;
 	for (struct announcer *a = rec->announcers; a; a = a->next) {
-		const struct peer *p = &relay->peers[a->peer];
+		const struct peer *p = relay->peers[a->peer];
 		if (a->state != ANNOUNCER_FRESH || !has_slot(relay, p))
 			continue;
 		if (p->outbound)
@@ -574,10 +535,13 @@ static void record_request(struct rumor_relay *relay, struct record *rec, struct
 	if (!link_empty(&rec->schedule_link))
 		link_del(&rec->schedule_link);
 	/* getdata holds only ids in flight to p, so it cannot pass its cap
-	 * (max_requests_per_peer); its memory was reserved at peer_add. */
+	 * (max_requests_per_peer); growing it can fail: the record is then
+	 * dropped (announced again, it is tracked again). */
 	int rc = vec_push(&p->getdata, rec->kind, rec->id);
-	assert(rc == 0);
-	(void)rc;
+	if (rc != 0) {
+		record_drop(relay, rec);
+		return;
+	}
 	rec->requested_from = peer_index(relay, p);
 	rec->deadline_us = add_sat(relay->now_us, relay->cfg.request_timeout_us);
 	link_add_tail(&relay->in_flight, &rec->in_flight_link);
@@ -603,7 +567,7 @@ static void schedule(struct rumor_relay *relay)
 		}
 		struct announcer *a = choose_announcer(relay, rec);
 		if (a)
-			record_request(relay, rec, &relay->peers[a->peer]);
+			record_request(relay, rec, relay->peers[a->peer]);
 		/* else it stays WAITING on its announcers' waiting lists */
 	}
 	while (!link_empty(&relay->slot_freed)) {
@@ -620,7 +584,7 @@ static void schedule(struct rumor_relay *relay)
 			 * better (outbound) announcer than p. */
 			struct announcer *a = choose_announcer(relay, rec);
 			assert(a);
-			record_request(relay, rec, &relay->peers[a->peer]);
+			record_request(relay, rec, relay->peers[a->peer]);
 		}
 	}
 }
@@ -644,28 +608,19 @@ int rumor_relay_new(struct rumor_relay **out, const struct rumor_relay_config *c
 	link_init(&relay->to_schedule);
 	link_init(&relay->ready);
 	link_init(&relay->slot_freed);
-	uint32_t out_cap = cfg->inv_batch_max > cfg->getdata_batch_max ? cfg->inv_batch_max
-								       : cfg->getdata_batch_max;
 	relay->peers = calloc(cfg->max_peers, sizeof(*relay->peers));
 	relay->active = calloc(cfg->max_peers, sizeof(*relay->active));
-	relay->out = calloc(out_cap, sizeof(*relay->out));
+	/* relay->out grows as batches are emitted (out_reserve). */
 	size_t tracked_max = (size_t)cfg->max_peers * cfg->max_announced_per_peer;
-	int tracked_ok = 0, rejected_ok = 0;
-	if (relay->peers && relay->active && relay->out &&
-	    rumor_idmap_init(&relay->tracked, tracked_max, cfg->hash_key) == 0) {
-		tracked_ok = 1;
-		if (fifo_init(&relay->rejected, cfg->rejected_max, cfg->hash_key) == 0)
-			rejected_ok = 1;
-	}
-	if (!rejected_ok) {
-		if (tracked_ok)
-			rumor_idmap_free(&relay->tracked);
+	if (!relay->peers || !relay->active ||
+	    rumor_idmap_init(&relay->tracked, tracked_max, cfg->hash_key) != 0) {
 		free(relay->peers);
 		free(relay->active);
 		free(relay->out);
 		free(relay);
 		return -ENOMEM;
 	}
+	fifo_init(&relay->rejected, cfg->rejected_max, cfg->hash_key);
 	*out = relay;
 	return 0;
 }
@@ -697,8 +652,10 @@ void rumor_relay_del(struct rumor_relay *relay)
 	rumor_idmap_free(&relay->tracked);
 	fifo_free(&relay->rejected);
 	for (uint32_t i = 0; i < relay->cfg.max_peers; i++)
-		if (relay->peers[i].in_use)
-			peer_release(&relay->peers[i]);
+		if (relay->peers[i]) {
+			peer_release(relay->peers[i]);
+			free(relay->peers[i]);
+		}
 	free(relay->peers);
 	free(relay->active);
 	free(relay->out);
@@ -715,23 +672,21 @@ int rumor_relay_peer_add(struct rumor_relay *relay, rumor_peer_handle peer, int 
 		return -EEXIST;
 	if (relay->n_peers >= relay->cfg.max_peers)
 		return -ENOSPC;
-	struct peer *p = NULL;
-	for (uint32_t i = 0; i < relay->cfg.max_peers && !p; i++)
-		if (!relay->peers[i].in_use)
-			p = &relay->peers[i];
-	assert(p);
-	memset(p, 0, sizeof(*p));
-	if (fifo_init(&p->known, relay->cfg.known_per_peer, relay->cfg.hash_key))
+	uint32_t slot = 0;
+	while (slot < relay->cfg.max_peers && relay->peers[slot])
+		slot++;
+	assert(slot < relay->cfg.max_peers);
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
 		return -ENOMEM;
+	p->index = slot;
+	fifo_init(&p->known, relay->cfg.known_per_peer, relay->cfg.hash_key);
 	uint64_t inv_cap = (uint64_t)relay->cfg.inv_batch_max * 4;
 	p->inv.cap = inv_cap > UINT32_MAX ? UINT32_MAX : (uint32_t)inv_cap;
+	/* Grown as requests are decided (up to max_requests_per_peer), not
+	 * reserved: a core with many peers and few items stays small. */
 	p->getdata.cap = relay->cfg.max_requests_per_peer;
-	p->getdata.v = malloc((size_t)p->getdata.cap * sizeof(*p->getdata.v));
-	if (!p->getdata.v) {
-		fifo_free(&p->known);
-		return -ENOMEM;
-	}
-	p->getdata.alloc = p->getdata.cap;
+	relay->peers[slot] = p;
 	p->in_use = 1;
 	p->handle = peer;
 	p->outbound = outbound ? 1 : 0;
@@ -771,6 +726,8 @@ void rumor_relay_peer_remove(struct rumor_relay *relay, rumor_peer_handle peer, 
 		link_del(&p->freed_link);
 	active_remove(relay, idx);
 	peer_release(p);
+	free(p);
+	relay->peers[idx] = NULL;
 	relay->n_peers--;
 }
 
@@ -931,13 +888,13 @@ void rumor_relay_on_accepted(struct rumor_relay *relay, uint8_t kind,
 	struct record *rec = rumor_idmap_get(&relay->tracked, id);
 	if (rec) {
 		for (struct announcer *a = rec->announcers; a; a = a->next)
-			relay->peers[a->peer].skip = 1;
+			relay->peers[a->peer]->skip = 1;
 		record_drop(relay, rec);
 	}
 	uint64_t delay = 0;
 	int delay_drawn = 0;
 	for (uint32_t k = 0; k < relay->n_peers; k++) {
-		struct peer *p = &relay->peers[relay->active[k]];
+		struct peer *p = relay->peers[relay->active[k]];
 		int skip = p->skip;
 		p->skip = 0;
 		if (!p->in_use || p->disconnect_reason || skip)
@@ -979,6 +936,22 @@ void rumor_relay_on_rejected(struct rumor_relay *relay, const uint8_t id[RUMOR_I
 	if (rec)
 		record_drop(relay, rec);
 	fifo_add(&relay->rejected, id);
+}
+
+/* Room for n entries in relay->out.  Returns 0 or -ENOMEM. */
+static int out_reserve(struct rumor_relay *relay, uint32_t n)
+{
+	if (n <= relay->out_alloc)
+		return 0;
+	uint32_t a = relay->out_alloc ? relay->out_alloc : 16;
+	while (a < n)
+		a *= 2;
+	struct rumor_relay_inv_entry *o = realloc(relay->out, (size_t)a * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	relay->out = o;
+	relay->out_alloc = a;
+	return 0;
 }
 
 static void emit(struct rumor_relay *relay, struct rumor_relay_action *out,
@@ -1038,6 +1011,13 @@ void rumor_relay_next_action(struct rumor_relay *relay, struct rumor_relay_actio
 			out->reason = p->disconnect_reason;
 			return;
 		}
+		uint32_t want = p->getdata.count ? p->getdata.count : p->inv.count;
+		if (want > relay->cfg.inv_batch_max && want > relay->cfg.getdata_batch_max)
+			want = relay->cfg.inv_batch_max > relay->cfg.getdata_batch_max
+				       ? relay->cfg.inv_batch_max
+				       : relay->cfg.getdata_batch_max;
+		if (out_reserve(relay, want) != 0)
+			return; /* no memory now: tried again at the next drain */
 		if (p->getdata.count) {
 			emit(relay, out, RUMOR_RELAY_SEND_GETDATA, p, &p->getdata,
 			     relay->cfg.getdata_batch_max);
@@ -1067,7 +1047,7 @@ uint64_t rumor_relay_expiry(const struct rumor_relay *relay)
 {
 	uint64_t t = UINT64_MAX;
 	for (uint32_t k = 0; k < relay->n_peers; k++) {
-		const struct peer *p = &relay->peers[relay->active[k]];
+		const struct peer *p = relay->peers[relay->active[k]];
 		if (!p->flush_now && p->inv.count && p->flush_at < t)
 			t = p->flush_at;
 	}
@@ -1092,7 +1072,7 @@ void rumor_relay_run_timers(struct rumor_relay *relay, uint64_t now_us)
 	touch(relay, now_us);
 	now_us = relay->now_us;
 	for (uint32_t k = 0; k < relay->n_peers; k++) {
-		struct peer *p = &relay->peers[relay->active[k]];
+		struct peer *p = relay->peers[relay->active[k]];
 		if (!p->flush_now && p->inv.count && p->flush_at <= now_us) {
 			p->flush_now = 1;
 			mark_ready(relay, p);
@@ -1103,7 +1083,7 @@ void rumor_relay_run_timers(struct rumor_relay *relay, uint64_t now_us)
 			CONTAINER_OF(relay->in_flight.next, struct record, in_flight_link);
 		if (rec->deadline_us > now_us)
 			break;
-		struct peer *p = &relay->peers[rec->requested_from];
+		struct peer *p = relay->peers[rec->requested_from];
 		struct announcer *a = announcer_of(rec, rec->requested_from);
 		assert(a);
 		a->state = ANNOUNCER_TRIED;
@@ -1140,4 +1120,25 @@ int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handl
 	*out = p->stats;
 	out->in_flight = p->in_flight;
 	return 0;
+}
+
+int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE])
+{
+	return rumor_idmap_get(&relay->tracked, id) != NULL;
+}
+
+size_t rumor_relay_memory(const struct rumor_relay *relay)
+{
+	size_t n = sizeof(*relay) +
+		   (size_t)relay->cfg.max_peers * (sizeof(*relay->peers) + sizeof(*relay->active)) +
+		   (size_t)relay->out_alloc * sizeof(*relay->out) +
+		   (relay->tracked.mask + 1) * sizeof(*relay->tracked.slots) +
+		   relay->tracked.count * sizeof(struct record) + rumor_idset_memory(&relay->rejected);
+	for (uint32_t k = 0; k < relay->n_peers; k++) {
+		const struct peer *p = relay->peers[relay->active[k]];
+		n += sizeof(*p) + (size_t)p->announced * sizeof(struct announcer) +
+		     (size_t)(p->inv.alloc + p->getdata.alloc) * sizeof(struct rumor_relay_inv_entry) +
+		     rumor_idset_memory(&p->known);
+	}
+	return n;
 }

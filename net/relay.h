@@ -26,7 +26,7 @@
  *  - Per peer, announcements waiting to be requested are capped
  *    (max_announced_per_peer, older than announce_max_age_us dropped), and
  *    the set of ids a peer is known to have is a bounded FIFO
- *    (known_per_peer).  An id queued for a peer is dropped from its batch
+ *    (known_per_peer) of keyed 64-bit fingerprints (net/idset.h).  An id queued for a peer is dropped from its batch
  *    at flush time if the peer announced, delivered or asked for it while
  *    it waited (the two invs would only cross).
  *  - Recently rejected ids (rejected_max, FIFO) are never requested again.
@@ -49,8 +49,10 @@
  * Ownership: the relay copies everything it keeps; action entries are
  * borrowed until the next call into the relay.
  *
- * Memory is bounded by the limits in struct rumor_relay_config; every table
- * is a keyed hash (crypto/idmap.h) whose key the caller supplies.
+ * Memory is bounded by the limits in struct rumor_relay_config and grows
+ * with use (a peer's tables are allocated as ids arrive, not at add); every
+ * table is a keyed hash (crypto/idmap.h, net/idset.h) whose key the caller
+ * supplies.
  */
 #ifndef RUMOR_NET_RELAY_H
 #define RUMOR_NET_RELAY_H
@@ -203,5 +205,10 @@ void rumor_relay_get_stats(const struct rumor_relay *relay, struct rumor_relay_s
 /* Returns 0, or -ENOENT for an unknown peer. */
 int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handle peer,
 			       struct rumor_relay_peer_stats *out);
+
+/* 1 when the id is tracked (announced or asked for, not yet received). */
+int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE]);
+/* Bytes the relay has allocated now. */
+size_t rumor_relay_memory(const struct rumor_relay *relay);
 
 #endif

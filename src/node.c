@@ -1,31 +1,32 @@
 /*
- * src/node.c: see node.h.
+ * src/node.c: see node.h.  The shell around the node core (net/core.h).
  *
- * Submission life cycle (struct submission):
+ * The core decides; this file carries out what it asks, on one libuv loop:
  *
- *   rumor_node_submit
- *        | decode, kind, check fail -> callback now (nothing allocated)
- *        | id already in flight      -> join that submission's waiters
- *        v
- *   CHECKING (node->check_head; items from peers only) --end of loop turn:
- *        |      one store read for the whole turn--> in store: finish(KNOWN)
- *        v
- *   VERIFYING (node->verify, src/workpool.h: queued, then on a pool thread)
- *        | bad signature -> finish(EREJECT)
- *        v
- *   WRITING (store writer thread) --commit--> finish(ACCEPTED | KNOWN | ESTORE)
+ *   peers.c (sockets) --READY, messages, closes--> core <--submit-- RPC
+ *   core --actions--> SEND, CLOSE        -> src/peers.h connections (peer_data)
+ *                     DIAL               -> rumor_peers_dial
+ *                     VERIFY             -> src/workpool.h (all of one drain
+ *                                           handed over together)
+ *                     STORE_PUT          -> rumor_store_put (held for the turn:
+ *                                           one commit for the turn's writes)
+ *                     STORE_HAS/GET      -> rumor_store_has_many / get, answered
+ *                                           at once
+ *                     REPLY              -> the RPC submitter's callback
  *
- * Items from peers are looked up in the store before verification: a peer
- * must not make us verify what we have.  RPC submissions skip that lookup
- * (about a fifth of the loop thread's work per item under load: the read
- * connection's page cache is dropped at every commit): the write's INSERT
- * finds an item already stored anyway, and an RPC client resubmitting
- * costs only a verification.  Such an item is announced to peers when its
- * commit says it is new (valid hook, then accepted hook), not before.
+ * Draining: every event only feeds the core and "kicks": a uv_check_t
+ * drains the actions once at the end of the loop turn (a uv_idle_t keeps
+ * poll from blocking when the kick came from a check callback that ran
+ * before ours), then releases the store hold.  An HTTP request drains at
+ * once after its dispatch, so the pool verifies its items while the loop
+ * parses the next request.  The one uv_timer_t is armed at
+ * rumor_core_expiry() after every drain.  Time: now_us is uv_hrtime() /
+ * 1000 (one monotonic clock), wall_us is CLOCK_REALTIME.
  *
- * finish() answers every waiter, removes the id from the in-flight map and
- * frees the submission.  During shutdown no new work is queued; the loop
- * keeps running until verify batches and writes already started are done.
+ * Shutdown: the core refuses what is queued (REPLY ESHUTDOWN), the pool's
+ * jobs not yet started are cancelled (rumor_core_cancelled), peers and the
+ * RPC server close; once the core is idle (every job answered) the store
+ * closes and the handles go.
  */
 #include "config.h"
 
@@ -43,7 +44,6 @@
 #include <sodium.h>
 
 #include "crypto/hex.h"
-#include "crypto/idmap.h"
 #include "crypto/sign.h"
 #include "rpc/auth.h"
 #include "rpc/http_server.h"
@@ -51,33 +51,27 @@
 #include "src/datadir.h"
 #include "src/log.h"
 #include "src/peers.h"
-#include "src/relay.h"
-#include "src/rpc_methods.h"
 #include "src/workpool.h"
 #include "store/store.h"
 
-struct waiter {
+/* An RPC submission: the core's REPLY token points at it. */
+struct rpc_token {
 	rumor_submit_cb cb;
 	void *arg;
-	struct waiter *next;
 };
 
-struct submission {
-	struct rumor_node *node;
-	uint8_t *bytes; /* owned copy; item points into it */
-	struct rumor_item item;
-	const char *reason;      /* set by verification */
-	struct waiter first;     /* the first submitter */
-	struct waiter *more;     /* later submitters of the same id */
+struct verify_job {
+	struct rumor_work work; /* first: the pool's list links these */
+	uint64_t job;
+	const struct rumor_item *item; /* the core's, until answered */
+	const char *reason;
+};
+
+struct put_job {
 	struct rumor_store_put put;
-	int rpc_waiter;          /* an RPC submitter waits: answer after a synced commit */
-	int stored_status;       /* the lazy put's status, while a synced put follows */
-	int unchecked;           /* not looked up in the store: announce at commit */
-	struct submission *next; /* in the check list */
-	struct rumor_work work;  /* while verifying */
+	struct rumor_node *node;
+	uint64_t job;
 };
-
-#define SUBMISSION_OF(w) ((struct submission *)((char *)(w)-offsetof(struct submission, work)))
 
 struct rumor_node {
 	uv_loop_t *loop;
@@ -92,20 +86,20 @@ struct rumor_node {
 	struct rumor_store *store;
 	struct rumor_http_server *http;
 	struct rumor_peers *peers; /* NULL once closed */
-	struct rumor_node_relay *relay; /* inv/getdata glue (src/relay.h) */
-	rumor_node_accepted_fn accepted_hook; /* every newly stored item */
-	rumor_node_accepted_fn valid_hook; /* every new valid item, before commit */
-	void *valid_arg;
-	void *accepted_arg;
+	struct rumor_core *core;
 	struct rumor_jsonrpc_server rpc;
+	rumor_node_put_fn put_hook;
+	void *put_arg;
 
 	uv_signal_t sigint, sigterm;
-	uv_check_t turn_end;   /* flushes the verify queue once per loop turn */
+	uv_check_t turn_end;   /* drains the core once per loop turn */
+	uv_idle_t idle;        /* keeps poll from blocking until turn_end runs */
+	uv_timer_t core_timer; /* at rumor_core_expiry() */
 	uv_timer_t stop_timer; /* delayed stop after the `stop` RPC */
+	int handles_open;
 
-	struct rumor_idmap in_flight; /* id -> struct submission */
-	size_t in_flight_bytes;
-	struct submission *check_head, *check_tail; /* dedup against the store at turn end */
+	int draining;
+	int holding; /* the store is held for this turn's writes */
 	struct rumor_work *verify_head, *verify_tail; /* for the pool, handed over together */
 	size_t verify_queued;
 	struct rumor_workpool *verify; /* signature checks; NULL once closed */
@@ -115,6 +109,11 @@ struct rumor_node {
 	int closed_handles;
 };
 
+static uint64_t now_us(void)
+{
+	return uv_hrtime() / 1000;
+}
+
 static int64_t wall_clock_us(void)
 {
 	struct timespec ts;
@@ -122,133 +121,63 @@ static int64_t wall_clock_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* ---- finishing ------------------------------------------------------- */
-
 static void maybe_finish_stop(struct rumor_node *node);
 
-static void finish(struct submission *sub, enum rumor_submit_status status, const char *reason)
-{
-	struct rumor_node *node = sub->node;
-	void *removed = rumor_idmap_del(&node->in_flight, sub->item.id);
-	assert(removed == sub);
-	(void)removed;
-	node->in_flight_bytes -= sub->item.size;
-	uint8_t id[RUMOR_ID_SIZE];
-	memcpy(id, sub->item.id, sizeof(id));
+/* ---- draining the core ------------------------------------------------ */
 
-	struct waiter *w = sub->more;
-	sub->first.cb(sub->first.arg, status, reason, id);
-	while (w) {
-		struct waiter *next = w->next;
-		/* A later submitter of an item the first one stored finds it known. */
-		w->cb(w->arg, status == RUMOR_SUBMIT_ACCEPTED ? RUMOR_SUBMIT_KNOWN : status, reason,
-		      id);
-		free(w);
-		w = next;
-	}
-	free(sub->bytes);
-	free(sub);
-	if (node->stopping)
-		maybe_finish_stop(node);
+static void drain(struct rumor_node *node);
+
+static void on_idle(uv_idle_t *idle)
+{
+	(void)idle; /* only keeps poll from blocking until the check runs */
 }
 
-/* ---- store ----------------------------------------------------------- */
-
-static void on_put_done(struct rumor_store_put *put, int status);
-
-/* The synced put that follows a lazy one (see on_put_done) is done. */
-static void on_synced_put_done(struct rumor_store_put *put, int status)
+static void on_turn_end(uv_check_t *check)
 {
-	struct submission *sub = put->data;
-	if (status == 0 || status == 1) {
-		finish(sub, sub->stored_status == 0 ? RUMOR_SUBMIT_ACCEPTED : RUMOR_SUBMIT_KNOWN,
-		       NULL);
+	struct rumor_node *node = check->data;
+	uv_check_stop(&node->turn_end);
+	uv_idle_stop(&node->idle);
+	drain(node);
+	/* Last: the writes of the turn go to the writer together. */
+	if (node->holding && node->store) {
+		rumor_store_hold(node->store, 0);
+		node->holding = 0;
+	}
+}
+
+/* Drain at the end of this loop turn. */
+static void kick(struct rumor_node *node)
+{
+	if (!node->handles_open || node->closed_handles)
+		return;
+	uv_check_start(&node->turn_end, on_turn_end);
+	uv_idle_start(&node->idle, on_idle);
+}
+
+static void kick_hook(void *arg)
+{
+	kick(arg);
+}
+
+static void on_core_timer(uv_timer_t *timer)
+{
+	struct rumor_node *node = timer->data;
+	rumor_core_handle_expiry(node->core, now_us());
+	drain(node);
+}
+
+static void rearm(struct rumor_node *node)
+{
+	if (!node->handles_open || node->closed_handles)
+		return;
+	uint64_t expiry = rumor_core_expiry(node->core);
+	if (expiry == UINT64_MAX) {
+		uv_timer_stop(&node->core_timer);
 		return;
 	}
-	/* Stored by the lazy commit, but not known to be on disk: the RPC
-	 * caller must not be told it is. */
-	on_put_done(put, status);
-}
-
-/* An RPC submitter joined after the item's lazy put was queued (it came
- * from a peer): its commit may not be synced, and the RPC answer must wait
- * for one that is.  Puts the item again without lazy_sync (the store
- * syncs its WAL even when the put finds the item present).  Returns 0, or
- * -1 when the store refused. */
-static int put_synced(struct submission *sub, int status)
-{
-	sub->stored_status = status;
-	sub->put.lazy_sync = 0;
-	sub->put.cb = on_synced_put_done;
-	return rumor_store_put(sub->node->store, &sub->put);
-}
-
-static void stored(struct submission *sub)
-{
-	struct rumor_store_put *put = &sub->put;
-	log_debug("stored %s %s", rumor_item_kind_name(sub->item.kind), put->source);
-	if (sub->node->accepted_hook) /* relay: counters, blocks waiting for it */
-		sub->node->accepted_hook(sub->node->accepted_arg, &sub->item, put->source,
-					 put->has_peer ? put->peer : NULL);
-}
-
-static void on_put_done(struct rumor_store_put *put, int status)
-{
-	struct submission *sub = put->data;
-	if ((status == 0 || status == 1) && put->lazy_sync && sub->rpc_waiter) {
-		if (status == 0)
-			stored(sub);
-		if (put_synced(sub, status) != 0)
-			finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		return;
-	}
-	if (status == 0) {
-		if (sub->unchecked && sub->node->valid_hook)
-			sub->node->valid_hook(sub->node->valid_arg, &sub->item, put->source,
-					      put->has_peer ? put->peer : NULL);
-		stored(sub);
-		finish(sub, RUMOR_SUBMIT_ACCEPTED, NULL);
-	} else if (status == 1) {
-		finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
-	} else {
-		char why[256] = "";
-		rumor_store_last_error(sub->node->store, why, sizeof(why));
-		log_error("cannot store item: %s (%s)", rumor_store_strerror(status), why);
-		finish(sub, RUMOR_SUBMIT_ESTORE, "database error: item not stored");
-	}
-}
-
-static void on_turn_end(uv_check_t *handle);
-
-/* announce: call the valid hook (a new item), not for an item the store
- * already has. */
-static void start_write(struct submission *sub, int announce)
-{
-	/* The writes of one loop turn go into one transaction: the writer is
-	 * woken for all of them at the end of the turn (on_turn_end), not by
-	 * the first one alone (which made commits of one or two items). */
-	rumor_store_hold(sub->node->store, 1);
-	uv_check_start(&sub->node->turn_end, on_turn_end);
-	struct rumor_store_put *put = &sub->put;
-	memcpy(put->id, sub->item.id, RUMOR_ID_SIZE);
-	put->kind = sub->item.kind;
-	put->encoding = sub->bytes;
-	put->size = sub->item.size;
-	put->first_seen_us = wall_clock_us();
-	put->cb = on_put_done;
-	put->data = sub;
-	if (sub->rpc_waiter)
-		put->lazy_sync = 0;
-	int rc = rumor_store_put(sub->node->store, put);
-	if (rc == 0 && announce && sub->node->valid_hook)
-		sub->node->valid_hook(sub->node->valid_arg, &sub->item, put->source,
-				      put->has_peer ? put->peer : NULL);
-	if (rc == RUMOR_STORE_ECLOSED)
-		finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-	else if (rc != 0) { /* a put the store refuses is a bug in the pipeline */
-		log_broken("store refused a validated item: %s", rumor_store_strerror(rc));
-		finish(sub, RUMOR_SUBMIT_ESTORE, rumor_store_strerror(rc));
-	}
+	uint64_t now = now_us();
+	uint64_t delay_ms = expiry <= now ? 0 : (expiry - now + 999) / 1000;
+	uv_timer_start(&node->core_timer, on_core_timer, delay_ms, 0);
 }
 
 /* ---- verification on the work pool ---------------------------------- */
@@ -256,78 +185,20 @@ static void start_write(struct submission *sub, int announce)
 static void verify_run(struct rumor_work *work, void *arg)
 {
 	struct rumor_node *node = arg;
-	struct submission *s = SUBMISSION_OF(work);
-	s->reason = rumor_item_verify(&s->item, &node->network);
+	struct verify_job *v = (struct verify_job *)work;
+	v->reason = rumor_item_verify(v->item, &node->network);
 }
 
 static void verify_done(struct rumor_work *work, void *arg)
 {
 	struct rumor_node *node = arg;
-	struct submission *s = SUBMISSION_OF(work);
+	struct verify_job *v = (struct verify_job *)work;
 	if (work->cancelled)
-		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-	else if (s->reason)
-		finish(s, RUMOR_SUBMIT_EREJECT, s->reason);
-	else if (node->stopping && !node->store)
-		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		rumor_core_cancelled(node->core, v->job, now_us());
 	else
-		start_write(s, !s->unchecked);
-}
-
-/* Gathers an item for the pool: flush_verify hands them over together at
- * the end of the RPC request or of the loop turn. */
-static void queue_verify(struct rumor_node *node, struct submission *sub)
-{
-	sub->work.next = NULL;
-	if (node->verify_tail)
-		node->verify_tail->next = &sub->work;
-	else
-		node->verify_head = &sub->work;
-	node->verify_tail = &sub->work;
-	node->verify_queued++;
-}
-
-/* Ids checked against the store per read transaction. */
-#define CHECK_BATCH 256
-
-/* Dedups this turn's new submissions against the store in one read
- * transaction (rather than one per item); those the store lacks go on to
- * verification, in submission order. */
-static void check_stored(struct rumor_node *node)
-{
-	struct submission *s = node->check_head;
-	node->check_head = node->check_tail = NULL;
-	while (s) {
-		struct submission *batch[CHECK_BATCH];
-		const uint8_t *ids[CHECK_BATCH];
-		uint8_t found[CHECK_BATCH];
-		size_t n = 0;
-		for (; s && n < CHECK_BATCH; s = s->next) {
-			batch[n] = s;
-			ids[n] = s->item.id;
-			n++;
-		}
-		int rc = rumor_store_has_many(node->store, ids, n, found);
-		for (size_t i = 0; i < n; i++) {
-			struct submission *sub = batch[i];
-			sub->next = NULL;
-			if (node->stopping) { /* a callback above stopped the node */
-				finish(sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-			} else if (rc != 0) {
-				finish(sub, RUMOR_SUBMIT_ESTORE,
-				       "database error while checking for the item");
-			} else if (found[i] && sub->rpc_waiter) {
-				/* Found, but perhaps from a lazy commit not yet
-				 * on disk: a synced put (which finds it) comes
-				 * before the RPC answer. */
-				start_write(sub, 0);
-			} else if (found[i]) {
-				finish(sub, RUMOR_SUBMIT_KNOWN, NULL);
-			} else {
-				queue_verify(node, sub);
-			}
-		}
-	}
+		rumor_core_verified(node->core, v->job, v->reason, now_us());
+	free(v);
+	kick(node);
 }
 
 /* Hands the items gathered since the last call to the pool at once (one
@@ -341,16 +212,203 @@ static void flush_verify(struct rumor_node *node)
 	node->verify_queued = 0;
 }
 
-static void on_turn_end(uv_check_t *handle)
+/* ---- the store ------------------------------------------------------ */
+
+static void on_put_done(struct rumor_store_put *put, int status)
 {
-	struct rumor_node *node = handle->data;
-	check_stored(node);
-	flush_verify(node);
-	/* Last: check_stored may have queued writes too. */
-	if (node->store)
-		rumor_store_hold(node->store, 0);
-	if (!node->check_head)
-		uv_check_stop(handle);
+	struct put_job *pj = put->data;
+	struct rumor_node *node = pj->node;
+	char why[256] = "";
+	if (status < 0 && node->store) {
+		char last[200] = "";
+		rumor_store_last_error(node->store, last, sizeof(last));
+		snprintf(why, sizeof(why), "%s (%s)", rumor_store_strerror(status), last);
+	}
+	rumor_core_stored(node->core, pj->job, status, status < 0 ? why : NULL, now_us());
+	free(pj);
+	kick(node);
+}
+
+static void do_put(struct rumor_node *node, const struct rumor_core_action *a)
+{
+	if (!node->store) {
+		rumor_core_cancelled(node->core, a->job, now_us());
+		return;
+	}
+	struct put_job *pj = calloc(1, sizeof(*pj));
+	if (!pj) {
+		rumor_core_stored(node->core, a->job, -ENOMEM, "out of memory", now_us());
+		return;
+	}
+	pj->node = node;
+	pj->job = a->job;
+	struct rumor_store_put *put = &pj->put;
+	memcpy(put->id, a->item->id, RUMOR_ID_SIZE);
+	put->kind = a->item->kind;
+	put->encoding = a->item->encoding; /* the core's, until answered */
+	put->size = a->item->size;
+	put->first_seen_us = a->first_seen_us;
+	snprintf(put->source, sizeof(put->source), "%s", a->source);
+	if (a->source_peer) {
+		memcpy(put->peer, a->source_peer, sizeof(put->peer));
+		put->has_peer = 1;
+	}
+	/* Nobody waits for an "accepted" on a relayed item: its commit need
+	 * not wait for an fsync (store.h, lazy_sync). */
+	put->lazy_sync = !a->sync;
+	put->cb = on_put_done;
+	put->data = pj;
+	/* The writes of one loop turn go into one transaction: the writer is
+	 * woken for all of them at the end of the turn, not by the first. */
+	if (!node->holding) {
+		rumor_store_hold(node->store, 1);
+		node->holding = 1;
+		kick(node);
+	}
+	int rc = rumor_store_put(node->store, put);
+	if (rc == RUMOR_STORE_ECLOSED) {
+		free(pj);
+		rumor_core_cancelled(node->core, a->job, now_us());
+		return;
+	}
+	if (rc != 0) { /* a put the store refuses is a bug in the pipeline */
+		log_broken("store refused a validated item: %s", rumor_store_strerror(rc));
+		free(pj);
+		rumor_core_stored(node->core, a->job, rc, rumor_store_strerror(rc), now_us());
+		return;
+	}
+	if (node->put_hook)
+		node->put_hook(node->put_arg, a->item, a->source, a->source_peer);
+}
+
+static void do_has(struct rumor_node *node, const struct rumor_core_action *a)
+{
+	int rc = RUMOR_STORE_ECLOSED;
+	const uint8_t **ids = malloc((size_t)(a->count ? a->count : 1) * sizeof(*ids));
+	uint8_t *found = calloc(a->count ? a->count : 1, 1);
+	if (ids && found && node->store) {
+		for (uint32_t i = 0; i < a->count; i++)
+			ids[i] = a->ids + 32 * (size_t)i;
+		rc = rumor_store_has_many(node->store, ids, a->count, found);
+	}
+	if (rc != 0 && rc != RUMOR_STORE_ECLOSED)
+		log_error("cannot look items up: %s", rumor_store_strerror(rc));
+	rumor_core_store_has_answer(node->core, a->job, rc == 0 ? 0 : -1, found, now_us());
+	free(ids);
+	free(found);
+}
+
+static void do_get(struct rumor_node *node, const struct rumor_core_action *a)
+{
+	struct rumor_store_item it;
+	memset(&it, 0, sizeof(it));
+	int rc = node->store ? rumor_store_get(node->store, a->ids, &it, 1) : RUMOR_STORE_ECLOSED;
+	if (rc == 0 && (uint8_t)it.kind == a->kind && it.encoding)
+		rumor_core_store_get_answer(node->core, a->job, 0, it.encoding, it.size, now_us());
+	else
+		rumor_core_store_get_answer(node->core, a->job, rc == 0 ? -1 : rc, NULL, 0,
+					    now_us());
+	free(it.encoding);
+}
+
+/* ---- carrying out actions ------------------------------------------- */
+
+static void do_action(struct rumor_node *node, const struct rumor_core_action *a)
+{
+	switch (a->type) {
+	case RUMOR_CORE_NONE:
+		return;
+	case RUMOR_CORE_SEND: {
+		struct rumor_peer *peer = a->peer_data;
+		int rc = rumor_peer_send(peer, a->msg);
+		if (rc != 0)
+			log_debug("relay: cannot send %s to %s: %s", rumor_msg_type_name(a->msg->type),
+				  rumor_peer_addr(peer), uv_strerror(rc));
+		return;
+	}
+	case RUMOR_CORE_CLOSE:
+		rumor_peer_close(a->peer_data, (enum rumor_disconnect_code)a->code, a->reason);
+		return;
+	case RUMOR_CORE_DIAL:
+		if (node->peers)
+			rumor_peers_dial(node->peers, a->target, a->addr);
+		else
+			rumor_core_dial_failed(node->core, a->target, 0, now_us());
+		return;
+	case RUMOR_CORE_VERIFY: {
+		struct verify_job *v = calloc(1, sizeof(*v));
+		if (!v) {
+			rumor_core_verified(node->core, a->job, "out of memory verifying", now_us());
+			return;
+		}
+		v->job = a->job;
+		v->item = a->item;
+		if (node->verify_tail)
+			node->verify_tail->next = &v->work;
+		else
+			node->verify_head = &v->work;
+		node->verify_tail = &v->work;
+		node->verify_queued++;
+		return;
+	}
+	case RUMOR_CORE_STORE_PUT:
+		do_put(node, a);
+		return;
+	case RUMOR_CORE_STORE_HAS:
+		do_has(node, a);
+		return;
+	case RUMOR_CORE_STORE_GET:
+		do_get(node, a);
+		return;
+	case RUMOR_CORE_REPLY: {
+		struct rpc_token *t = (struct rpc_token *)(uintptr_t)a->job;
+		t->cb(t->arg, (enum rumor_submit_status)a->status, a->reason, a->id);
+		free(t);
+		return;
+	}
+	}
+}
+
+static void drain(struct rumor_node *node)
+{
+	if (node->draining || !node->core)
+		return;
+	node->draining = 1;
+	for (;;) {
+		struct rumor_core_action a;
+		rumor_core_next_action(node->core, &a);
+		if (a.type == RUMOR_CORE_NONE)
+			break;
+		do_action(node, &a);
+	}
+	node->draining = 0;
+	if (node->verify && !node->closed_handles)
+		flush_verify(node);
+	rearm(node);
+	if (node->stopping)
+		maybe_finish_stop(node);
+}
+
+static void core_log(void *ctx, enum rumor_core_log_level level, const char *line)
+{
+	(void)ctx;
+	switch (level) {
+	case RUMOR_CORE_LOG_DEBUG:
+		log_debug("%s", line);
+		return;
+	case RUMOR_CORE_LOG_INFO:
+		log_info("%s", line);
+		return;
+	case RUMOR_CORE_LOG_WARN:
+		log_warn("%s", line);
+		return;
+	case RUMOR_CORE_LOG_ERROR:
+		log_error("%s", line);
+		return;
+	case RUMOR_CORE_LOG_BROKEN:
+		log_broken("%s", line);
+		return;
+	}
 }
 
 /* ---- submission ------------------------------------------------------ */
@@ -358,124 +416,90 @@ static void on_turn_end(uv_check_t *handle)
 void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len, int expect,
 		       const char *source, const uint8_t *peer_id, rumor_submit_cb cb, void *arg)
 {
-	if (node->stopping) {
-		cb(arg, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down", NULL);
+	(void)source; /* "peer" exactly when peer_id is given */
+	struct rpc_token *t = malloc(sizeof(*t));
+	if (!t) {
+		cb(arg, RUMOR_SUBMIT_EBUSY, "out of memory", NULL);
 		return;
 	}
-	struct rumor_item item;
-	const char *why = rumor_item_decode(&item, bytes, len);
-	if (why) {
-		cb(arg, RUMOR_SUBMIT_EDECODE, why, NULL);
-		return;
-	}
-	if (expect && (int)item.kind != expect) {
-		cb(arg, RUMOR_SUBMIT_EDECODE,
-		   expect == RUMOR_ITEM_TX ? "expected a transaction, got a block (use submitblock)"
-					   : "expected a block, got a transaction (use sendrawtransaction)",
-		   item.id);
-		return;
-	}
-	why = rumor_item_check(&item, &node->network, (uint64_t)(wall_clock_us() / 1000000));
-	if (why) {
-		cb(arg, RUMOR_SUBMIT_EREJECT, why, item.id);
-		return;
-	}
-	struct submission *running = rumor_idmap_get(&node->in_flight, item.id);
-	if (running) {
-		struct waiter *w = malloc(sizeof(*w));
-		if (!w) {
-			cb(arg, RUMOR_SUBMIT_EBUSY, "out of memory", item.id);
-			return;
-		}
-		w->cb = cb;
-		w->arg = arg;
-		w->next = running->more;
-		running->more = w;
-		/* An RPC caller is answered only after a synced commit: before
-		 * the write, the put loses lazy_sync; after, a synced put
-		 * follows the lazy one (on_put_done). */
-		if (!peer_id)
-			running->rpc_waiter = 1;
-		return;
-	}
-	if (node->in_flight.count >= RUMOR_NODE_PENDING_MAX ||
-	    node->in_flight_bytes + len > RUMOR_NODE_PENDING_BYTES_MAX) {
-		cb(arg, RUMOR_SUBMIT_EBUSY, "node is busy: too many items awaiting verification",
-		   item.id);
-		return;
-	}
-	struct submission *sub = calloc(1, sizeof(*sub));
-	uint8_t *copy = malloc(len);
-	if (!sub || !copy) {
-		free(sub);
-		free(copy);
-		cb(arg, RUMOR_SUBMIT_EBUSY, "out of memory", item.id);
-		return;
-	}
-	memcpy(copy, bytes, len);
-	sub->node = node;
-	sub->bytes = copy;
-	/* Re-point the decoded view at our copy: same bytes, so no second decode
-	 * and no second SHA-256. */
-	sub->item = item;
-	rumor_item_rebase(&sub->item, copy);
-	sub->first.cb = cb;
-	sub->first.arg = arg;
-	snprintf(sub->put.source, sizeof(sub->put.source), "%s", source);
-	if (peer_id) {
-		memcpy(sub->put.peer, peer_id, sizeof(sub->put.peer));
-		sub->put.has_peer = 1;
-		/* Nobody waits for an "accepted" on a relayed item: its commit
-		 * need not wait for an fsync (store.h, lazy_sync). */
-		sub->put.lazy_sync = 1;
-	} else {
-		sub->rpc_waiter = 1;
-	}
-	int rc = rumor_idmap_put(&node->in_flight, sub->item.id, sub);
-	if (rc != 0) {
-		free(copy);
-		free(sub);
-		cb(arg, RUMOR_SUBMIT_EBUSY, "node is busy", item.id);
-		return;
-	}
-	node->in_flight_bytes += len;
-	if (sub->rpc_waiter) { /* see the top of this file */
-		sub->unchecked = 1;
-		/* To the pool when the RPC request is dispatched (or at the end
-		 * of the turn), all its items at once. */
-		queue_verify(node, sub);
-		uv_check_start(&node->turn_end, on_turn_end);
-		return;
-	}
-	/* The store is asked at the end of the turn (check_stored), for every
-	 * item of the turn at once, before any signature work. */
-	if (node->check_tail)
-		node->check_tail->next = sub;
+	t->cb = cb;
+	t->arg = arg;
+	uint64_t token = (uint64_t)(uintptr_t)t;
+	if (peer_id)
+		rumor_core_submit_relayed(node->core, token, bytes, len, expect, peer_id, now_us(),
+					  wall_clock_us());
 	else
-		node->check_head = sub;
-	node->check_tail = sub;
-	uv_check_start(&node->turn_end, on_turn_end);
+		rumor_core_submit(node->core, token, bytes, len, expect, now_us(), wall_clock_us());
+	kick(node);
 }
 
-int rumor_node_has_item(struct rumor_node *node, const uint8_t id[RUMOR_ID_SIZE])
+void rumor_node_set_put_hook(struct rumor_node *node, rumor_node_put_fn fn, void *arg)
 {
-	if (rumor_idmap_get(&node->in_flight, id))
-		return 1;
-	if (!node->store)
-		return RUMOR_STORE_ECLOSED;
-	return rumor_store_has(node->store, id);
+	node->put_hook = fn;
+	node->put_arg = arg;
 }
 
-void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg)
+/* ---- operator requests ---------------------------------------------- */
+
+static void core_addr(struct rumor_core_addr *out, const struct rumor_connect_target *t)
 {
-	node->accepted_hook = fn;
-	node->accepted_arg = arg;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->host, sizeof(out->host), "%s", t->host);
+	out->port = (uint16_t)t->port;
+	out->has_id = t->has_id;
+	if (t->has_id)
+		memcpy(out->id, t->id, 32);
 }
 
-void rumor_node_set_valid_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg)
+int rumor_node_add_target(struct rumor_node *node, const struct rumor_connect_target *t,
+			  int onetry)
 {
-	node->valid_hook = fn;
-	node->valid_arg = arg;
+	if (node->stopping)
+		return -ESHUTDOWN;
+	struct rumor_core_addr addr;
+	core_addr(&addr, t);
+	int rc = rumor_core_target_add(node->core, &addr, onetry, now_us(), NULL);
+	kick(node);
+	return rc;
+}
+
+int rumor_node_remove_target(struct rumor_node *node, const struct rumor_connect_target *t)
+{
+	if (node->stopping)
+		return -ENOENT;
+	struct rumor_core_addr addr;
+	core_addr(&addr, t);
+	rumor_core_target target = rumor_core_find_target(node->core, &addr);
+	int rc = rumor_core_target_remove(node->core, &addr, now_us());
+	if (rc == 0 && node->peers)
+		rumor_peers_cancel_dial(node->peers, target);
+	kick(node);
+	return rc;
+}
+
+int rumor_node_disconnect(struct rumor_node *node, const uint8_t id[32])
+{
+	if (node->stopping)
+		return -ENOENT;
+	int rc = rumor_core_disconnect(node->core, id, now_us());
+	kick(node);
+	return rc;
+}
+
+void rumor_node_core_stats(const struct rumor_node *node, struct rumor_core_stats *out)
+{
+	rumor_core_get_stats(node->core, out);
+}
+
+int rumor_node_peer_relay_stats(const struct rumor_node *node, const struct rumor_peer *peer,
+				struct rumor_relay_peer_stats *out)
+{
+	return rumor_core_peer_stats(node->core, rumor_peer_handle_of(peer), out);
+}
+
+struct rumor_jsonrpc_server *rumor_node_rpc(struct rumor_node *node)
+{
+	return &node->rpc;
 }
 
 /* ---- RPC glue -------------------------------------------------------- */
@@ -506,7 +530,7 @@ static void on_http_request(struct rumor_http_request *req, const char *body, si
 	 * when several requests arrive in one turn, the pool verifies the first
 	 * while this thread parses the next. */
 	if (!node->stopping)
-		flush_verify(node);
+		drain(node);
 }
 
 /* ---- start and stop -------------------------------------------------- */
@@ -543,16 +567,25 @@ static void on_peers_closed(void *arg)
 	maybe_finish_stop(node);
 }
 
+static void on_handle_closed(uv_handle_t *handle)
+{
+	(void)handle;
+}
+
 /* The last step of shutdown: runs once nothing is in flight. */
 static void maybe_finish_stop(struct rumor_node *node)
 {
-	if (node->closed_handles || node->http || node->peers || node->in_flight.count ||
-	    (node->verify && rumor_workpool_pending(node->verify)))
+	if (node->closed_handles || node->http || node->peers || !rumor_core_idle(node->core) ||
+	    node->draining || (node->verify && rumor_workpool_pending(node->verify)))
 		return;
 	node->closed_handles = 1;
 	if (node->verify) {
 		rumor_workpool_close(node->verify);
 		node->verify = NULL;
+	}
+	if (node->holding && node->store) {
+		rumor_store_hold(node->store, 0);
+		node->holding = 0;
 	}
 	if (node->store) {
 		rumor_store_close(node->store);
@@ -562,7 +595,9 @@ static void maybe_finish_stop(struct rumor_node *node)
 		log_warn("cannot remove %s: %s", node->cookie_path, strerror(errno));
 	uv_close((uv_handle_t *)&node->sigint, NULL);
 	uv_close((uv_handle_t *)&node->sigterm, NULL);
-	uv_close((uv_handle_t *)&node->turn_end, NULL);
+	uv_close((uv_handle_t *)&node->turn_end, on_handle_closed);
+	uv_close((uv_handle_t *)&node->idle, on_handle_closed);
+	uv_close((uv_handle_t *)&node->core_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&node->stop_timer, NULL);
 	log_info("shutdown complete");
 }
@@ -572,33 +607,17 @@ void rumor_node_stop(struct rumor_node *node)
 	if (node->stopping)
 		return;
 	node->stopping = 1;
-	/* Refuse what is queued but not yet verifying. */
-	struct submission *s = node->check_head;
-	node->check_head = node->check_tail = NULL;
-	while (s) {
-		struct submission *next = s->next;
-		finish(s, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		s = next;
-	}
-	struct rumor_work *w = node->verify_head;
-	node->verify_head = node->verify_tail = NULL;
-	node->verify_queued = 0;
-	while (w) {
-		struct rumor_work *next = w->next;
-		finish(SUBMISSION_OF(w), RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
-		w = next;
-	}
-	rumor_workpool_cancel(node->verify);
-	/* The relay stops first (no more sends or timers), then peers get
-	 * disconnect(shutdown) and a bounded flush (io.h linger). */
-	if (node->relay)
-		rumor_node_relay_stop(node->relay);
+	/* The core refuses what is queued but not yet verifying and stops
+	 * relaying and dialling; jobs out still get their answers. */
+	rumor_core_shutdown(node->core, now_us());
+	drain(node);
+	rumor_workpool_cancel(node->verify); /* cancelled: rumor_core_cancelled */
+	/* Peers get disconnect(shutdown) and a bounded flush (conn.h linger). */
 	if (node->peers)
 		rumor_peers_close(node->peers, on_peers_closed, node);
 	if (node->http)
 		rumor_http_server_close(node->http, on_http_closed, node);
-	else
-		maybe_finish_stop(node);
+	drain(node); /* the answers of the cancelled jobs; finishes when idle */
 }
 
 static int write_cookie(struct rumor_node *node, char *err, size_t errlen)
@@ -646,10 +665,22 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	rumor_hex_encode(node->node_id, 32, idhex);
 	log_info("node id %s%s, network %s", idhex, created ? " (new key)" : "", cfg->network);
 
-	uint8_t mapkey[16];
-	rumor_random(mapkey, sizeof(mapkey));
-	if (rumor_idmap_init(&node->in_flight, RUMOR_NODE_PENDING_MAX, mapkey)) {
-		snprintf(err, errlen, "out of memory");
+	struct rumor_core_config cc;
+	rumor_core_config_default(&cc);
+	cc.network = &node->network;
+	memcpy(cc.node_id, node->node_id, 32);
+	do
+		rumor_random(&cc.hello_nonce, sizeof(cc.hello_nonce));
+	while (cc.hello_nonce == 0);
+	rumor_random(cc.seed, sizeof(cc.seed));
+	cc.relay.flush_interval_us = (uint64_t)cfg->inv_flush_ms * 1000;
+	cc.relay.poisson_delay = cfg->inv_poisson;
+	cc.log = core_log;
+	cc.log_ctx = node;
+	int crc = rumor_core_new(&node->core, &cc, now_us());
+	sodium_memzero(cc.seed, sizeof(cc.seed));
+	if (crc != 0) {
+		snprintf(err, errlen, "%s", crc == -ENOMEM ? "out of memory" : "relay: invalid configuration");
 		goto fail;
 	}
 
@@ -690,7 +721,6 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	if (write_cookie(node, err, errlen))
 		goto fail;
 
-	rumor_rpc_methods_setup(&node->rpc, node);
 	struct rumor_http_limits limits;
 	rumor_http_limits_default(&limits);
 	limits.max_body_bytes = cfg->rpc_max_body;
@@ -704,24 +734,37 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 		goto fail;
 	}
 
+	uv_check_init(loop, &node->turn_end);
+	uv_idle_init(loop, &node->idle);
+	uv_timer_init(loop, &node->core_timer);
+	node->turn_end.data = node->idle.data = node->core_timer.data = node;
+	node->handles_open = 1;
+
 	struct rumor_peers_config peers_cfg;
 	rumor_peers_config_from_options(&peers_cfg, &node->cfg);
 	peers_cfg.network = &node->network;
 	peers_cfg.identity_secret = node->node_secret;
-	if (rumor_node_relay_new(&node->relay, loop, node, &node->cfg, err, errlen))
-		goto fail;
-	rumor_node_relay_peer_hooks(node->relay, &peers_cfg);
+	peers_cfg.hello_nonce = cc.hello_nonce;
+	peers_cfg.core = node->core;
+	peers_cfg.kick = kick_hook;
+	peers_cfg.hook_arg = node;
 	if (rumor_peers_start(&node->peers, loop, &peers_cfg, err, errlen))
 		goto fail;
-	rumor_node_relay_start(node->relay, node->peers); /* after peers, stopped before */
+	for (size_t i = 0; i < cfg->n_connect; i++) {
+		int trc = rumor_node_add_target(node, &cfg->connect[i], 0);
+		if (trc == -EEXIST)
+			log_warn("p2p: %s:%d is listed twice; dialling it once", cfg->connect[i].host,
+				 cfg->connect[i].port);
+		else if (trc != 0)
+			log_error("p2p: cannot add peer %s:%d: %s", cfg->connect[i].host,
+				  cfg->connect[i].port, strerror(-trc));
+	}
 
 	uv_signal_init(loop, &node->sigint);
 	uv_signal_init(loop, &node->sigterm);
 	node->sigint.data = node->sigterm.data = node;
 	uv_signal_start(&node->sigint, on_signal, SIGINT);
 	uv_signal_start(&node->sigterm, on_signal, SIGTERM);
-	uv_check_init(loop, &node->turn_end);
-	node->turn_end.data = node;
 	uv_timer_init(loop, &node->stop_timer);
 	node->stop_timer.data = node;
 
@@ -739,12 +782,16 @@ fail:
 		rumor_workpool_close(node->verify);
 	if (node->store)
 		rumor_store_close(node->store);
-	if (node->verify || node->store)
+	if (node->handles_open) {
+		uv_close((uv_handle_t *)&node->turn_end, NULL);
+		uv_close((uv_handle_t *)&node->idle, NULL);
+		uv_close((uv_handle_t *)&node->core_timer, NULL);
+	}
+	if (node->verify || node->store || node->handles_open)
 		uv_run(loop, UV_RUN_DEFAULT); /* let their handles close */
 	if (node->cookie_path[0])
 		unlink(node->cookie_path);
-	rumor_node_relay_del(node->relay);
-	rumor_idmap_free(&node->in_flight);
+	rumor_core_del(node->core);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
 	sodium_memzero(node->node_secret, sizeof(node->node_secret));
@@ -756,8 +803,7 @@ void rumor_node_free(struct rumor_node *node)
 {
 	if (!node)
 		return;
-	rumor_node_relay_del(node->relay);
-	rumor_idmap_free(&node->in_flight);
+	rumor_core_del(node->core);
 	rumor_datadir_unlock(node->lock_fd);
 	sodium_memzero(node->node_seed, sizeof(node->node_seed));
 	sodium_memzero(node->node_secret, sizeof(node->node_secret));
@@ -782,11 +828,6 @@ const uint8_t *rumor_node_id(const struct rumor_node *node)
 struct rumor_peers *rumor_node_peers(struct rumor_node *node)
 {
 	return node->peers;
-}
-
-struct rumor_node_relay *rumor_node_relay(struct rumor_node *node)
-{
-	return node->relay;
 }
 
 uint64_t rumor_node_uptime_s(const struct rumor_node *node)

@@ -1,13 +1,14 @@
 /*
- * src/node.h: the node, the wiring of every part on one libuv loop.
+ * src/node.h: the node: the shell that runs the node core (net/core.h) on
+ * one libuv loop, with the store, the RPC server, the peer connections
+ * (src/peers.h) and the verification pool (src/workpool.h).
  *
- * It owns the store, the RPC server and the submission pipeline through
- * which every item enters:
+ * Every item enters through the core's pipeline:
  *
  *   submit(bytes) -> decode (structure) -> check (network, clock, Merkle,
- *   producer) -> dedup (in-flight map; for items from peers also the store,
- *   once per loop turn) -> verification pool (src/workpool.h, a thread per
- *   core) -> signature verified -> rumor_store_put (group commit on the
+ *   producer) -> dedup (the core's in-flight map; for items from peers
+ *   also the store, one query per drain) -> verification pool (a thread
+ *   per core) -> signature verified -> rumor_store_put (group commit on the
  *   writer thread; an item already stored is found there) -> committed ->
  *   callback.
  *
@@ -16,8 +17,13 @@
  * same id while the first is in flight share its outcome.
  *
  * The pipeline is bounded: at most RUMOR_NODE_PENDING_MAX items and
- * RUMOR_NODE_PENDING_BYTES_MAX bytes in flight; past that, submissions are
- * refused as busy (the client may retry) rather than growing memory.
+ * RUMOR_NODE_PENDING_BYTES_MAX bytes in flight (the core's pending_max and
+ * pending_bytes_max); past that, submissions are refused as busy (the
+ * client may retry) rather than growing memory.
+ *
+ * The RPC methods (src/rpc_methods.h) are wired by the caller after start
+ * (rumor_rpc_methods_setup(rumor_node_rpc(node), node)): this file does
+ * not include them, they reach the node through the accessors below.
  */
 #ifndef RUMOR_SRC_NODE_H
 #define RUMOR_SRC_NODE_H
@@ -27,24 +33,17 @@
 #include <uv.h>
 
 #include "crypto/item.h"
+#include "net/core.h"
+#include "rpc/jsonrpc.h"
 #include "src/options.h"
 
 #define RUMOR_NODE_PENDING_MAX 65536
 #define RUMOR_NODE_PENDING_BYTES_MAX (256u * 1024 * 1024)
 
-/* Outcome of a submission. */
-enum rumor_submit_status {
-	RUMOR_SUBMIT_ACCEPTED = 0, /* new item, stored durably */
-	RUMOR_SUBMIT_KNOWN = 1,    /* already stored: nothing to do */
-	RUMOR_SUBMIT_EDECODE = -1, /* malformed encoding or wrong kind */
-	RUMOR_SUBMIT_EREJECT = -2, /* a validation rule failed */
-	RUMOR_SUBMIT_ESTORE = -3,  /* database error; not stored */
-	RUMOR_SUBMIT_EBUSY = -4,   /* too much in flight; retry later */
-	RUMOR_SUBMIT_ESHUTDOWN = -5, /* node is stopping */
-};
+/* Outcome of a submission: enum rumor_submit_status (net/core.h). */
 
-/* reason: NULL on success, else static text.  id is valid when the item
- * decoded (NULL otherwise). */
+/* reason: NULL on success, else why (borrowed for the call).  id is valid
+ * when the item decoded (NULL otherwise). */
 typedef void (*rumor_submit_cb)(void *arg, enum rumor_submit_status status, const char *reason,
 				const uint8_t *id);
 
@@ -68,36 +67,37 @@ void rumor_node_submit(struct rumor_node *node, const uint8_t *bytes, size_t len
 		       int expect, const char *source, const uint8_t *peer_id,
 		       rumor_submit_cb cb, void *arg);
 
-/* 1 when the id is stored or being validated (in the pipeline), 0 when not,
- * a negative store code (store/store.h) when the store cannot answer.  A
- * pure query, for the relay's "already known". */
-int rumor_node_has_item(struct rumor_node *node, const uint8_t id[RUMOR_ID_SIZE]);
+/* For tests: called on the loop thread every time a write of an item is
+ * handed to the store (a STORE_PUT of the core), with the item (borrowed
+ * for the call), its source ("rpc" or "peer") and the peer's node id or
+ * NULL.  One hook. */
+typedef void (*rumor_node_put_fn)(void *arg, const struct rumor_item *item, const char *source,
+				  const uint8_t *peer_id);
+void rumor_node_set_put_hook(struct rumor_node *node, rumor_node_put_fn fn, void *arg);
 
-/* Called on the loop thread once for every item newly stored (status
- * ACCEPTED, from RPC or a peer), just before its submitters' callbacks:
- * item (its encoding included) is borrowed for the call; peer_id is the
- * peer's node id or NULL.  One hook; the relay glue sets it. */
-typedef void (*rumor_node_accepted_fn)(void *arg, const struct rumor_item *item,
-				       const char *source, const uint8_t *peer_id);
-void rumor_node_set_accepted_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
-/* Called once per new item as soon as its signature has verified and its
- * write is queued, before the commit: relay announces from here, so a hop
- * does not wait for this node's fsync (gossip needs no durability; the RPC
- * reply still waits for the commit).  If the write then fails, the item was
- * announced but not stored: peers that ask are served from memory.  An RPC
- * submission is not looked up in the store before verification, so it is
- * new only once its commit says so: for those, this hook runs at the
- * commit, just before the accepted hook.  Same arguments as the accepted
- * hook. */
-void rumor_node_set_valid_hook(struct rumor_node *node, rumor_node_accepted_fn fn, void *arg);
+/* Operator requests (addnode, disconnectnode), carried to the core.  add:
+ * 0, -EEXIST, -ENOSPC, -ESHUTDOWN, -ENOMEM; remove: 0 or -ENOENT (its
+ * connection is closed with disconnect REQUESTED); disconnect: 0 or
+ * -ENOENT (no ready peer with that id). */
+int rumor_node_add_target(struct rumor_node *node, const struct rumor_connect_target *t,
+			  int onetry);
+int rumor_node_remove_target(struct rumor_node *node, const struct rumor_connect_target *t);
+int rumor_node_disconnect(struct rumor_node *node, const uint8_t id[32]);
+
+struct rumor_peer;
+/* The core's counters (getrelayinfo) and one peer's relay counters
+ * (getpeerinfo; 0 or -ENOENT). */
+void rumor_node_core_stats(const struct rumor_node *node, struct rumor_core_stats *out);
+int rumor_node_peer_relay_stats(const struct rumor_node *node, const struct rumor_peer *peer,
+				struct rumor_relay_peer_stats *out);
+/* The JSON-RPC method table the HTTP server dispatches to. */
+struct rumor_jsonrpc_server *rumor_node_rpc(struct rumor_node *node);
 
 /* Accessors for the RPC methods. */
 struct rumor_store *rumor_node_store(struct rumor_node *node);
 const struct rumor_network *rumor_node_network(const struct rumor_node *node);
 const uint8_t *rumor_node_id(const struct rumor_node *node);
 uint64_t rumor_node_uptime_s(const struct rumor_node *node);
-/* The relay glue (src/relay.h); NULL before start. */
-struct rumor_node_relay *rumor_node_relay(struct rumor_node *node);
 /* Asks for shutdown soon, after the current RPC response is written. */
 void rumor_node_request_stop(struct rumor_node *node);
 

@@ -1,26 +1,28 @@
 /*
- * src/peers.c: see peers.h.  The policy around the io shell: listening and
- * per-address limits, dialling and redialling, self and duplicate
- * detection, logging, and the view getpeerinfo reads.
+ * src/peers.c: see peers.h.  The shell around the connections: listening
+ * and per-address limits, carrying out the core's DIALs (name lookup,
+ * connect), logging, and the view getpeerinfo reads.  Every policy
+ * decision (self and duplicate connections, which targets to dial and
+ * when) is the core's (net/core.h): this file reports READY, messages,
+ * closes and failed dials to it.
  *
  * A connection (struct rumor_peer) lives from rumor_io_conn_init until io's
  * released callback, which unlinks and frees it (a safe point: no other
- * frame of that connection is on the stack).  An outbound one belongs to
- * its dial target while it lives; when it is released the target arms its
- * redial timer:
+ * frame of that connection is on the stack).  An outbound one made for a
+ * DIAL carries the core's target:
  *
- *   IDLE --timer--> [RESOLVING --getaddrinfo-->] CONNECTING --connected-->
- *   HANDSHAKE ... READY ... released --> IDLE (backoff 1 s, doubling to
- *   60 s; back to 1 s after a connection reached READY and passed the
- *   self/duplicate checks)
+ *   DIAL --> [RESOLVING --getaddrinfo-->] CONNECTING --connected-->
+ *   HANDSHAKE --READY--> core peer_ready (handle) ... closed --> core
+ *   peer_closed; ended before READY (lookup, connect or handshake failed)
+ *   --> core dial_failed (the core redials with its backoff)
  *
  * Names are resolved on the resolver's own threads (src/resolver.h), so a
  * lookup that hangs never holds up shutdown.
  *
- * Shutdown (rumor_peers_close): listener, dial timers and the resolver are
- * closed (lookups still running are cancelled and left to end on their
- * own), every connection gets disconnect(SHUTDOWN) and a bounded flush;
- * when the last handle is closed the manager frees itself and calls done.
+ * Shutdown (rumor_peers_close): listener and the resolver are closed
+ * (lookups still running are cancelled and left to end on their own),
+ * every connection gets disconnect(SHUTDOWN) and a bounded flush; when the
+ * last handle is closed the manager frees itself and calls done.
  */
 #include "config.h"
 
@@ -37,36 +39,32 @@
 
 #include "crypto/hex.h"
 #include "crypto/sign.h"
-#include "net/io.h"
+#include "src/conn.h"
 #include "src/log.h"
 #include "src/resolver.h"
 
-#define REDIAL_MIN_MS 1000
-#define REDIAL_MAX_MS 60000
-
-struct dial_target {
+/* A name being resolved for a DIAL of the core. */
+struct lookup {
 	struct rumor_peers *peers;
-	struct dial_target *next; /* peers->dials */
-	struct rumor_connect_target target;
-	char label[RUMOR_CONNECT_HOST_MAX + 16]; /* HOST:PORT as configured */
-	uv_timer_t timer;
-	struct rumor_lookup *lookup; /* while its name is being resolved */
-	struct rumor_peer *peer; /* the current connection, or NULL */
-	uint64_t backoff_ms;
-	int given_up; /* the target is this node itself */
-	int onetry;   /* addnode onetry: dialled once, never again */
-	int removed;  /* addnode remove (or a onetry done): freed once idle */
-	int timer_open;
+	struct lookup *next; /* peers->lookups */
+	rumor_core_target target;
+	struct rumor_core_addr addr;
+	char label[RUMOR_CORE_HOST_MAX + 16];
+	struct rumor_lookup *lookup;
 };
 
 struct rumor_peer {
 	struct rumor_io_conn conn; /* conn.data points back here */
 	int counted;       /* its wire bytes are in peers->closed_totals */
 	struct rumor_peers *peers;
-	struct dial_target *dial; /* outbound only */
 	int inbound;
+	rumor_core_target target; /* outbound: the core's dial target */
+	int has_expected;  /* outbound to NODEID@HOST:PORT */
+	uint8_t expected_id[32];
+	char label[RUMOR_CORE_HOST_MAX + 16]; /* outbound: HOST:PORT as configured */
+	rumor_core_peer handle; /* the core's, from READY until closed */
 	int session_ready; /* the session reached READY (id and transport proven) */
-	int ready;         /* ... and passed the self and duplicate checks */
+	int ready;         /* ... and the core keeps it (not self, duplicate, ...) */
 	char ip[48];
 	uint8_t id[32];
 	int64_t since_us;
@@ -76,20 +74,16 @@ struct rumor_peer {
 struct rumor_peers {
 	uv_loop_t *loop;
 	struct rumor_peers_config cfg;
-	struct dial_target *dials; /* list; removed ones linger until idle */
-	size_t n_dials;            /* not removed */
+	struct lookup *lookups;
 	uv_tcp_t listener;
 	int listener_open; /* handle initialised and not yet closed */
 	int listen_port;
 	uint8_t noise_static[32];
-	uint8_t our_id[32]; /* this node's id (public key) */
-	uint64_t hello_nonce;
 	int64_t wall_clock_offset_s;
 	struct rumor_peer *head, *tail;
 	size_t n_peers, n_inbound;
 	/* Wire bytes of connections that are over (getrelayinfo totals). */
 	struct rumor_session_stats closed_totals;
-	size_t timers_open;
 	struct rumor_resolver *resolver; /* made at the first name to resolve */
 	int resolver_open;               /* until its handle is closed */
 	int closing;
@@ -122,8 +116,6 @@ void rumor_peers_config_default(struct rumor_peers_config *cfg)
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
 	cfg->max_inbound = 64;
 	cfg->max_inbound_per_ip = 4;
-	cfg->redial_min_ms = REDIAL_MIN_MS;
-	cfg->redial_max_ms = REDIAL_MAX_MS;
 	rumor_session_limits_default(&cfg->limits);
 }
 
@@ -135,8 +127,6 @@ void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 	cfg->listen_required = opts->listen_given;
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", opts->listen_host);
 	cfg->listen_port = opts->listen_port;
-	cfg->n_connect = opts->n_connect;
-	cfg->connect = opts->connect;
 	cfg->has_psk = opts->has_psk;
 	memcpy(cfg->psk, opts->psk, sizeof(cfg->psk));
 	cfg->max_inbound = opts->max_inbound;
@@ -147,16 +137,10 @@ void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 
 static void maybe_done(struct rumor_peers *peers)
 {
-	if (!peers->closing || peers->listener_open || peers->timers_open || peers->resolver_open ||
-	    peers->n_peers)
+	if (!peers->closing || peers->listener_open || peers->resolver_open || peers->n_peers)
 		return;
 	void (*done)(void *) = peers->done;
 	void *arg = peers->done_arg;
-	while (peers->dials) {
-		struct dial_target *d = peers->dials;
-		peers->dials = d->next;
-		free(d);
-	}
 	sodium_memzero(peers->noise_static, sizeof(peers->noise_static));
 	sodium_memzero(peers->cfg.psk, sizeof(peers->cfg.psk));
 	free(peers);
@@ -177,6 +161,8 @@ static struct rumor_peer *peer_new(struct rumor_peers *peers, int inbound)
 	}
 	p->peers = peers;
 	p->inbound = inbound;
+	p->target = RUMOR_CORE_NO_TARGET;
+	p->handle = RUMOR_CORE_NO_PEER;
 	p->prev = peers->tail;
 	if (peers->tail)
 		peers->tail->next = p;
@@ -190,7 +176,7 @@ static struct rumor_peer *peer_new(struct rumor_peers *peers, int inbound)
 }
 
 static void fill_session_config(struct rumor_peers *peers, struct rumor_session_config *sc,
-				int initiator, const struct rumor_connect_target *target)
+				int initiator, const struct rumor_peer *p)
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->initiator = initiator;
@@ -201,23 +187,22 @@ static void fill_session_config(struct rumor_peers *peers, struct rumor_session_
 	sc->has_psk = peers->cfg.has_psk;
 	if (sc->has_psk)
 		memcpy(sc->psk, peers->cfg.psk, 32);
-	if (target && target->has_id) {
+	if (!p->inbound && p->has_expected) {
 		sc->has_expected_id = 1;
-		memcpy(sc->expected_id, target->id, 32);
+		memcpy(sc->expected_id, p->expected_id, 32);
 	}
 	sc->services = 0;
 	sc->best_height = peers->cfg.best_height;
 	sc->listen_port = (uint16_t)peers->listen_port;
-	sc->hello_nonce = peers->hello_nonce;
+	sc->hello_nonce = peers->cfg.hello_nonce;
 	sc->wall_clock_offset_s = peers->wall_clock_offset_s;
 	sc->limits = peers->cfg.limits;
 }
 
-static void start_session(struct rumor_peer *p, int initiator,
-			  const struct rumor_connect_target *target)
+static void start_session(struct rumor_peer *p, int initiator)
 {
 	struct rumor_session_config sc;
-	fill_session_config(p->peers, &sc, initiator, target);
+	fill_session_config(p->peers, &sc, initiator, p);
 	int rc = rumor_io_conn_start(&p->conn, &sc);
 	sodium_memzero(&sc, sizeof(sc));
 	if (rc != 0)
@@ -237,108 +222,76 @@ static void stats_add(struct rumor_session_stats *sum, const struct rumor_sessio
 	}
 }
 
-/* ---- dial targets ---------------------------------------------------- */
+/* ---- time, for the core ------------------------------------------- */
 
-/* Frees a removed target once nothing of it is running. */
-static void target_free_if_idle(struct dial_target *d)
+static uint64_t mono_us(void)
 {
-	struct rumor_peers *peers = d->peers;
-	if (!d->removed || d->timer_open || d->lookup || d->peer)
+	return uv_hrtime() / 1000;
+}
+
+static void kick(struct rumor_peers *peers)
+{
+	if (peers->cfg.kick)
+		peers->cfg.kick(peers->cfg.hook_arg);
+}
+
+/* ---- dialling (the core's DIAL actions) ------------------------------ */
+
+static void dial_failed(struct rumor_peers *peers, rumor_core_target target, uint16_t code)
+{
+	if (peers->cfg.core && !peers->closing) {
+		rumor_core_dial_failed(peers->cfg.core, target, code, mono_us());
+		kick(peers);
+	}
+}
+
+static void dial_connect(struct rumor_peers *peers, rumor_core_target target,
+			 const struct rumor_core_addr *addr, const char *label,
+			 const struct sockaddr *sa)
+{
+	struct rumor_peer *p = peer_new(peers, 0);
+	if (!p) {
+		dial_failed(peers, target, 0);
 		return;
-	for (struct dial_target **pp = &peers->dials; *pp; pp = &(*pp)->next) {
-		if (*pp == d) {
-			*pp = d->next;
+	}
+	p->target = target;
+	p->has_expected = addr->has_id;
+	memcpy(p->expected_id, addr->id, 32);
+	snprintf(p->label, sizeof(p->label), "%s", label);
+	log_debug("p2p: connecting to %s", label);
+	int rc = rumor_io_conn_connect(&p->conn, sa);
+	if (rc != 0) /* released runs and reports the failure */
+		log_info("p2p: cannot connect to %s: %s", label, uv_strerror(rc));
+}
+
+static void lookup_unlink(struct lookup *l)
+{
+	for (struct lookup **pp = &l->peers->lookups; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
 			break;
 		}
 	}
-	free(d);
 }
 
-static void on_timer_closed(uv_handle_t *handle)
-{
-	struct dial_target *d = handle->data;
-	struct rumor_peers *peers = d->peers;
-	d->timer_open = 0;
-	peers->timers_open--;
-	target_free_if_idle(d);
-	maybe_done(peers);
-}
-
-/* Stops dialling a target (addnode remove, or a onetry dial done); it is
- * freed once its timer, resolution and connection are over.  The caller
- * closes its connection if it wants it gone. */
-static void target_forget(struct dial_target *d)
-{
-	struct rumor_peers *peers = d->peers;
-	if (!d->removed) {
-		d->removed = 1;
-		peers->n_dials--;
-	}
-	if (d->lookup) { /* on_resolved will not run */
-		rumor_lookup_cancel(d->lookup);
-		d->lookup = NULL;
-	}
-	if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
-		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
-}
-
-/* ---- dialling -------------------------------------------------------- */
-
-static void dial_start(struct dial_target *d);
-
-static void on_redial(uv_timer_t *timer)
-{
-	dial_start(timer->data);
-}
-
-static void schedule_redial(struct dial_target *d)
-{
-	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->removed || d->peer || d->lookup)
-		return;
-	if (d->onetry) {
-		target_forget(d); /* dialled once: that was all */
-		return;
-	}
-	if (d->given_up)
-		return;
-	uint64_t delay = d->backoff_ms;
-	log_debug("p2p: dialling %s again in %.1f s", d->label, (double)delay / 1000);
-	uv_timer_start(&d->timer, on_redial, delay, 0);
-	d->backoff_ms = delay * 2 > peers->cfg.redial_max_ms ? peers->cfg.redial_max_ms : delay * 2;
-}
-
-static void dial_connect(struct dial_target *d, const struct sockaddr *sa)
-{
-	struct rumor_peer *p = peer_new(d->peers, 0);
-	if (!p) {
-		schedule_redial(d);
-		return;
-	}
-	p->dial = d;
-	d->peer = p;
-	log_debug("p2p: connecting to %s", d->label);
-	int rc = rumor_io_conn_connect(&p->conn, sa);
-	if (rc != 0) /* released runs and schedules the redial */
-		log_info("p2p: cannot connect to %s: %s", d->label, uv_strerror(rc));
-}
-
-/* Not called for a lookup that was cancelled (target removed, or
- * shutdown). */
+/* Not called for a lookup that was cancelled (shutdown). */
 static void on_resolved(void *arg, int status, struct addrinfo *res)
 {
-	struct dial_target *d = arg;
-	d->lookup = NULL;
+	struct lookup *l = arg;
+	struct rumor_peers *peers = l->peers;
+	lookup_unlink(l);
 	if (status != 0 || !res) {
-		log_info("p2p: cannot resolve %s: %s", d->target.host,
+		log_info("p2p: cannot resolve %s: %s", l->addr.host,
 			 status != 0 ? rumor_lookup_strerror(status) : "no address");
 		if (res)
 			freeaddrinfo(res);
-		schedule_redial(d);
+		dial_failed(peers, l->target, 0);
+		free(l);
 		return;
 	}
-	dial_connect(d, res->ai_addr);
+	dial_connect(peers, l->target, &l->addr, l->label, res->ai_addr);
 	freeaddrinfo(res);
+	free(l);
 }
 
 static void on_resolver_closed(void *arg)
@@ -348,34 +301,72 @@ static void on_resolver_closed(void *arg)
 	maybe_done(peers);
 }
 
-static void dial_start(struct dial_target *d)
+void rumor_peers_dial(struct rumor_peers *peers, rumor_core_target target,
+		      const struct rumor_core_addr *addr)
 {
-	struct rumor_peers *peers = d->peers;
-	if (peers->closing || d->peer || d->lookup || d->given_up || d->removed)
+	if (peers->closing)
 		return;
+	char label[RUMOR_CORE_HOST_MAX + 16];
+	int v6 = strchr(addr->host, ':') != NULL;
+	snprintf(label, sizeof(label), "%s%s%s:%u", v6 ? "[" : "", addr->host, v6 ? "]" : "",
+		 (unsigned)addr->port);
 	struct sockaddr_storage ss;
-	if (uv_ip4_addr(d->target.host, d->target.port, (struct sockaddr_in *)&ss) == 0 ||
-	    uv_ip6_addr(d->target.host, d->target.port, (struct sockaddr_in6 *)&ss) == 0) {
-		dial_connect(d, (struct sockaddr *)&ss);
+	if (uv_ip4_addr(addr->host, addr->port, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(addr->host, addr->port, (struct sockaddr_in6 *)&ss) == 0) {
+		dial_connect(peers, target, addr, label, (struct sockaddr *)&ss);
 		return;
 	}
 	char port[8];
-	snprintf(port, sizeof(port), "%d", d->target.port);
+	snprintf(port, sizeof(port), "%u", (unsigned)addr->port);
 	struct addrinfo hints;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	int rc = 0;
-	if (!peers->resolver) {
+	struct lookup *l = calloc(1, sizeof(*l));
+	int rc = l ? 0 : UV_ENOMEM;
+	if (rc == 0 && !peers->resolver) {
 		rc = rumor_resolver_new(&peers->resolver, peers->loop, peers->cfg.getaddrinfo);
 		peers->resolver_open = rc == 0;
 	}
-	if (rc == 0)
-		rc = rumor_resolver_lookup(peers->resolver, &d->lookup, d->target.host, port, &hints,
-					   on_resolved, d);
+	if (rc == 0) {
+		l->peers = peers;
+		l->target = target;
+		l->addr = *addr;
+		snprintf(l->label, sizeof(l->label), "%s", label);
+		rc = rumor_resolver_lookup(peers->resolver, &l->lookup, addr->host, port, &hints,
+					   on_resolved, l);
+	}
 	if (rc != 0) {
-		log_info("p2p: cannot resolve %s: %s", d->target.host, uv_strerror(rc));
-		schedule_redial(d);
+		free(l);
+		log_info("p2p: cannot resolve %s: %s", addr->host, uv_strerror(rc));
+		dial_failed(peers, target, 0);
+		return;
+	}
+	l->next = peers->lookups;
+	peers->lookups = l;
+}
+
+void rumor_peers_cancel_dial(struct rumor_peers *peers, rumor_core_target target)
+{
+	if (target == RUMOR_CORE_NO_TARGET)
+		return;
+	struct lookup **pp = &peers->lookups;
+	while (*pp) {
+		struct lookup *l = *pp;
+		if (l->target != target) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		rumor_lookup_cancel(l->lookup); /* on_resolved will not run */
+		free(l);
+	}
+	for (struct rumor_peer *p = peers->head; p; p = p->next) {
+		if (p->inbound || p->target != target || p->handle != RUMOR_CORE_NO_PEER)
+			continue;
+		p->target = RUMOR_CORE_NO_TARGET;
+		rumor_io_conn_close(&p->conn, RUMOR_DISCONNECT_REQUESTED,
+				    "peer removed by the operator (addnode remove)");
 	}
 }
 
@@ -385,18 +376,10 @@ static void on_connected(struct rumor_io_conn *c, int status)
 {
 	struct rumor_peer *p = c->data;
 	if (status < 0) {
-		log_info("p2p: cannot connect to %s: %s", p->dial->label, uv_strerror(status));
-		return; /* released follows and schedules the redial */
+		log_info("p2p: cannot connect to %s: %s", p->label, uv_strerror(status));
+		return; /* released follows and reports the failure */
 	}
-	start_session(p, 1, &p->dial->target);
-}
-
-static struct rumor_peer *find_ready(struct rumor_peers *peers, const uint8_t *id)
-{
-	for (struct rumor_peer *q = peers->head; q; q = q->next)
-		if (q->ready && memcmp(q->id, id, 32) == 0)
-			return q;
-	return NULL;
+	start_session(p, 1);
 }
 
 static void on_ready(struct rumor_io_conn *c)
@@ -408,41 +391,30 @@ static void on_ready(struct rumor_io_conn *c)
 	const struct rumor_msg_hello *hello = rumor_session_remote_hello(s);
 	assert(id && hello);
 	p->session_ready = 1;
-	if (hello->nonce == peers->hello_nonce) {
-		if (p->dial && !p->dial->given_up) {
-			p->dial->given_up = 1;
-			log_warn("p2p: --connect=%s is this node itself; not dialling it again",
-				 p->dial->label);
-		}
-		rumor_io_conn_close(c, RUMOR_DISCONNECT_SELF,
-				    "connected to ourselves (hello nonce matches ours)");
+	memcpy(p->id, id, 32);
+	if (peers->closing || !peers->cfg.core) {
+		rumor_io_conn_close(c, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");
 		return;
 	}
-	struct rumor_peer *other = find_ready(peers, id);
-	if (other) {
-		/* Both nodes dialled each other at once: each side keeps the
-		 * connection the node with the lower id initiated, so both close
-		 * the same one.  Otherwise the newer connection goes. */
-		int mine = !p->inbound, other_mine = !other->inbound;
-		int keep_new = 0;
-		if (mine != other_mine) {
-			int we_are_lower = memcmp(peers->our_id, id, 32) < 0;
-			keep_new = we_are_lower ? mine : !mine;
-		}
-		if (!keep_new) {
-			rumor_io_conn_close(c, RUMOR_DISCONNECT_DUPLICATE,
-					    "already connected to this node");
-			return;
-		}
-		rumor_io_conn_close(&other->conn, RUMOR_DISCONNECT_DUPLICATE,
-				    "already connected to this node (simultaneous dials: keeping "
-				    "the connection the lower node id initiated)");
+	/* The node-wide rules (self, duplicate, limits) are the core's: it
+	 * answers with CLOSE actions, carried out at the end of the turn. */
+	struct rumor_core_peer_info info;
+	memset(&info, 0, sizeof(info));
+	memcpy(info.node_id, id, 32);
+	info.hello_nonce = hello->nonce;
+	info.outbound = !p->inbound;
+	info.target = p->inbound ? RUMOR_CORE_NO_TARGET : p->target;
+	info.addr = rumor_io_conn_addr(c);
+	p->handle = rumor_core_peer_ready(peers->cfg.core, &info, p, mono_us());
+	kick(peers);
+	if (p->handle == RUMOR_CORE_NO_PEER) {
+		rumor_io_conn_close(c, RUMOR_DISCONNECT_TOO_MANY, "too many peers");
+		return;
 	}
-	memcpy(p->id, id, 32);
+	if (rumor_core_peer_is_closing(peers->cfg.core, p->handle))
+		return; /* its CLOSE comes with the core's actions */
 	p->ready = 1;
 	p->since_us = wall_clock_us();
-	if (p->dial)
-		p->dial->backoff_ms = peers->cfg.redial_min_ms;
 	char hex[65];
 	id_hex(id, hex);
 	log_info("peer connected: %s %s %s", hex, rumor_io_conn_addr(c),
@@ -451,30 +423,35 @@ static void on_ready(struct rumor_io_conn *c)
 		peers->cfg.on_ready(peers->cfg.hook_arg, p);
 }
 
+static int64_t wall_now_us(void)
+{
+	return wall_clock_us();
+}
+
 static void on_message(struct rumor_io_conn *c, const struct rumor_msg *msg)
 {
 	struct rumor_peer *p = c->data;
 	struct rumor_peers *peers = p->peers;
 	if (!p->ready)
-		return; /* closing as self or duplicate */
-	if (peers->cfg.on_message) {
-		peers->cfg.on_message(peers->cfg.hook_arg, p, msg);
-		return;
+		return; /* closing */
+	if (peers->cfg.core) {
+		rumor_core_on_message(peers->cfg.core, p->handle, msg, mono_us(), wall_now_us());
+		kick(peers);
 	}
-	const char *name = rumor_msg_type_name(msg->type);
-	log_debug("peer %s: %s message ignored", rumor_io_conn_addr(c), name ? name : "unknown");
+	if (peers->cfg.on_message)
+		peers->cfg.on_message(peers->cfg.hook_arg, p, msg);
 }
 
 /* The session says "peer proved node id X, expected node id Y". */
 static int log_id_mismatch(struct rumor_peer *p, const char *reason)
 {
 	char got[65], want[65];
-	if (!p->dial || !p->dial->target.has_id ||
+	if (p->inbound || !p->has_expected ||
 	    sscanf(reason, "peer proved node id %64[0-9a-f], expected", got) != 1 ||
 	    strlen(got) != 64)
 		return 0;
-	id_hex(p->dial->target.id, want);
-	log_warn("peer at %s proved node id %s, expected %s", p->dial->label, got, want);
+	id_hex(p->expected_id, want);
+	log_warn("peer at %s proved node id %s, expected %s", p->label, got, want);
 	return 1;
 }
 
@@ -491,19 +468,24 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	/* An id is shown only once the whole handshake is known to have
 	 * succeeded (hello received): with a wrong PSK the dialer has already
 	 * read the responder's id when the responder rejects message 3. */
-	const uint8_t *id =
-		p->session_ready ? rumor_session_remote_id(rumor_io_conn_session_const(c)) : NULL;
+	const uint8_t *id = p->session_ready ? p->id : NULL;
 	p->ready = 0;
 	log_id_mismatch(p, reason);
-	if (code == RUMOR_DISCONNECT_SELF && p->dial && !p->dial->given_up) {
-		p->dial->given_up = 1;
-		log_warn("p2p: --connect=%s is this node itself; not dialling it again",
-			 p->dial->label);
-	}
 	char hex[65];
 	id_hex(id, hex);
 	log_info("peer disconnected: %s %s: %s%s", hex, rumor_io_conn_addr(c), reason,
 		 remote ? " (by the peer)" : "");
+	if (p->handle != RUMOR_CORE_NO_PEER) {
+		rumor_core_peer handle = p->handle;
+		p->handle = RUMOR_CORE_NO_PEER;
+		p->target = RUMOR_CORE_NO_TARGET; /* the core redials it */
+		rumor_core_peer_closed(peers->cfg.core, handle, code, mono_us());
+		kick(peers);
+	} else if (!p->inbound && p->target != RUMOR_CORE_NO_TARGET) {
+		rumor_core_target target = p->target;
+		p->target = RUMOR_CORE_NO_TARGET;
+		dial_failed(peers, target, code);
+	}
 	if (peers->cfg.on_closed)
 		peers->cfg.on_closed(peers->cfg.hook_arg, p, was_ready, reason);
 }
@@ -523,15 +505,10 @@ static void on_released(struct rumor_io_conn *c)
 	peers->n_peers--;
 	if (p->inbound)
 		peers->n_inbound--;
-	struct dial_target *d = p->dial;
+	/* A dial that ended without the closed callback (connect failed). */
+	if (!p->inbound && p->target != RUMOR_CORE_NO_TARGET)
+		dial_failed(peers, p->target, 0);
 	free(p);
-	if (d) {
-		d->peer = NULL;
-		if (d->removed)
-			target_free_if_idle(d);
-		else
-			schedule_redial(d);
-	}
 	maybe_done(peers);
 }
 
@@ -575,7 +552,7 @@ static void on_inbound(uv_stream_t *server, int status)
 		rumor_io_conn_abort(&p->conn, refuse);
 		return;
 	}
-	start_session(p, 0, NULL);
+	start_session(p, 0);
 }
 
 static void on_listener_closed(uv_handle_t *handle)
@@ -638,18 +615,8 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 	}
 	peers->loop = loop;
 	peers->cfg = *cfg;
-	peers->cfg.connect = NULL;
-	if (!peers->cfg.redial_min_ms)
-		peers->cfg.redial_min_ms = REDIAL_MIN_MS;
-	if (!peers->cfg.redial_max_ms)
-		peers->cfg.redial_max_ms = REDIAL_MAX_MS;
 	rumor_random(peers->noise_static, sizeof(peers->noise_static));
-	do
-		rumor_random(&peers->hello_nonce, sizeof(peers->hello_nonce));
-	while (peers->hello_nonce == 0);
 	peers->wall_clock_offset_s = wall_clock_us() / 1000000 - (int64_t)(uv_hrtime() / 1000000000u);
-
-	crypto_sign_ed25519_sk_to_pk(peers->our_id, cfg->identity_secret);
 
 	if (cfg->listen) {
 		const char *what;
@@ -681,72 +648,7 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 		log_notice("p2p: not listening");
 	}
 
-	for (size_t i = 0; i < cfg->n_connect; i++) {
-		int rc = rumor_peers_add_target(peers, &cfg->connect[i], 0);
-		if (rc == -EEXIST)
-			log_warn("p2p: %s:%d is listed twice; dialling it once", cfg->connect[i].host,
-				 cfg->connect[i].port);
-		else if (rc != 0)
-			log_error("p2p: cannot add peer %s:%d: %s", cfg->connect[i].host,
-				  cfg->connect[i].port, strerror(-rc));
-	}
 	*out = peers;
-	return 0;
-}
-
-static struct dial_target *find_target(struct rumor_peers *peers,
-				       const struct rumor_connect_target *t)
-{
-	for (struct dial_target *d = peers->dials; d; d = d->next)
-		if (!d->removed && !d->onetry && d->target.port == t->port &&
-		    strcmp(d->target.host, t->host) == 0 && d->target.has_id == t->has_id &&
-		    (!t->has_id || memcmp(d->target.id, t->id, 32) == 0))
-			return d;
-	return NULL;
-}
-
-int rumor_peers_add_target(struct rumor_peers *peers, const struct rumor_connect_target *t,
-			   int onetry)
-{
-	if (peers->closing)
-		return -ESHUTDOWN;
-	if (!onetry && find_target(peers, t))
-		return -EEXIST;
-	if (peers->n_dials >= RUMOR_PEERS_TARGETS_MAX)
-		return -ENOSPC;
-	struct dial_target *d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->peers = peers;
-	d->target = *t;
-	d->onetry = onetry;
-	int v6 = strchr(d->target.host, ':') != NULL;
-	snprintf(d->label, sizeof(d->label), "%s%s%s:%d", v6 ? "[" : "", d->target.host,
-		 v6 ? "]" : "", d->target.port);
-	d->backoff_ms = peers->cfg.redial_min_ms;
-	uv_timer_init(peers->loop, &d->timer);
-	d->timer.data = d;
-	d->timer_open = 1;
-	peers->timers_open++;
-	d->next = peers->dials;
-	peers->dials = d;
-	peers->n_dials++;
-	dial_start(d);
-	return 0;
-}
-
-int rumor_peers_remove_target(struct rumor_peers *peers, const struct rumor_connect_target *t)
-{
-	struct dial_target *d = peers->closing ? NULL : find_target(peers, t);
-	if (!d || d->onetry)
-		return -ENOENT;
-	struct rumor_peer *p = d->peer;
-	target_forget(d);
-	if (p) /* released frees the target */
-		rumor_io_conn_close(&p->conn, RUMOR_DISCONNECT_REQUESTED,
-				    "peer removed by the operator (addnode remove)");
-	else
-		target_free_if_idle(d);
 	return 0;
 }
 
@@ -758,13 +660,11 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 	peers->done_arg = arg;
 	if (peers->listener_open && !uv_is_closing((uv_handle_t *)&peers->listener))
 		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
-	for (struct dial_target *d = peers->dials; d; d = d->next) {
-		if (d->timer_open && !uv_is_closing((uv_handle_t *)&d->timer))
-			uv_close((uv_handle_t *)&d->timer, on_timer_closed);
-		if (d->lookup) { /* on_resolved will not run */
-			rumor_lookup_cancel(d->lookup);
-			d->lookup = NULL;
-		}
+	while (peers->lookups) { /* on_resolved will not run */
+		struct lookup *l = peers->lookups;
+		peers->lookups = l->next;
+		rumor_lookup_cancel(l->lookup);
+		free(l);
 	}
 	if (peers->resolver) {
 		size_t running = rumor_resolver_running(peers->resolver);
@@ -784,11 +684,6 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 int rumor_peers_listen_port(const struct rumor_peers *peers)
 {
 	return peers->listen_port;
-}
-
-uint64_t rumor_peers_hello_nonce(const struct rumor_peers *peers)
-{
-	return peers->hello_nonce;
 }
 
 size_t rumor_peers_ready_count(const struct rumor_peers *peers)
@@ -849,9 +744,9 @@ void rumor_peer_close(struct rumor_peer *peer, enum rumor_disconnect_code code, 
 	rumor_io_conn_close(&peer->conn, code, reason);
 }
 
-struct rumor_peer *rumor_peers_find(struct rumor_peers *peers, const uint8_t id[32])
+rumor_core_peer rumor_peer_handle_of(const struct rumor_peer *peer)
 {
-	return find_ready(peers, id);
+	return peer->handle;
 }
 
 void rumor_peers_wire_totals(const struct rumor_peers *peers, struct rumor_session_stats *out)

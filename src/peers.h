@@ -3,15 +3,15 @@
  *
  * It listens for inbound connections (refusing them beyond max_inbound in
  * total and max_inbound_per_ip per address, before any handshake work),
- * keeps one outbound connection to each --connect target (dialled again
- * after a failure or a disconnect, 1 s doubling to 60 s), runs each
- * connection through net/io.h (libuv shell) and net/session.h (handshake,
- * hello, keep-alive, limits), and applies the node-wide rules a session
- * cannot see: a connection to ourselves (the peer's hello nonce is ours)
- * closes with RUMOR_DISCONNECT_SELF, a second connection to a node id
- * already connected closes with RUMOR_DISCONNECT_DUPLICATE: the newer one,
- * except when the two nodes dialled each other at once, where both keep the
- * connection initiated by the node with the lower node id.
+ * carries out the node core's DIALs (rumor_peers_dial: name lookup, then
+ * connect), runs each connection through src/conn.h (libuv shell) and
+ * net/session.h (handshake, hello, keep-alive, limits), and reports to the
+ * core (cfg.core, net/core.h) every connection that reaches READY, every
+ * message, every close and every dial that failed.  The node-wide rules
+ * a session cannot see (a connection to ourselves, a second connection to
+ * a node id, with the simultaneous-dial tie-break; redial backoff) are
+ * the core's: it answers with CLOSE and DIAL actions, which the node
+ * carries out through rumor_peer_close and rumor_peers_dial.
  *
  * Log lines (src/log.h; functional tests read them):
  *   notice  "p2p: listening on HOST:PORT" | "p2p: not listening"
@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "crypto/item.h"
+#include "net/core.h"
 #include "net/message.h"
 #include "net/session.h"
 #include "src/options.h"
@@ -47,9 +48,9 @@
 struct rumor_peers;
 struct rumor_peer;
 
-/* Hooks for the layers above (relay).  peer is borrowed for the call.
- * on_ready: a connection passed the handshake, hello and the self and
- * duplicate checks.  on_message: a message from such a peer (not hello,
+/* Hooks for the layers above (tests, logs).  peer is borrowed for the call.
+ * on_ready: a connection passed the handshake and hello and the core kept
+ * it (not self, not a duplicate).  on_message: a message from such a peer (not hello,
  * ping or pong; msg borrowed for the call).  on_closed: a connection whose
  * handshake had started is over; was_ready says whether on_ready ran for
  * it (rumor_peer_id is valid only then). */
@@ -66,15 +67,14 @@ struct rumor_peers_config {
 	int listen_required;     /* a listen failure is an error (else a warning) */
 	char listen_host[64];    /* numeric */
 	int listen_port;         /* 0: any free port */
-	size_t n_connect;
-	const struct rumor_connect_target *connect; /* copied */
 	int has_psk;
 	uint8_t psk[32];
 	unsigned max_inbound;
 	unsigned max_inbound_per_ip;
 	uint64_t best_height;
-	uint64_t redial_min_ms; /* default 1000 when 0 */
-	uint64_t redial_max_ms; /* default 60000 when 0 */
+	uint64_t hello_nonce;     /* this node's (the core's self-connection rule) */
+	struct rumor_core *core;  /* borrowed: told of every READY, message, close */
+	void (*kick)(void *hook_arg); /* the core was fed: drain it this turn */
 	struct rumor_session_limits limits; /* rumor_session_limits_default() */
 	rumor_peers_ready_fn on_ready;      /* each hook may be NULL */
 	rumor_peers_message_fn on_message;  /* NULL: messages are logged and dropped */
@@ -83,18 +83,18 @@ struct rumor_peers_config {
 	rumor_getaddrinfo_fn getaddrinfo; /* NULL: the system's (tests put a stand-in here) */
 };
 
-/* Defaults for everything but network and identity_secret: not listening,
- * no targets, limits 64/4, session defaults. */
+/* Defaults for everything but network, identity_secret, hello_nonce and
+ * core: not listening, limits 64/4, session defaults. */
 void rumor_peers_config_default(struct rumor_peers_config *cfg);
 /* From rumord's options. */
 void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 				     const struct rumor_config *opts);
 
-/* Generates the Noise static key and the hello nonce, listens and starts
- * dialling.  Logs "p2p: listening on ..." (notice).  Returns 0 or -1. */
+/* Generates the Noise static key and listens.  Logs "p2p: listening on
+ * ..." (notice).  Returns 0 or -1. */
 int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 		      const struct rumor_peers_config *cfg, char *err, size_t errlen);
-/* Stops: closes the listener and dial timers, sends disconnect(SHUTDOWN)
+/* Stops: closes the listener, sends disconnect(SHUTDOWN)
  * to every peer that is up, flushes best effort (at most RUMOR_IO_LINGER_MS),
  * closes everything, frees the manager, then calls done(arg).  Name lookups
  * still running are not waited for (src/resolver.h). */
@@ -102,8 +102,6 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 
 /* The port actually listened on (0 when not listening). */
 int rumor_peers_listen_port(const struct rumor_peers *peers);
-/* This node's self-connection nonce (for tests). */
-uint64_t rumor_peers_hello_nonce(const struct rumor_peers *peers);
 /* Connections in READY. */
 size_t rumor_peers_ready_count(const struct rumor_peers *peers);
 
@@ -124,8 +122,10 @@ struct rumor_peer_info {
 void rumor_peers_foreach(struct rumor_peers *peers,
 			 void (*fn)(void *arg, const struct rumor_peer_info *info), void *arg);
 
-/* For relay: the peer's id (32 bytes, once READY), its direction and
- * address, and sending to it. */
+/* The peer's id (32 bytes, once READY), its direction and address, its
+ * handle in the core (RUMOR_CORE_NO_PEER when not READY), and sending to
+ * it. */
+rumor_core_peer rumor_peer_handle_of(const struct rumor_peer *peer);
 const uint8_t *rumor_peer_id(const struct rumor_peer *peer);
 int rumor_peer_inbound(const struct rumor_peer *peer);
 const char *rumor_peer_addr(const struct rumor_peer *peer);
@@ -136,22 +136,21 @@ int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg);
  * goes later (never inside the connection's own callback). */
 void rumor_peer_close(struct rumor_peer *peer, enum rumor_disconnect_code code,
 		      const char *reason);
-/* The READY connection to node id, or NULL. */
-struct rumor_peer *rumor_peers_find(struct rumor_peers *peers, const uint8_t id[32]);
 /* Wire bytes (and messages) of every connection since start, over and
  * still open, summed (ping_us is -1): getrelayinfo's totals. */
 void rumor_peers_wire_totals(const struct rumor_peers *peers, struct rumor_session_stats *out);
 
-/* Static peers at run time (addnode).  add: kept connected like --connect
- * (redialled), matched by NODEID@HOST:PORT as written; onetry: dialled once, never again.
- * Returns 0, -EEXIST (add: already a target), -ENOSPC (over
- * RUMOR_PEERS_TARGETS_MAX), -ESHUTDOWN (closing), -ENOMEM.  remove stops
- * dialling and closes its connection (disconnect REQUESTED); returns 0 or
- * -ENOENT (not a target). */
-#define RUMOR_PEERS_TARGETS_MAX 256
-int rumor_peers_add_target(struct rumor_peers *peers, const struct rumor_connect_target *t,
-			   int onetry);
-int rumor_peers_remove_target(struct rumor_peers *peers, const struct rumor_connect_target *t);
+/* Carries out the core's DIAL of target: resolves addr's host if it is a
+ * name, connects, and runs the handshake (expecting addr's id when it has
+ * one).  The outcome goes to the core: peer_ready (with the target) or
+ * dial_failed.  Ignored while closing. */
+void rumor_peers_dial(struct rumor_peers *peers, rumor_core_target target,
+		      const struct rumor_core_addr *addr);
+
+/* Stops a dial of target still under way (addnode remove): a name lookup
+ * is cancelled, a connection not yet READY is closed with disconnect
+ * REQUESTED; neither is reported to the core. */
+void rumor_peers_cancel_dial(struct rumor_peers *peers, rumor_core_target target);
 
 /* The node's peer manager (defined in src/node.c; NULL when not running or
  * once shut down). */

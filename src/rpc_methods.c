@@ -24,7 +24,6 @@
 #include "src/log.h"
 #include "src/node.h"
 #include "src/peers.h"
-#include "src/relay.h"
 #include "store/store.h"
 
 /* addnode errors (the numbers bitcoind uses for the same cases). */
@@ -342,7 +341,7 @@ static json_t *per_msg_json(const uint64_t *by_type)
 
 struct peer_list {
 	json_t *list;
-	struct rumor_node_relay *relay;
+	struct rumor_node *node;
 };
 
 static void add_peer_json(void *arg, const struct rumor_peer_info *info)
@@ -367,8 +366,7 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "ping_us", json_integer((json_int_t)st->ping_us));
 	struct rumor_relay_peer_stats rs;
 	memset(&rs, 0, sizeof(rs));
-	if (pl->relay)
-		rumor_node_relay_peer_stats(pl->relay, info->peer, &rs);
+	rumor_node_peer_relay_stats(pl->node, info->peer, &rs);
 	json_object_set_new(o, "announced_to_us", json_integer((json_int_t)rs.announced_to_us));
 	json_object_set_new(o, "announced_by_us", json_integer((json_int_t)rs.announced_by_us));
 	json_object_set_new(o, "requested", json_integer((json_int_t)rs.requested_from));
@@ -380,7 +378,7 @@ static void m_getpeerinfo(struct rumor_jsonrpc_call *call, json_t *params, void 
 {
 	if (want_params(call, params, 0, 0, "no parameters"))
 		return;
-	struct peer_list pl = {json_array(), rumor_node_relay(ctx)};
+	struct peer_list pl = {json_array(), ctx};
 	struct rumor_peers *peers = rumor_node_peers(ctx);
 	if (peers)
 		rumor_peers_foreach(peers, add_peer_json, &pl);
@@ -391,11 +389,8 @@ static void m_getrelayinfo(struct rumor_jsonrpc_call *call, json_t *params, void
 {
 	if (want_params(call, params, 0, 0, "no parameters"))
 		return;
-	struct rumor_node_relay_stats rs;
-	memset(&rs, 0, sizeof(rs));
-	struct rumor_node_relay *relay = rumor_node_relay(ctx);
-	if (relay)
-		rumor_node_relay_get_stats(relay, &rs);
+	struct rumor_core_stats rs;
+	rumor_node_core_stats(ctx, &rs);
 	struct rumor_session_stats wire;
 	memset(&wire, 0, sizeof(wire));
 	struct rumor_peers *peers = rumor_node_peers(ctx);
@@ -408,15 +403,15 @@ static void m_getrelayinfo(struct rumor_jsonrpc_call *call, json_t *params, void
 			  "block", (json_int_t)rs.accepted_block, "by_source", "rpc",
 			  (json_int_t)rs.accepted_rpc, "peer", (json_int_t)rs.accepted_peer));
 	json_object_set_new(o, "duplicates_received",
-			    json_integer((json_int_t)rs.core.duplicates_received));
+			    json_integer((json_int_t)rs.relay.duplicates_received));
 	json_object_set_new(o, "invalid_received", json_integer((json_int_t)rs.invalid_received));
 	json_object_set_new(o, "unrequested_received",
-			    json_integer((json_int_t)rs.core.unrequested_received));
+			    json_integer((json_int_t)rs.relay.unrequested_received));
 	json_object_set_new(o, "requests_in_flight",
-			    json_integer((json_int_t)rs.core.requests_in_flight));
-	json_object_set_new(o, "request_timeouts", json_integer((json_int_t)rs.core.request_timeouts));
-	json_object_set_new(o, "requests_sent", json_integer((json_int_t)rs.core.requests_sent));
-	json_object_set_new(o, "ids_tracked", json_integer((json_int_t)rs.core.ids_tracked));
+			    json_integer((json_int_t)rs.relay.requests_in_flight));
+	json_object_set_new(o, "request_timeouts", json_integer((json_int_t)rs.relay.request_timeouts));
+	json_object_set_new(o, "requests_sent", json_integer((json_int_t)rs.relay.requests_sent));
+	json_object_set_new(o, "ids_tracked", json_integer((json_int_t)rs.relay.ids_tracked));
 	json_object_set_new(o, "pending_blocks", json_integer((json_int_t)rs.pending_blocks));
 	json_object_set_new(o, "orphan_blocks", json_integer((json_int_t)rs.orphan_blocks));
 	json_object_set_new(o, "cache_items", json_integer((json_int_t)rs.cache_items));
@@ -453,8 +448,8 @@ static void m_addnode(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "node is shutting down", NULL);
 		return;
 	}
-	int rc = add || onetry ? rumor_peers_add_target(peers, &t, onetry)
-			       : rumor_peers_remove_target(peers, &t);
+	int rc = add || onetry ? rumor_node_add_target(ctx, &t, onetry)
+			       : rumor_node_remove_target(ctx, &t);
 	switch (rc) {
 	case 0:
 		rumor_jsonrpc_reply(call, json_null());
@@ -468,6 +463,9 @@ static void m_addnode(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 	case -ENOSPC:
 		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "too many added nodes (at most 256)",
 				    NULL);
+		return;
+	case -ESHUTDOWN:
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "node is shutting down", NULL);
 		return;
 	default:
 		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, strerror(-rc), NULL);
@@ -486,13 +484,10 @@ static void m_disconnectnode(struct rumor_jsonrpc_call *call, json_t *params, vo
 		invalid_params(call, "nodeid must be a string of 64 hex characters");
 		return;
 	}
-	struct rumor_peers *peers = rumor_node_peers(ctx);
-	struct rumor_peer *peer = peers ? rumor_peers_find(peers, id) : NULL;
-	if (!peer) {
+	if (rumor_node_disconnect(ctx, id) != 0) {
 		rumor_jsonrpc_error(call, RUMOR_RPC_NOT_FOUND, "node is not connected", NULL);
 		return;
 	}
-	rumor_peer_close(peer, RUMOR_DISCONNECT_REQUESTED, "disconnected by the operator");
 	rumor_jsonrpc_reply(call, json_null());
 }
 

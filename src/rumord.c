@@ -17,6 +17,7 @@
 #include "src/options.h"
 #include "src/log.h"
 #include "src/node.h"
+#include "src/rpc_methods.h"
 
 int main(int argc, char **argv)
 {
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
 		uv_loop_close(&loop);
 		return 1;
 	}
+	/* The methods reach the node through its accessors (src/node.h). */
+	rumor_rpc_methods_setup(rumor_node_rpc(node), node);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rumor_node_free(node);
 	rumor_json_alloc_trim();

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 /* ---- Schema ---- */
 

@@ -44,7 +44,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
+
+/* The libuv loop the completions run on, by its struct tag: the store's
+ * callers need not include uv.h for it (a uv_loop_t * is a
+ * struct uv_loop_s *). */
+struct uv_loop_s;
 
 #include "crypto/item.h"
 
@@ -80,7 +84,7 @@ struct rumor_store;
  *                          (-ENOENT, -EACCES, -EBUSY when another process
  *                          holds the database locked, -ENOSPC, -ENOMEM...);
  *   RUMOR_STORE_EIO        any other SQLite failure. */
-int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path, char *err,
+int rumor_store_open(struct rumor_store **out, struct uv_loop_s *loop, const char *path, char *err,
 		     size_t errlen);
 
 /* Closes the store.  In order, on the calling (loop) thread:

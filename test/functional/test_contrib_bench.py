@@ -12,6 +12,8 @@ from the benchmarks themselves, never from the test suite):
    figures.
 3. `hostile` with 5 honest calls per phase and small attacks: exit 0 (every
    honest call answered, a clean stop) and a row per phase with its figures.
+4. `sim` with one run of 50 simulated nodes: exit 0, the run ok, and its
+   wall time, CPU time, resident memory and events.
 Each driver runs in a process group of its own, killed whole at the end, so
 no rumord or load generator it started outlives the test, even on a timeout.
 """
@@ -102,6 +104,14 @@ class ContribBench(TestBase):
             check(row.get("ok") == 5 and row.get("failed") == 0 and is_number(row.get("p99_ms"))
                   and is_number(row.get("rss_max_mb")) and is_number(row.get("loadavg_1m")),
                   "%s: 5 honest calls answered, p99, RSS and load average" % row.get("phase"))
+        log("contrib/bench/sim, one run of 50 nodes")
+        r = run_driver("sim", ["--sizes=50", "--runs=1", "--items=20"])
+        check(r.get("ok") is True and len(r.get("runs", [])) == 1, "sim reports one run, ok")
+        run = r["runs"][0]
+        check_equal((run.get("nodes"), run.get("ok")), (50, True), "50 nodes, invariants held")
+        check(all(is_number(run.get(k)) and run[k] > 0
+                  for k in ("wall_s", "cpu_s", "max_rss_mib", "events", "max_core_bytes")),
+              "wall, CPU, RSS, events and core memory measured: %r" % run)
 
 
 if __name__ == "__main__":

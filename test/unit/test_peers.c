@@ -1,8 +1,11 @@
 /*
- * Unit tests for src/peers.c and net/io.c: peer managers on a real libuv
- * loop over 127.0.0.x, in one process.  Every test counts the callbacks it
- * expects and ends by closing every manager and checking that
- * uv_loop_close() finds nothing open.
+ * Unit tests for src/peers.c and src/conn.c: peer managers on a real libuv
+ * loop over 127.0.0.x, in one process, each with a node core (net/core.h)
+ * for its policy (self, duplicate, dial targets) and a small shell that
+ * carries out the core's CLOSE, DIAL and SEND actions.  Every test counts
+ * the callbacks it expects and ends by closing every manager and checking
+ * that uv_loop_close() finds nothing open.  (The policy itself, with exact
+ * times, is tested in test_core.c.)
  */
 #include "config.h"
 
@@ -21,6 +24,7 @@
 
 #include "crypto/item.h"
 #include "crypto/sign.h"
+#include "net/core.h"
 #include "net/session.h"
 #include "src/log.h"
 #include "src/peers.h"
@@ -31,6 +35,11 @@
 
 struct side {
 	struct rumor_peers *peers;
+	struct rumor_core *core;
+	uv_check_t check;
+	uv_timer_t timer;
+	int handles;
+	uint64_t nonce;
 	uint8_t pub[32];
 	uint8_t secret[RUMOR_SECRET_SIZE];
 	int ready_events;
@@ -74,6 +83,72 @@ static void on_done(void *arg)
 	struct side *s = arg;
 	s->done++;
 	s->peers = NULL;
+}
+
+/* ---- the side's shell: the core's actions --------------------------- */
+
+static uint64_t mono_us(void)
+{
+	return uv_hrtime() / 1000;
+}
+
+static void side_timer(uv_timer_t *t);
+
+static void side_drain(struct side *s)
+{
+	for (;;) {
+		struct rumor_core_action a;
+		rumor_core_next_action(s->core, &a);
+		if (a.type == RUMOR_CORE_NONE)
+			break;
+		switch (a.type) {
+		case RUMOR_CORE_SEND:
+			rumor_peer_send(a.peer_data, a.msg);
+			break;
+		case RUMOR_CORE_CLOSE:
+			rumor_peer_close(a.peer_data, a.code, a.reason);
+			break;
+		case RUMOR_CORE_DIAL:
+			if (s->peers)
+				rumor_peers_dial(s->peers, a.target, a.addr);
+			else
+				rumor_core_dial_failed(s->core, a.target, 0, mono_us());
+			break;
+		default:
+			fail_msg("unexpected core action %d", (int)a.type);
+		}
+	}
+	uint64_t e = rumor_core_expiry(s->core), now = mono_us();
+	if (e == UINT64_MAX)
+		uv_timer_stop(&s->timer);
+	else
+		uv_timer_start(&s->timer, side_timer, e <= now ? 0 : (e - now + 999) / 1000, 0);
+}
+
+static void side_check(uv_check_t *c)
+{
+	uv_check_stop(c);
+	side_drain(c->data);
+}
+
+static void side_timer(uv_timer_t *t)
+{
+	struct side *s = t->data;
+	rumor_core_handle_expiry(s->core, mono_us());
+	side_drain(s);
+}
+
+static void side_kick(void *arg)
+{
+	struct side *s = arg;
+	if (s->handles)
+		uv_check_start(&s->check, side_check);
+}
+
+static void side_handle_closed(uv_handle_t *h)
+{
+	struct side *s = h->data;
+	s->handles--;
 }
 
 /* ---- running the loop ------------------------------------------------ */
@@ -125,6 +200,9 @@ static void side_keys(struct side *s)
 {
 	memset(s, 0, sizeof(*s));
 	rumor_sign_keypair_random(s->pub, s->secret);
+	do
+		rumor_random(&s->nonce, sizeof(s->nonce));
+	while (!s->nonce);
 }
 
 static void side_config(struct side *s, struct rumor_peers_config *cfg)
@@ -132,8 +210,8 @@ static void side_config(struct side *s, struct rumor_peers_config *cfg)
 	rumor_peers_config_default(cfg);
 	cfg->network = &network;
 	cfg->identity_secret = s->secret;
-	cfg->redial_min_ms = 50;
-	cfg->redial_max_ms = 400;
+	cfg->hello_nonce = s->nonce;
+	cfg->kick = side_kick;
 	cfg->on_ready = hook_ready;
 	cfg->on_message = hook_message;
 	cfg->on_closed = hook_closed;
@@ -148,11 +226,45 @@ static void listen_config(struct rumor_peers_config *cfg)
 	cfg->listen_port = 0;
 }
 
-static void start_side(struct side *s, const struct rumor_peers_config *cfg)
+static void start_side(struct side *s, const struct rumor_peers_config *cfg_in)
 {
 	char err[256] = "";
-	if (rumor_peers_start(&s->peers, &loop, cfg, err, sizeof(err)) != 0)
+	struct rumor_core_config cc;
+	rumor_core_config_default(&cc);
+	cc.network = &network;
+	memcpy(cc.node_id, s->pub, 32);
+	cc.hello_nonce = s->nonce;
+	rumor_random(cc.seed, sizeof(cc.seed));
+	cc.redial_min_us = 50000;
+	cc.redial_max_us = 400000;
+	assert_int_equal(rumor_core_new(&s->core, &cc, mono_us()), 0);
+	uv_check_init(&loop, &s->check);
+	uv_timer_init(&loop, &s->timer);
+	s->check.data = s->timer.data = s;
+	s->handles = 2;
+	struct rumor_peers_config cfg = *cfg_in;
+	cfg.core = s->core;
+	cfg.hook_arg = s;
+	if (rumor_peers_start(&s->peers, &loop, &cfg, err, sizeof(err)) != 0)
 		fail_msg("rumor_peers_start: %s", err);
+}
+
+/* The side's core dials t (kept connected, redialled). */
+static void side_target(struct side *s, const struct rumor_connect_target *t)
+{
+	struct rumor_core_addr a;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.host, sizeof(a.host), "%s", t->host);
+	a.port = (uint16_t)t->port;
+	a.has_id = t->has_id;
+	memcpy(a.id, t->id, 32);
+	assert_int_equal(rumor_core_target_add(s->core, &a, 0, mono_us(), NULL), 0);
+	side_kick(s);
+}
+
+static int side_handles_gone(void *arg)
+{
+	return ((struct side *)arg)->handles == 0;
 }
 
 static void target(struct rumor_connect_target *t, const uint8_t *id, int port)
@@ -178,6 +290,11 @@ static void close_side(struct side *s)
 	rumor_peers_close(s->peers, on_done, s);
 	assert_true(run_until(side_done, s, WAIT_MS));
 	assert_int_equal(s->done, 1);
+	uv_close((uv_handle_t *)&s->check, side_handle_closed);
+	uv_close((uv_handle_t *)&s->timer, side_handle_closed);
+	assert_true(run_until(side_handles_gone, s, WAIT_MS));
+	rumor_core_del(s->core);
+	s->core = NULL;
 }
 
 static int setup(void **state)
@@ -274,9 +391,8 @@ static void test_connect_and_peerinfo(void **state)
 	struct rumor_connect_target t;
 	target(&t, a.pub, port);
 	side_config(&b, &cfg);
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&b, &cfg);
+	side_target(&b, &t);
 	assert_int_equal(rumor_peers_listen_port(b.peers), 0);
 
 	struct side *pair[2] = {&a, &b};
@@ -355,9 +471,8 @@ static void test_expected_id_mismatch(void **state)
 	struct rumor_connect_target t;
 	target(&t, wrong, rumor_peers_listen_port(a.peers));
 	side_config(&b, &cfg);
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&b, &cfg);
+	side_target(&b, &t);
 
 	assert_true(run_until(closed_once, &b, WAIT_MS));
 	assert_non_null(strstr(b.last_reason, "expected"));
@@ -531,9 +646,8 @@ static void test_self_connection(void **state)
 	cfg.listen_port = port; /* the port just freed */
 	struct rumor_connect_target t;
 	target(&t, NULL, port);
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&a, &cfg);
+	side_target(&a, &t);
 	/* Both ends of the one connection close; no redial follows. */
 	assert_true(run_until(closed_twice, &a, WAIT_MS));
 	run_for(300);
@@ -564,9 +678,9 @@ static void test_duplicate(void **state)
 	target(&t[0], a.pub, port);
 	target(&t[1], NULL, port);
 	side_config(&b, &cfg);
-	cfg.n_connect = 2;
-	cfg.connect = t;
 	start_side(&b, &cfg);
+	side_target(&b, &t[0]);
+	side_target(&b, &t[1]);
 
 	struct side *pair[2] = {&a, &b};
 	assert_true(run_until(dup_settled, pair, WAIT_MS));
@@ -600,15 +714,13 @@ static void test_network_psk(void **state)
 	side_config(&b, &cfg); /* the same key */
 	cfg.has_psk = 1;
 	memset(cfg.psk, 7, sizeof(cfg.psk));
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&b, &cfg);
+	side_target(&b, &t);
 	side_config(&c, &cfg); /* another key */
 	cfg.has_psk = 1;
 	memset(cfg.psk, 8, sizeof(cfg.psk));
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&c, &cfg);
+	side_target(&c, &t);
 
 	struct side *pair[2] = {&a, &b};
 	assert_true(run_until(both_ready, pair, WAIT_MS));
@@ -665,9 +777,8 @@ static void test_dial_by_name(void **state)
 	target(&t, a.pub, rumor_peers_listen_port(a.peers));
 	snprintf(t.host, sizeof(t.host), "127.1");
 	side_config(&b, &cfg);
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&b, &cfg);
+	side_target(&b, &t);
 	struct side *pair[2] = {&a, &b};
 	assert_true(run_until(both_ready, pair, WAIT_MS));
 	close_side(&b);
@@ -695,9 +806,8 @@ static void test_close_during_lookup(void **state)
 	struct rumor_connect_target t;
 	target(&t, NULL, 9);
 	snprintf(t.host, sizeof(t.host), "hung.test");
-	cfg.n_connect = 1;
-	cfg.connect = &t;
 	start_side(&b, &cfg);
+	side_target(&b, &t);
 	assert_true(run_until(entered_one, NULL, WAIT_MS));
 	close_side(&b); /* done within WAIT_MS, the lookup still hanging */
 	assert_int_equal(slow_dns_returned(), 0);
@@ -725,10 +835,17 @@ static void test_remove_during_lookup(void **state)
 	struct rumor_connect_target t;
 	target(&t, NULL, rumor_peers_listen_port(a.peers)); /* the answer is 127.0.0.1 */
 	snprintf(t.host, sizeof(t.host), "slow.test");
-	assert_int_equal(rumor_peers_add_target(b.peers, &t, 0), 0);
+	side_target(&b, &t);
 	assert_true(run_until(entered_one, NULL, WAIT_MS));
-	assert_int_equal(rumor_peers_remove_target(b.peers, &t), 0);
-	assert_int_equal(rumor_peers_remove_target(b.peers, &t), -ENOENT);
+	struct rumor_core_addr addr;
+	memset(&addr, 0, sizeof(addr));
+	snprintf(addr.host, sizeof(addr.host), "%s", t.host);
+	addr.port = (uint16_t)t.port;
+	rumor_core_target target = rumor_core_find_target(b.core, &addr);
+	assert_int_not_equal(target, RUMOR_CORE_NO_TARGET);
+	assert_int_equal(rumor_core_target_remove(b.core, &addr, mono_us()), 0);
+	rumor_peers_cancel_dial(b.peers, target);
+	assert_int_equal(rumor_core_target_remove(b.core, &addr, mono_us()), -ENOENT);
 	slow_dns_release();
 	assert_int_equal(slow_dns_wait_threads_gone(WAIT_MS), 0);
 	run_for(200); /* time enough for a dial that should not happen */

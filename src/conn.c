@@ -1,5 +1,5 @@
 /*
- * net/io.c: see io.h.  The libuv shell of one peer connection: a uv_tcp_t,
+ * src/conn.c: see io.h.  The libuv shell of one peer connection: a uv_tcp_t,
  * a uv_timer_t (the session's deadline, then the linger bound while
  * closing) and the session.  Nothing here decides policy.
  *
@@ -11,7 +11,7 @@
  */
 #include "config.h"
 
-#include "net/io.h"
+#include "src/conn.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -1,11 +1,12 @@
 /*
- * net/io.h: the libuv io shell of one peer connection.
+ * src/conn.h: the libuv io shell of one peer connection.
  *
  * It moves bytes between a TCP socket and a sans-IO struct rumor_session
  * (net/session.h) and arms a timer at the session's next deadline.  It has
- * no policy: who may connect, duplicates, redialing and logging belong to
- * the owner (src/peers.c), which hears about everything through a struct
- * rumor_io_handler.
+ * no policy: who may connect and logging belong to the owner (src/peers.c),
+ * duplicates and redialing to the node core (net/core.h); the owner hears
+ * about everything through a struct rumor_io_handler.  (It was net/io.c:
+ * it moved here so that net/ is entirely sans-IO.)
  *
  *   rumor_io_conn_init -> rumor_io_conn_accept (inbound, socket ready)
  *                      or rumor_io_conn_connect (outbound; handler.connected)
@@ -37,8 +38,8 @@
  * is closing: handler.released will still run (handler.closed too, with
  * the reason).
  */
-#ifndef RUMOR_NET_IO_H
-#define RUMOR_NET_IO_H
+#ifndef RUMOR_SRC_CONN_H
+#define RUMOR_SRC_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>

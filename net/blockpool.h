@@ -1,0 +1,66 @@
+/*
+ * net/blockpool.h: a pool of blocks from peers that wait for something
+ * (the node core keeps two: "pending", waiting for transactions it lacks,
+ * and "orphan", waiting for its parent).
+ *
+ *   add (evicting the oldest at max_blocks or max_bytes)
+ *     -> held until take (what it waited for was stored; the core
+ *        processes it again) or expiry (deadline_us reached: dropped)
+ *
+ * A held block owns a copy of its encoding (item points into it), and the
+ * ids of the transactions it still misses (pending pool).  The pool is an
+ * array in arrival order, grown by doubling up to max_blocks (small: 64 by
+ * default), so lookups are linear over at most max_blocks entries.
+ *
+ * Ownership: add takes the block; take and take_expired give it back to
+ * the caller, who frees it with rumor_held_block_free.
+ */
+#ifndef RUMOR_NET_BLOCKPOOL_H
+#define RUMOR_NET_BLOCKPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/item.h"
+
+struct rumor_held_block {
+	uint8_t *bytes; /* owned; item points into it */
+	size_t len;
+	struct rumor_item item;
+	uint32_t from;        /* peer handle it came from */
+	uint8_t from_id[32];  /* that peer's node id */
+	uint64_t deadline_us; /* dropped when now_us reaches it */
+	uint8_t *missing;     /* pending pool: ids (32 bytes each) still missing */
+	uint32_t n_missing;
+};
+
+struct rumor_blockpool {
+	struct rumor_held_block **blocks; /* arrival order */
+	uint32_t count, alloc, max_blocks;
+	size_t bytes, max_bytes;
+	const char *name;
+};
+
+void rumor_held_block_free(struct rumor_held_block *hb);
+size_t rumor_held_block_memory(const struct rumor_held_block *hb);
+
+void rumor_blockpool_init(struct rumor_blockpool *pool, const char *name, uint32_t max_blocks,
+			  size_t max_bytes);
+/* Frees every block held. */
+void rumor_blockpool_free(struct rumor_blockpool *pool);
+int rumor_blockpool_has(const struct rumor_blockpool *pool, const uint8_t id[RUMOR_ID_SIZE]);
+/* 1 when adding a block of len bytes must first evict the oldest. */
+int rumor_blockpool_must_evict(const struct rumor_blockpool *pool, size_t len);
+/* Takes hb.  Returns 0 or -ENOMEM (hb not taken).  The caller evicts
+ * first (must_evict, take(0)). */
+int rumor_blockpool_add(struct rumor_blockpool *pool, struct rumor_held_block *hb);
+/* Removes and returns block i (arrival order). */
+struct rumor_held_block *rumor_blockpool_take(struct rumor_blockpool *pool, uint32_t i);
+/* Removes and returns one block whose deadline is <= now_us, or NULL. */
+struct rumor_held_block *rumor_blockpool_take_expired(struct rumor_blockpool *pool,
+						      uint64_t now_us);
+/* Earliest deadline, UINT64_MAX when empty. */
+uint64_t rumor_blockpool_next_deadline(const struct rumor_blockpool *pool);
+size_t rumor_blockpool_memory(const struct rumor_blockpool *pool);
+
+#endif

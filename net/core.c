@@ -1,0 +1,2112 @@
+/*
+ * net/core.c: the node core (see core.h): the dispatcher, the peer table,
+ * the submission pipeline, getdata serving and the store checks.  The
+ * parts with one job each live beside it: net/relay.c (inv/getdata
+ * scheduling), net/blockpool.c (blocks waiting for their parent or
+ * transactions), net/itemcache.c (recent items for getdata),
+ * net/dialer.c (dial targets and backoff), net/idset.c (bounded id sets),
+ * net/handles.c (handles that know when they are stale).
+ *
+ * Submission life cycle (struct sub, one per id in flight):
+ *
+ *   submit / payload: decode, kind, check --bad--> outcome now
+ *        | id in flight --> joins it (shares its outcome; a later joiner
+ *        |                   of an ACCEPTED item gets KNOWN)
+ *        | caps (pending_max items, pending_bytes_max) --> EBUSY
+ *        v
+ *   CHECK (peer items: queued for this drain's STORE_HAS) --> CHECKING
+ *        |  stored --> KNOWN (an RPC joiner: a synced put first)
+ *        v
+ *   VERIFY_QUEUED (RPC items start here) --drain--> VERIFYING
+ *        |  bad signature --> EREJECT (the peer is disconnected)
+ *        v
+ *   WRITING (STORE_PUT; peer items are announced now, RPC items at commit)
+ *        |  lazy put done and an RPC submitter waits --> WRITING_SYNC
+ *        v                                       (a synced put) --+
+ *   done: REPLY / peer outcome, pools released                    |
+ *        ^--------------------------------------------------------+
+ *
+ * Store checks: the ids the core cannot answer from memory (peer items,
+ * announced ids, a block's parent and transactions) are gathered as
+ * "checks" and asked in ONE STORE_HAS per drain; the answer event
+ * continues each check.  Memory answers "known" from: the in-flight map,
+ * the block pools, blocks being checked, and a bounded FIFO index of ids
+ * known to be stored (recent_ids: accepted here, or found by a query).
+ * The relay's is_known callback reads only those.
+ *
+ * Peers: a handle table (O(1) by handle) and a keyed map node id -> peer
+ * holding the one kept connection per node id.  A peer the core decided
+ * to close is "closing": out of the map and the relay, its messages
+ * ignored, nothing more sent to it; its entry goes at peer_closed.
+ *
+ * Actions: internal FIFO (CLOSE, VERIFY, STORE_PUT, REPLY) first, then the
+ * STORE_HAS of the gathered checks, DIALs that are due, one step of
+ * getdata serving, then the relay's actions.  Borrowed action pointers
+ * point into core scratch, a cache entry or a job, none of which changes
+ * before the next call.
+ */
+#include "config.h"
+
+#include "net/core.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/hash.h"
+#include "crypto/hex.h"
+#include "crypto/idmap.h"
+#include "net/blockpool.h"
+#include "net/dialer.h"
+#include "net/handles.h"
+#include "net/idset.h"
+#include "net/itemcache.h"
+
+/* ---- types ---------------------------------------------------------- */
+
+struct core_peer {
+	rumor_core_peer handle;
+	void *data;
+	uint8_t id[32];
+	int outbound;
+	rumor_core_target target;
+	int closing;  /* CLOSE decided */
+	int in_map;   /* the kept connection of its node id */
+	uint32_t serve_queued; /* getdata entries waiting to be served */
+	char addr[64];
+};
+
+enum waiter_type { WAITER_RPC, WAITER_PEER };
+
+struct waiter {
+	struct waiter *next;
+	enum waiter_type type;
+	int has_token;        /* answered by REPLY (RPC, relayed) */
+	uint64_t token;
+	rumor_core_peer peer; /* PEER */
+	uint8_t peer_id[32];
+};
+
+enum sub_state {
+	SUB_CHECK,
+	SUB_CHECKING,
+	SUB_VERIFY_QUEUED,
+	SUB_VERIFYING,
+	SUB_WRITING,
+	SUB_WRITING_SYNC,
+};
+
+struct sub {
+	uint64_t job;
+	uint8_t *bytes; /* owned; item points into it */
+	struct rumor_item item;
+	enum sub_state state;
+	struct waiter first;
+	struct waiter *more, **more_tail;
+	int from_peer;         /* source "peer" */
+	uint8_t peer_id[32];   /* the peer it came from */
+	int rpc_waiter;        /* an RPC submitter waits: synced commit before REPLY */
+	int unchecked;         /* not looked up in the store: announce at commit */
+	int last_put_sync;
+	int stored_status;
+	int64_t first_seen_us;
+};
+
+enum pending_type { P_CLOSE, P_VERIFY, P_PUT, P_REPLY };
+
+struct pending {
+	struct pending *next;
+	enum pending_type type;
+	rumor_core_peer peer;
+	uint16_t code;
+	uint64_t job;
+	int status;
+	int has_id;
+	uint8_t id[32];
+	char reason[RUMOR_MSG_REASON_MAX];
+};
+
+enum check_type { CHECK_SUB, CHECK_INV, CHECK_BLOCK };
+
+struct inv_batch {
+	rumor_core_peer peer;
+	uint32_t count;
+	struct rumor_relay_inv_entry *entries;
+	uint8_t *checked; /* per entry: asked the store */
+};
+
+struct check {
+	struct check *next;
+	enum check_type type;
+	uint64_t job;                /* CHECK_SUB */
+	struct inv_batch *inv;       /* CHECK_INV: owned */
+	struct rumor_held_block *hb; /* CHECK_BLOCK: owned */
+	int has_prev;                /* CHECK_BLOCK: ids[0] is the parent */
+	uint32_t n_ids;
+	uint8_t *ids; /* owned, n_ids * 32 */
+};
+
+enum query_type { Q_HAS, Q_GET };
+
+struct serve;
+
+struct query {
+	enum query_type type;
+	struct check *checks; /* Q_HAS: owned */
+	uint32_t n_ids;
+	uint8_t *ids;         /* Q_HAS: all the checks' ids, concatenated */
+	struct serve *serve;  /* Q_GET */
+};
+
+struct serve {
+	struct serve *next;
+	rumor_core_peer peer;
+	uint32_t count, pos, n_served, n_missing;
+	struct rumor_relay_inv_entry *want; /* served ones are compacted to the front */
+	struct rumor_inv_entry *missing;
+	uint64_t query;  /* a STORE_GET out, or 0 */
+	int answered;
+	int got_status;
+	uint8_t *got;
+	size_t got_len;
+	int got_sent; /* got is the payload of the last SEND (borrowed until the next call) */
+};
+
+struct rumor_core {
+	struct rumor_core_config cfg;
+	uint64_t now_us;
+	int64_t wall_us; /* the latest wall time given */
+	int shutting_down;
+	uint64_t rng[4];
+
+	struct rumor_relay *relay;
+	struct rumor_handles peers; /* -> struct core_peer */
+	struct rumor_idmap by_id;   /* node id -> struct core_peer (kept ones) */
+	struct rumor_dialer dialer;
+
+	struct rumor_handles jobs;   /* -> struct sub */
+	struct rumor_idmap in_flight; /* item id -> struct sub */
+	size_t in_flight_bytes;
+
+	struct rumor_handles queries; /* -> struct query */
+	struct check *checks, **checks_tail;
+	uint32_t checks_ids;
+	struct rumor_idmap checking_blocks; /* id -> held block being checked */
+
+	struct pending *pend, **pend_tail;
+	uint32_t n_pend;
+
+	struct serve *serve_head, **serve_tail;
+
+	struct rumor_itemcache cache;
+	struct rumor_blockpool pending_pool, orphan_pool;
+	struct rumor_idset recent; /* ids known to be stored */
+
+	size_t dyn_bytes; /* subs, waiters, pendings, checks, serve jobs, queries */
+
+	/* scratch for actions */
+	struct rumor_msg msg;
+	struct rumor_inv_entry *out_entries; /* RUMOR_MSG_INV_MAX */
+	struct rumor_relay_inv_entry *in_entries; /* RUMOR_MSG_INV_MAX */
+	uint32_t out_alloc, in_alloc;
+	struct rumor_core_addr dial_addr;
+	uint8_t *query_ids_out;
+	char reason_buf[RUMOR_MSG_REASON_MAX];
+	uint8_t reply_id[32];
+
+	uint64_t accepted_tx, accepted_block, accepted_rpc, accepted_peer;
+	uint64_t invalid_received;
+};
+
+/* ---- small helpers -------------------------------------------------- */
+
+static void core_log(struct rumor_core *core, enum rumor_core_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void core_log(struct rumor_core *core, enum rumor_core_log_level level, const char *fmt, ...)
+{
+	if (!core->cfg.log)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	core->cfg.log(core->cfg.log_ctx, level, line);
+}
+
+static void hex32(const uint8_t *id, char out[65])
+{
+	rumor_hex_encode(id, 32, out);
+}
+
+static void touch(struct rumor_core *core, uint64_t now_us)
+{
+	if (now_us > core->now_us)
+		core->now_us = now_us;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** */
+static uint64_t rng_next(struct rumor_core *core)
+{
+	uint64_t *s = core->rng;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+static void rng_bytes(struct rumor_core *core, uint8_t *out, size_t n)
+{
+	while (n) {
+		uint64_t v = rng_next(core);
+		size_t k = n < 8 ? n : 8;
+		memcpy(out, &v, k);
+		out += k;
+		n -= k;
+	}
+}
+
+static uint64_t relay_random(void *ctx)
+{
+	return rng_next(ctx);
+}
+
+static struct core_peer *peer_get(const struct rumor_core *core, rumor_core_peer h)
+{
+	if (h == RUMOR_CORE_NO_PEER)
+		return NULL;
+	return rumor_handles_get(&core->peers, h);
+}
+
+/* A peer we still talk to. */
+static struct core_peer *peer_live(const struct rumor_core *core, rumor_core_peer h)
+{
+	struct core_peer *p = peer_get(core, h);
+	return p && !p->closing ? p : NULL;
+}
+
+static int known_in_memory(const struct rumor_core *core, const uint8_t id[RUMOR_ID_SIZE])
+{
+	return rumor_idmap_get(&core->in_flight, id) || rumor_idset_has(&core->recent, id) ||
+	       rumor_idmap_get(&core->checking_blocks, id) ||
+	       rumor_blockpool_has(&core->pending_pool, id) ||
+	       rumor_blockpool_has(&core->orphan_pool, id);
+}
+
+static int relay_is_known(void *ctx, const uint8_t id[RUMOR_ID_SIZE])
+{
+	return known_in_memory(ctx, id);
+}
+
+static struct pending *pending_push(struct rumor_core *core, enum pending_type type)
+{
+	struct pending *pe = calloc(1, sizeof(*pe));
+	if (!pe)
+		return NULL;
+	pe->type = type;
+	pe->peer = RUMOR_CORE_NO_PEER;
+	*core->pend_tail = pe;
+	core->pend_tail = &pe->next;
+	core->n_pend++;
+	core->dyn_bytes += sizeof(*pe);
+	return pe;
+}
+
+static struct pending *pending_pop(struct rumor_core *core)
+{
+	struct pending *pe = core->pend;
+	if (!pe)
+		return NULL;
+	core->pend = pe->next;
+	if (!core->pend)
+		core->pend_tail = &core->pend;
+	core->n_pend--;
+	core->dyn_bytes -= sizeof(*pe);
+	return pe;
+}
+
+/* ---- closing peers -------------------------------------------------- */
+
+static void close_peer(struct rumor_core *core, struct core_peer *p, uint16_t code,
+		       const char *reason)
+{
+	if (p->closing)
+		return;
+	p->closing = 1;
+	if (p->in_map) {
+		void *v = rumor_idmap_del(&core->by_id, p->id);
+		assert(v == p);
+		(void)v;
+		p->in_map = 0;
+	}
+	rumor_relay_peer_remove(core->relay, p->handle, core->now_us);
+	struct pending *pe = pending_push(core, P_CLOSE);
+	if (!pe) {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "core: out of memory closing a peer");
+		return;
+	}
+	pe->peer = p->handle;
+	pe->code = code;
+	snprintf(pe->reason, sizeof(pe->reason), "%s", reason);
+}
+
+/* ---- outcomes ------------------------------------------------------- */
+
+static void reject_item(struct rumor_core *core, rumor_core_peer from, const uint8_t from_id[32],
+			const uint8_t id[RUMOR_ID_SIZE], const char *why)
+{
+	rumor_relay_on_rejected(core->relay, id, core->now_us);
+	core->invalid_received++;
+	char peer_hex[65], id_hex[65];
+	hex32(from_id, peer_hex);
+	hex32(id, id_hex);
+	core_log(core, RUMOR_CORE_LOG_INFO, "peer %s sent an invalid item %s: %s", peer_hex, id_hex,
+		 why);
+	struct core_peer *p = peer_live(core, from);
+	if (p) {
+		char reason[RUMOR_MSG_REASON_MAX];
+		snprintf(reason, sizeof(reason), "sent an invalid item: %s", why);
+		close_peer(core, p, RUMOR_DISCONNECT_MISBEHAVIOUR, reason);
+	}
+}
+
+static void reply(struct rumor_core *core, uint64_t token, enum rumor_submit_status status,
+		  const char *reason, const uint8_t *id)
+{
+	struct pending *pe = pending_push(core, P_REPLY);
+	if (!pe) { /* the submitter never hears back: a broken promise, say so */
+		core_log(core, RUMOR_CORE_LOG_BROKEN, "core: out of memory answering a submission");
+		return;
+	}
+	pe->job = token;
+	pe->status = status;
+	if (reason)
+		snprintf(pe->reason, sizeof(pe->reason), "%s", reason);
+	else
+		pe->reason[0] = '\0';
+	pe->has_id = id != NULL;
+	if (id)
+		memcpy(pe->id, id, 32);
+	/* REPLY.reason is NULL on success: marked by code below */
+	pe->code = reason ? 1 : 0;
+}
+
+static void waiter_outcome(struct rumor_core *core, const struct waiter *w,
+			   enum rumor_submit_status status, const char *reason, const uint8_t *id,
+			   const uint8_t *peer_item_id)
+{
+	if (w->has_token)
+		reply(core, w->token, status, reason, id);
+	if (w->type == WAITER_RPC)
+		return;
+	switch (status) {
+	case RUMOR_SUBMIT_ACCEPTED: /* announced when valid */
+	case RUMOR_SUBMIT_KNOWN:
+		break;
+	case RUMOR_SUBMIT_EDECODE:
+	case RUMOR_SUBMIT_EREJECT:
+		reject_item(core, w->peer, w->peer_id, peer_item_id, reason ? reason : "invalid");
+		break;
+	case RUMOR_SUBMIT_ESTORE:
+	case RUMOR_SUBMIT_EBUSY:
+	case RUMOR_SUBMIT_ESHUTDOWN:
+		/* not the peer's fault; fetched again when announced again */
+		core_log(core, RUMOR_CORE_LOG_DEBUG, "relay: item from a peer not stored: %s",
+			 reason ? reason : "");
+		break;
+	}
+}
+
+static void sub_free(struct rumor_core *core, struct sub *sub)
+{
+	core->dyn_bytes -= sizeof(*sub) + sub->item.size;
+	free(sub->bytes);
+	free(sub);
+}
+
+static void finish(struct rumor_core *core, struct sub *sub, enum rumor_submit_status status,
+		   const char *reason)
+{
+	void *removed = rumor_idmap_del(&core->in_flight, sub->item.id);
+	assert(removed == sub);
+	(void)removed;
+	removed = rumor_handles_del(&core->jobs, sub->job);
+	assert(removed == sub);
+	core->in_flight_bytes -= sub->item.size;
+	waiter_outcome(core, &sub->first, status, reason, sub->item.id, sub->item.id);
+	struct waiter *w = sub->more;
+	while (w) {
+		struct waiter *next = w->next;
+		waiter_outcome(core, w,
+			       status == RUMOR_SUBMIT_ACCEPTED ? RUMOR_SUBMIT_KNOWN : status, reason,
+			       sub->item.id, sub->item.id);
+		core->dyn_bytes -= sizeof(*w);
+		free(w);
+		w = next;
+	}
+	sub_free(core, sub);
+}
+
+/* ---- block pools ---------------------------------------------------- */
+
+static void process_block(struct rumor_core *core, struct rumor_held_block *hb);
+static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct rumor_item *item,
+			 const struct waiter *w, int64_t wall_us);
+
+static void pool_add(struct rumor_core *core, struct rumor_blockpool *pool,
+		     struct rumor_held_block *hb)
+{
+	while (rumor_blockpool_must_evict(pool, hb->len)) {
+		struct rumor_held_block *old = rumor_blockpool_take(pool, 0);
+		char hex[65];
+		hex32(old->item.id, hex);
+		core_log(core, RUMOR_CORE_LOG_INFO, "relay: %s pool full: dropping block %s",
+			 pool->name, hex);
+		rumor_held_block_free(old);
+	}
+	if (rumor_blockpool_add(pool, hb) != 0) {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory holding a block");
+		rumor_held_block_free(hb);
+	}
+}
+
+/* A block whose parent and transactions are stored: on to the pipeline. */
+static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
+{
+	struct waiter w;
+	memset(&w, 0, sizeof(w));
+	w.type = WAITER_PEER;
+	w.peer = hb->from;
+	memcpy(w.peer_id, hb->from_id, 32);
+	uint8_t *bytes = hb->bytes;
+	struct rumor_item item = hb->item;
+	hb->bytes = NULL;
+	/* first_seen: when it became complete (the latest wall time given) */
+	submit_owned(core, bytes, &item, &w, core->wall_us);
+	rumor_held_block_free(hb);
+}
+
+/* Decides with what memory and the store said: found[i] for the check's
+ * ids (NULL: nothing was asked). */
+static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, int has_prev,
+			 const uint8_t *ids, uint32_t n_ids, const uint8_t *found)
+{
+	const struct rumor_block *b = &hb->item.u.block;
+	int prev_stored = 1;
+	if (b->height > 0) {
+		prev_stored = rumor_idset_has(&core->recent, b->prev);
+		if (!prev_stored && has_prev && found && found[0])
+			prev_stored = 1;
+	}
+	if (!prev_stored) {
+		/* Its parent first (ignored by the relay when already known). */
+		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_BLOCK, b->prev, core->now_us);
+		pool_add(core, &core->orphan_pool, hb);
+		return;
+	}
+	uint32_t missing = 0;
+	uint32_t k = has_prev ? 1 : 0;
+	uint8_t *miss = NULL;
+	for (uint32_t i = 0; i < b->tx_count; i++) {
+		const uint8_t *tx = b->tx_ids + 32 * (size_t)i;
+		int stored = rumor_idset_has(&core->recent, tx);
+		if (!stored && found && k < n_ids && memcmp(ids + 32 * (size_t)k, tx, 32) == 0)
+			stored = found[k];
+		if (found && k < n_ids && memcmp(ids + 32 * (size_t)k, tx, 32) == 0)
+			k++;
+		if (stored)
+			continue;
+		if (!miss) {
+			miss = malloc((size_t)b->tx_count * 32);
+			if (!miss) {
+				core_log(core, RUMOR_CORE_LOG_ERROR,
+					 "relay: out of memory holding a block");
+				rumor_held_block_free(hb);
+				return;
+			}
+		}
+		memcpy(miss + 32 * (size_t)missing++, tx, 32);
+	}
+	if (missing == 0) {
+		submit_block(core, hb);
+		return;
+	}
+	hb->missing = miss;
+	hb->n_missing = missing;
+	for (uint32_t i = 0; i < missing; i++)
+		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX, miss + 32 * (size_t)i,
+				    core->now_us);
+	pool_add(core, &core->pending_pool, hb);
+}
+
+static void check_push(struct rumor_core *core, struct check *c)
+{
+	*core->checks_tail = c;
+	core->checks_tail = &c->next;
+	core->checks_ids += c->n_ids;
+	core->dyn_bytes += sizeof(*c) + (size_t)c->n_ids * 32;
+}
+
+/* A structurally valid block from a peer: orphan pool, pending pool, or on
+ * to the pipeline; the store is asked first for what memory cannot say.
+ * Takes hb. */
+static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
+{
+	const struct rumor_block *b = &hb->item.u.block;
+	hb->deadline_us = core->now_us + core->cfg.pool_timeout_us;
+	int need_prev = b->height > 0 && !rumor_idset_has(&core->recent, b->prev);
+	uint32_t n = need_prev ? 1 : 0;
+	for (uint32_t i = 0; i < b->tx_count; i++)
+		if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
+			n++;
+	if (n == 0) {
+		block_decide(core, hb, 0, NULL, 0, NULL);
+		return;
+	}
+	struct check *c = calloc(1, sizeof(*c));
+	uint8_t *ids = malloc((size_t)n * 32);
+	if (!c || !ids || rumor_idmap_put(&core->checking_blocks, hb->item.id, hb) != 0) {
+		free(c);
+		free(ids);
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
+		rumor_held_block_free(hb);
+		return;
+	}
+	uint32_t k = 0;
+	if (need_prev)
+		memcpy(ids + 32 * (size_t)k++, b->prev, 32);
+	for (uint32_t i = 0; i < b->tx_count; i++)
+		if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
+			memcpy(ids + 32 * (size_t)k++, b->tx_ids + 32 * (size_t)i, 32);
+	c->type = CHECK_BLOCK;
+	c->hb = hb;
+	c->has_prev = need_prev;
+	c->n_ids = n;
+	c->ids = ids;
+	check_push(core, c);
+}
+
+/* An item is stored: blocks waiting for it move on. */
+static void pools_on_stored(struct rumor_core *core, const struct rumor_item *item)
+{
+	if (item->kind == RUMOR_ITEM_TX) {
+		uint32_t i = 0;
+		while (i < core->pending_pool.count) {
+			struct rumor_held_block *hb = core->pending_pool.blocks[i];
+			for (uint32_t k = 0; k < hb->n_missing; k++) {
+				if (memcmp(hb->missing + 32 * (size_t)k, item->id, 32) == 0) {
+					memcpy(hb->missing + 32 * (size_t)k,
+					       hb->missing + 32 * (size_t)(hb->n_missing - 1), 32);
+					hb->n_missing--;
+					break;
+				}
+			}
+			if (hb->n_missing == 0)
+				submit_block(core, rumor_blockpool_take(&core->pending_pool, i));
+			else
+				i++;
+		}
+		return;
+	}
+	/* Children out first, then processed: one that goes back to the
+	 * orphan pool must not be found again by this scan. */
+	struct rumor_held_block *children[256];
+	uint32_t n = 0, i = 0;
+	while (i < core->orphan_pool.count && n < 256) {
+		struct rumor_held_block *hb = core->orphan_pool.blocks[i];
+		if (memcmp(hb->item.u.block.prev, item->id, RUMOR_ID_SIZE) == 0)
+			children[n++] = rumor_blockpool_take(&core->orphan_pool, i);
+		else
+			i++;
+	}
+	for (i = 0; i < n; i++)
+		process_block(core, children[i]);
+}
+
+static void pools_expire(struct rumor_core *core, struct rumor_blockpool *pool)
+{
+	struct rumor_held_block *hb;
+	while ((hb = rumor_blockpool_take_expired(pool, core->now_us))) {
+		char hex[65];
+		hex32(hb->item.id, hex);
+		core_log(core, RUMOR_CORE_LOG_INFO, "relay: dropping %s block %s: %s", pool->name, hex,
+			 hb->n_missing ? "its transactions did not arrive in time"
+				       : "its parent did not arrive in time");
+		rumor_held_block_free(hb);
+	}
+}
+
+/* ---- the pipeline --------------------------------------------------- */
+
+static void queue_verify(struct rumor_core *core, struct sub *sub)
+{
+	sub->state = SUB_VERIFY_QUEUED;
+	struct pending *pe = pending_push(core, P_VERIFY);
+	if (!pe) {
+		finish(core, sub, RUMOR_SUBMIT_EBUSY, "out of memory");
+		return;
+	}
+	pe->job = sub->job;
+}
+
+/* Valid and on its way to the store: cached for getdata and announced. */
+static void item_valid(struct rumor_core *core, struct sub *sub)
+{
+	rumor_itemcache_put(&core->cache, &sub->item);
+	rumor_core_peer from = RUMOR_CORE_NO_PEER;
+	if (sub->from_peer) {
+		struct core_peer *p = rumor_idmap_get(&core->by_id, sub->peer_id);
+		if (p)
+			from = p->handle;
+	}
+	rumor_relay_on_accepted(core->relay, (uint8_t)sub->item.kind, sub->item.id, from,
+				core->now_us);
+}
+
+/* Newly stored (status 0). */
+static void item_accepted(struct rumor_core *core, struct sub *sub)
+{
+	core_log(core, RUMOR_CORE_LOG_DEBUG, "stored %s %s", rumor_item_kind_name(sub->item.kind),
+		 sub->from_peer ? "peer" : "rpc");
+	if (sub->item.kind == RUMOR_ITEM_TX)
+		core->accepted_tx++;
+	else
+		core->accepted_block++;
+	if (sub->from_peer)
+		core->accepted_peer++;
+	else
+		core->accepted_rpc++;
+	rumor_idset_add(&core->recent, sub->item.id, 0);
+	if (!core->shutting_down)
+		pools_on_stored(core, &sub->item);
+}
+
+static void start_write(struct rumor_core *core, struct sub *sub, int announce)
+{
+	sub->state = SUB_WRITING;
+	struct pending *pe = pending_push(core, P_PUT);
+	if (!pe) {
+		finish(core, sub, RUMOR_SUBMIT_EBUSY, "out of memory");
+		return;
+	}
+	pe->job = sub->job;
+	if (announce && !core->shutting_down)
+		item_valid(core, sub);
+}
+
+/* Takes bytes (malloc'd; item points into it, decoded and checked). */
+static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct rumor_item *item,
+			 const struct waiter *w, int64_t wall_us)
+{
+	struct sub *running = rumor_idmap_get(&core->in_flight, item->id);
+	if (running) {
+		free(bytes);
+		struct waiter *nw = malloc(sizeof(*nw));
+		if (!nw) {
+			waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY, "out of memory", item->id,
+				       item->id);
+			return;
+		}
+		*nw = *w;
+		nw->next = NULL;
+		*running->more_tail = nw;
+		running->more_tail = &nw->next;
+		core->dyn_bytes += sizeof(*nw);
+		/* An RPC caller is answered only after a synced commit: before
+		 * the write, the put is synced; after, a synced put follows the
+		 * lazy one. */
+		if (w->type == WAITER_RPC)
+			running->rpc_waiter = 1;
+		return;
+	}
+	if (core->in_flight.count >= core->cfg.pending_max ||
+	    core->in_flight_bytes + item->size > core->cfg.pending_bytes_max) {
+		free(bytes);
+		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY,
+			       "node is busy: too many items awaiting verification", item->id,
+			       item->id);
+		return;
+	}
+	struct sub *sub = calloc(1, sizeof(*sub));
+	if (!sub) {
+		free(bytes);
+		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY, "out of memory", item->id, item->id);
+		return;
+	}
+	sub->bytes = bytes;
+	sub->item = *item;
+	rumor_item_rebase(&sub->item, bytes);
+	sub->first = *w;
+	sub->first.next = NULL;
+	sub->more_tail = &sub->more;
+	sub->first_seen_us = wall_us;
+	if (w->type == WAITER_PEER) {
+		sub->from_peer = 1;
+		memcpy(sub->peer_id, w->peer_id, 32);
+	} else {
+		sub->rpc_waiter = 1;
+	}
+	if (rumor_handles_put(&core->jobs, sub, &sub->job) != 0 ||
+	    rumor_idmap_put(&core->in_flight, sub->item.id, sub) != 0) {
+		rumor_handles_del(&core->jobs, sub->job);
+		free(bytes);
+		free(sub);
+		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY, "node is busy", item->id, item->id);
+		return;
+	}
+	core->in_flight_bytes += sub->item.size;
+	core->dyn_bytes += sizeof(*sub) + sub->item.size;
+	if (sub->rpc_waiter) {
+		/* RPC items skip the store check: the write finds an item
+		 * already stored; they are announced at their commit. */
+		sub->unchecked = 1;
+		queue_verify(core, sub);
+		return;
+	}
+	/* Peer items: the store is asked first (one query for the drain),
+	 * before any signature work. */
+	struct check *c = calloc(1, sizeof(*c));
+	uint8_t *ids = malloc(32);
+	if (!c || !ids) {
+		free(c);
+		free(ids);
+		finish(core, sub, RUMOR_SUBMIT_EBUSY, "out of memory");
+		return;
+	}
+	memcpy(ids, sub->item.id, 32);
+	c->type = CHECK_SUB;
+	c->job = sub->job;
+	c->n_ids = 1;
+	c->ids = ids;
+	sub->state = SUB_CHECK;
+	check_push(core, c);
+}
+
+/* Decodes and checks bytes (borrowed) and enters the pipeline. */
+static void submit_bytes(struct rumor_core *core, const uint8_t *bytes, size_t len, int expect,
+			 const struct waiter *w, const uint8_t *peer_item_id, int64_t wall_us)
+{
+	if (core->shutting_down) {
+		waiter_outcome(core, w, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down", NULL,
+			       peer_item_id);
+		return;
+	}
+	struct rumor_item item;
+	const char *why = rumor_item_decode(&item, bytes, len);
+	if (why) {
+		waiter_outcome(core, w, RUMOR_SUBMIT_EDECODE, why, NULL, peer_item_id);
+		return;
+	}
+	if (expect && (int)item.kind != expect) {
+		waiter_outcome(core, w, RUMOR_SUBMIT_EDECODE,
+			       expect == RUMOR_ITEM_TX
+				       ? "expected a transaction, got a block (use submitblock)"
+				       : "expected a block, got a transaction (use sendrawtransaction)",
+			       item.id, item.id);
+		return;
+	}
+	int64_t wall_s = wall_us < 0 ? 0 : wall_us / 1000000;
+	why = rumor_item_check(&item, core->cfg.network, (uint64_t)wall_s);
+	if (why) {
+		waiter_outcome(core, w, RUMOR_SUBMIT_EREJECT, why, item.id, item.id);
+		return;
+	}
+	/* A joiner needs no copy. */
+	if (rumor_idmap_get(&core->in_flight, item.id)) {
+		submit_owned(core, NULL, &item, w, wall_us);
+		return;
+	}
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy) {
+		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY, "out of memory", item.id, item.id);
+		return;
+	}
+	memcpy(copy, bytes, len);
+	submit_owned(core, copy, &item, w, wall_us);
+}
+
+void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *bytes, size_t len,
+		       int expect, uint64_t now_us, int64_t wall_us)
+{
+	touch(core, now_us);
+	if (wall_us > core->wall_us)
+		core->wall_us = wall_us;
+	struct waiter w;
+	memset(&w, 0, sizeof(w));
+	w.type = WAITER_RPC;
+	w.has_token = 1;
+	w.token = token;
+	w.peer = RUMOR_CORE_NO_PEER;
+	submit_bytes(core, bytes, len, expect, &w, NULL, wall_us);
+}
+
+void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
+			       size_t len, int expect, const uint8_t peer_id[32], uint64_t now_us,
+			       int64_t wall_us)
+{
+	touch(core, now_us);
+	if (wall_us > core->wall_us)
+		core->wall_us = wall_us;
+	struct waiter w;
+	memset(&w, 0, sizeof(w));
+	w.type = WAITER_PEER;
+	w.has_token = 1;
+	w.token = token;
+	memcpy(w.peer_id, peer_id, 32);
+	struct core_peer *p = rumor_idmap_get(&core->by_id, peer_id);
+	w.peer = p ? p->handle : RUMOR_CORE_NO_PEER;
+	uint8_t id[RUMOR_ID_SIZE];
+	rumor_sha256(bytes, len, id);
+	submit_bytes(core, bytes, len, expect, &w, id, wall_us);
+}
+
+void rumor_core_cancelled(struct rumor_core *core, uint64_t job, uint64_t now_us)
+{
+	touch(core, now_us);
+	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (!sub || (sub->state != SUB_VERIFYING && sub->state != SUB_WRITING &&
+		     sub->state != SUB_WRITING_SYNC))
+		return;
+	finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+}
+
+/* ---- answers -------------------------------------------------------- */
+
+void rumor_core_verified(struct rumor_core *core, uint64_t job, const char *reason, uint64_t now_us)
+{
+	touch(core, now_us);
+	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (!sub || sub->state != SUB_VERIFYING)
+		return;
+	if (reason)
+		finish(core, sub, RUMOR_SUBMIT_EREJECT, reason);
+	else
+		start_write(core, sub, !sub->unchecked);
+}
+
+void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const char *error,
+		       uint64_t now_us)
+{
+	touch(core, now_us);
+	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (!sub || (sub->state != SUB_WRITING && sub->state != SUB_WRITING_SYNC))
+		return;
+	if (sub->state == SUB_WRITING_SYNC && (status == 0 || status == 1)) {
+		finish(core, sub,
+		       sub->stored_status == 0 ? RUMOR_SUBMIT_ACCEPTED : RUMOR_SUBMIT_KNOWN, NULL);
+		return;
+	}
+	if (sub->state == SUB_WRITING && (status == 0 || status == 1) && !sub->last_put_sync &&
+	    sub->rpc_waiter) {
+		/* The lazy commit may not be on disk: the RPC answer waits for
+		 * a synced put (which finds the item). */
+		if (status == 0) {
+			if (sub->unchecked)
+				item_valid(core, sub);
+			item_accepted(core, sub);
+		} else {
+			rumor_idset_add(&core->recent, sub->item.id, 0);
+		}
+		sub->stored_status = status;
+		sub->state = SUB_WRITING_SYNC;
+		struct pending *pe = pending_push(core, P_PUT);
+		if (!pe) {
+			finish(core, sub, RUMOR_SUBMIT_ESTORE, "out of memory");
+			return;
+		}
+		pe->job = sub->job;
+		return;
+	}
+	if (status == 0) {
+		if (sub->unchecked && !core->shutting_down)
+			item_valid(core, sub);
+		item_accepted(core, sub);
+		finish(core, sub, RUMOR_SUBMIT_ACCEPTED, NULL);
+	} else if (status == 1) {
+		rumor_idset_add(&core->recent, sub->item.id, 0);
+		if (!core->shutting_down)
+			pools_on_stored(core, &sub->item);
+		finish(core, sub, RUMOR_SUBMIT_KNOWN, NULL);
+	} else if (core->shutting_down) {
+		finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+	} else {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "cannot store item: %s",
+			 error ? error : "store error");
+		finish(core, sub, RUMOR_SUBMIT_ESTORE, "database error: item not stored");
+	}
+}
+
+static void inv_batch_free(struct rumor_core *core, struct inv_batch *b)
+{
+	if (!b)
+		return;
+	core->dyn_bytes -= sizeof(*b) + (size_t)b->count * (sizeof(*b->entries) + 1);
+	free(b->entries);
+	free(b->checked);
+	free(b);
+}
+
+static void check_free(struct rumor_core *core, struct check *c)
+{
+	core->dyn_bytes -= sizeof(*c) + (size_t)c->n_ids * 32;
+	if (c->inv)
+		inv_batch_free(core, c->inv);
+	if (c->hb) {
+		rumor_idmap_del(&core->checking_blocks, c->hb->item.id);
+		rumor_held_block_free(c->hb);
+	}
+	free(c->ids);
+	free(c);
+}
+
+/* One check answered: found[] for its ids (NULL when the store failed). */
+static void check_answered(struct rumor_core *core, struct check *c, const uint8_t *found)
+{
+	switch (c->type) {
+	case CHECK_SUB: {
+		struct sub *sub = rumor_handles_get(&core->jobs, c->job);
+		if (!sub || sub->state != SUB_CHECKING)
+			return;
+		if (!found) {
+			finish(core, sub, RUMOR_SUBMIT_ESTORE,
+			       "database error while checking for the item");
+		} else if (found[0] && sub->rpc_waiter) {
+			/* Found, but perhaps from a lazy commit not yet on
+			 * disk: a synced put (which finds it) comes first. */
+			rumor_idset_add(&core->recent, sub->item.id, 0);
+			start_write(core, sub, 0);
+		} else if (found[0]) {
+			rumor_idset_add(&core->recent, sub->item.id, 0);
+			finish(core, sub, RUMOR_SUBMIT_KNOWN, NULL);
+		} else {
+			queue_verify(core, sub);
+		}
+		return;
+	}
+	case CHECK_INV: {
+		struct inv_batch *b = c->inv;
+		struct core_peer *p = peer_live(core, b->peer);
+		uint32_t k = 0, n = 0;
+		for (uint32_t i = 0; i < b->count; i++) {
+			if (b->checked[i]) {
+				int f = found ? found[k] : 0;
+				k++;
+				if (f)
+					rumor_idset_add(&core->recent, b->entries[i].id, 0);
+				else if (!found)
+					continue; /* the store could not say: not fetched */
+			}
+			b->entries[n++] = b->entries[i];
+		}
+		if (p && !core->shutting_down)
+			rumor_relay_on_inv(core->relay, p->handle, b->entries, n, core->now_us);
+		return;
+	}
+	case CHECK_BLOCK: {
+		struct rumor_held_block *hb = c->hb;
+		c->hb = NULL;
+		rumor_idmap_del(&core->checking_blocks, hb->item.id);
+		if (core->shutting_down) {
+			rumor_held_block_free(hb);
+			return;
+		}
+		/* The store could not say: as not stored (it waits in a pool). */
+		if (!found) {
+			uint8_t *zeros = calloc(c->n_ids ? c->n_ids : 1, 1);
+			if (!zeros) {
+				rumor_held_block_free(hb);
+				return;
+			}
+			block_decide(core, hb, c->has_prev, c->ids, c->n_ids, zeros);
+			free(zeros);
+		} else {
+			block_decide(core, hb, c->has_prev, c->ids, c->n_ids, found);
+		}
+		return;
+	}
+	}
+}
+
+void rumor_core_store_has_answer(struct rumor_core *core, uint64_t query, int status,
+				 const uint8_t *found, uint64_t now_us)
+{
+	touch(core, now_us);
+	struct query *q = rumor_handles_get(&core->queries, query);
+	if (!q || q->type != Q_HAS)
+		return;
+	rumor_handles_del(&core->queries, query);
+	uint32_t off = 0;
+	struct check *c = q->checks;
+	while (c) {
+		struct check *next = c->next;
+		check_answered(core, c, status < 0 || !found ? NULL : found + off);
+		off += c->n_ids;
+		check_free(core, c);
+		c = next;
+	}
+	core->dyn_bytes -= sizeof(*q) + (size_t)q->n_ids * 32;
+	free(q->ids);
+	free(q);
+}
+
+void rumor_core_store_get_answer(struct rumor_core *core, uint64_t query, int status,
+				 const uint8_t *bytes, size_t len, uint64_t now_us)
+{
+	touch(core, now_us);
+	struct query *q = rumor_handles_get(&core->queries, query);
+	if (!q || q->type != Q_GET)
+		return;
+	rumor_handles_del(&core->queries, query);
+	struct serve *s = q->serve;
+	core->dyn_bytes -= sizeof(*q);
+	free(q);
+	s->query = 0;
+	s->answered = 1;
+	s->got_status = -1;
+	if (status == 0 && bytes && len) {
+		s->got = malloc(len);
+		if (s->got) {
+			memcpy(s->got, bytes, len);
+			s->got_len = len;
+			s->got_status = 0;
+			core->dyn_bytes += len;
+		}
+	}
+}
+
+/* ---- messages ------------------------------------------------------- */
+
+static int ensure_scratch(struct rumor_core *core, uint32_t n)
+{
+	if (n > core->in_alloc) {
+		struct rumor_relay_inv_entry *e = realloc(core->in_entries, (size_t)n * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		core->in_entries = e;
+		core->in_alloc = n;
+	}
+	if (n > core->out_alloc) {
+		struct rumor_inv_entry *e = realloc(core->out_entries, (size_t)n * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		core->out_entries = e;
+		core->out_alloc = n;
+	}
+	return 0;
+}
+
+static int convert_list(struct rumor_core *core, const struct rumor_msg_list *list)
+{
+	if (ensure_scratch(core, list->count ? list->count : 1) != 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < list->count; i++) {
+		struct rumor_inv_entry e;
+		rumor_msg_inv_entry(list, i, &e);
+		core->in_entries[i].kind = e.kind;
+		memcpy(core->in_entries[i].id, e.id, RUMOR_ID_SIZE);
+	}
+	return 0;
+}
+
+/* Most ids waiting for one store check (announcements beyond are
+ * ignored until the query is out). */
+#define CHECK_IDS_MAX (4u * RUMOR_MSG_INV_MAX)
+
+static void on_inv(struct rumor_core *core, struct core_peer *p, const struct rumor_msg_list *list)
+{
+	if (convert_list(core, list) != 0)
+		return;
+	uint32_t count = list->count, need = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t kind = core->in_entries[i].kind;
+		if (kind != RUMOR_ITEM_TX && kind != RUMOR_ITEM_BLOCK) {
+			/* the relay disconnects it */
+			rumor_relay_on_inv(core->relay, p->handle, core->in_entries, count,
+					   core->now_us);
+			return;
+		}
+		const uint8_t *id = core->in_entries[i].id;
+		if (!known_in_memory(core, id) && !rumor_relay_is_tracked(core->relay, id))
+			need++;
+	}
+	if (need == 0 || core->checks_ids + need > CHECK_IDS_MAX) {
+		/* Everything answered from memory (or too much waiting: those
+		 * unknown ids are then fetched without a store check; the
+		 * pipeline's own check stops a stored one before any work). */
+		rumor_relay_on_inv(core->relay, p->handle, core->in_entries, count, core->now_us);
+		return;
+	}
+	struct inv_batch *b = calloc(1, sizeof(*b));
+	struct check *c = calloc(1, sizeof(*c));
+	if (b) {
+		b->entries = malloc((size_t)count * sizeof(*b->entries));
+		b->checked = calloc(count, 1);
+	}
+	uint8_t *ids = malloc((size_t)need * 32);
+	if (!b || !c || !ids || !b->entries || !b->checked) {
+		if (b) {
+			free(b->entries);
+			free(b->checked);
+		}
+		free(b);
+		free(c);
+		free(ids);
+		rumor_relay_on_inv(core->relay, p->handle, core->in_entries, count, core->now_us);
+		return;
+	}
+	b->peer = p->handle;
+	b->count = count;
+	memcpy(b->entries, core->in_entries, (size_t)count * sizeof(*b->entries));
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *id = b->entries[i].id;
+		if (!known_in_memory(core, id) && !rumor_relay_is_tracked(core->relay, id)) {
+			b->checked[i] = 1;
+			memcpy(ids + 32 * (size_t)k++, id, 32);
+		}
+	}
+	core->dyn_bytes += sizeof(*b) + (size_t)count * (sizeof(*b->entries) + 1);
+	c->type = CHECK_INV;
+	c->inv = b;
+	c->n_ids = need;
+	c->ids = ids;
+	check_push(core, c);
+}
+
+static void serve_free(struct rumor_core *core, struct serve *s)
+{
+	if (s->query) {
+		struct query *q = rumor_handles_del(&core->queries, s->query);
+		if (q) {
+			core->dyn_bytes -= sizeof(*q);
+			free(q);
+		}
+	}
+	struct core_peer *p = peer_get(core, s->peer);
+	if (p)
+		p->serve_queued -= s->count;
+	core->dyn_bytes -= sizeof(*s) + (size_t)s->count * (sizeof(*s->want) + sizeof(*s->missing)) +
+			   s->got_len;
+	free(s->got);
+	free(s->want);
+	free(s->missing);
+	free(s);
+}
+
+static void on_getdata(struct rumor_core *core, struct core_peer *p,
+		       const struct rumor_msg_list *list)
+{
+	/* At most what we ask in one getdata ourselves; an honest peer asks
+	 * no more, and the rest is ignored. */
+	uint32_t n = list->count;
+	if (n > core->cfg.serve_max)
+		n = core->cfg.serve_max;
+	if (n == 0)
+		return;
+	if (p->serve_queued + n > 4 * core->cfg.serve_max) {
+		core_log(core, RUMOR_CORE_LOG_DEBUG,
+			 "relay: getdata from %s ignored: too many entries waiting to be served",
+			 p->addr);
+		return;
+	}
+	struct serve *s = calloc(1, sizeof(*s));
+	if (s) {
+		s->want = malloc((size_t)n * sizeof(*s->want));
+		s->missing = malloc((size_t)n * sizeof(*s->missing));
+	}
+	if (!s || !s->want || !s->missing) {
+		if (s) {
+			free(s->want);
+			free(s->missing);
+		}
+		free(s);
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory serving getdata");
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct rumor_inv_entry e;
+		rumor_msg_inv_entry(list, i, &e);
+		s->want[i].kind = e.kind;
+		memcpy(s->want[i].id, e.id, RUMOR_ID_SIZE);
+	}
+	s->peer = p->handle;
+	s->count = n;
+	p->serve_queued += n;
+	core->dyn_bytes += sizeof(*s) + (size_t)n * (sizeof(*s->want) + sizeof(*s->missing));
+	*core->serve_tail = s;
+	core->serve_tail = &s->next;
+}
+
+static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
+		       const struct rumor_msg_blob *blob, int64_t wall_us)
+{
+	uint8_t id[RUMOR_ID_SIZE];
+	rumor_sha256(blob->ptr, blob->len, id);
+	enum rumor_relay_payload_verdict v =
+		rumor_relay_on_payload(core->relay, p->handle, id, core->now_us);
+	switch (v) {
+	case RUMOR_RELAY_PAYLOAD_DUPLICATE:
+		return; /* counted by the relay */
+	case RUMOR_RELAY_PAYLOAD_UNREQUESTED: {
+		char peer_hex[65], id_hex[65];
+		hex32(p->id, peer_hex);
+		hex32(id, id_hex);
+		core_log(core, RUMOR_CORE_LOG_INFO, "peer %s sent %s %s, which was not requested",
+			 peer_hex, rumor_item_kind_name(kind), id_hex);
+		close_peer(core, p, RUMOR_DISCONNECT_MISBEHAVIOUR,
+			   "sent an item that was not requested");
+		return;
+	}
+	case RUMOR_RELAY_PAYLOAD_REQUESTED:
+		break;
+	}
+	struct waiter w;
+	memset(&w, 0, sizeof(w));
+	w.type = WAITER_PEER;
+	w.peer = p->handle;
+	memcpy(w.peer_id, p->id, 32);
+	if (kind == RUMOR_ITEM_TX) {
+		submit_bytes(core, blob->ptr, blob->len, RUMOR_ITEM_TX, &w, id, wall_us);
+		return;
+	}
+	/* A block: cheap checks here, so that only plausible blocks wait in
+	 * the pools; the pipeline checks again and verifies the signature. */
+	if (known_in_memory(core, id))
+		return;
+	struct rumor_held_block *hb = calloc(1, sizeof(*hb));
+	uint8_t *copy = malloc(blob->len ? blob->len : 1);
+	if (!hb || !copy) {
+		free(hb);
+		free(copy);
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory receiving a block");
+		return;
+	}
+	memcpy(copy, blob->ptr, blob->len);
+	hb->bytes = copy;
+	hb->len = blob->len;
+	hb->from = p->handle;
+	memcpy(hb->from_id, p->id, 32);
+	const char *why = rumor_item_decode(&hb->item, copy, blob->len);
+	if (!why && hb->item.kind != RUMOR_ITEM_BLOCK)
+		why = "a transaction sent as a block";
+	if (!why)
+		why = rumor_item_check(&hb->item, core->cfg.network,
+				       (uint64_t)(wall_us < 0 ? 0 : wall_us / 1000000));
+	if (why) {
+		rumor_held_block_free(hb);
+		reject_item(core, p->handle, p->id, id, why);
+		return;
+	}
+	process_block(core, hb);
+}
+
+void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
+			   const struct rumor_msg *msg, uint64_t now_us, int64_t wall_us)
+{
+	touch(core, now_us);
+	if (wall_us > core->wall_us)
+		core->wall_us = wall_us;
+	struct core_peer *p = peer_live(core, peer);
+	if (!p || core->shutting_down || msg->skipped)
+		return;
+	switch ((enum rumor_msg_type)msg->type) {
+	case RUMOR_MSG_INV:
+		on_inv(core, p, &msg->u.inv.entries);
+		break;
+	case RUMOR_MSG_NOTFOUND:
+		if (convert_list(core, &msg->u.notfound.entries) == 0)
+			rumor_relay_on_notfound(core->relay, p->handle, core->in_entries,
+						msg->u.notfound.entries.count, core->now_us);
+		break;
+	case RUMOR_MSG_GETDATA:
+		on_getdata(core, p, &msg->u.getdata.entries);
+		break;
+	case RUMOR_MSG_TX:
+		on_payload(core, p, RUMOR_ITEM_TX, &msg->u.tx.item, wall_us);
+		break;
+	case RUMOR_MSG_BLOCK:
+		on_payload(core, p, RUMOR_ITEM_BLOCK, &msg->u.block.item, wall_us);
+		break;
+	case RUMOR_MSG_GETADDR:
+	case RUMOR_MSG_ADDR:
+		break; /* the peer view comes in its own issue */
+	case RUMOR_MSG_HELLO:
+	case RUMOR_MSG_PING:
+	case RUMOR_MSG_PONG:
+	case RUMOR_MSG_DISCONNECT:
+		break; /* the session's own */
+	}
+}
+
+/* ---- peers ---------------------------------------------------------- */
+
+/* A dial of target ended (failed, or its connection closed). */
+static void dial_ended(struct rumor_core *core, rumor_core_target target)
+{
+	rumor_dialer_ended(&core->dialer, target, core->now_us);
+	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, target);
+	if (t && t->state == RUMOR_DIAL_WAITING)
+		core_log(core, RUMOR_CORE_LOG_DEBUG, "p2p: dialling %s again in %.1f s", t->label,
+			 (double)(t->due_us - core->now_us) / 1e6);
+}
+
+rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
+				      const struct rumor_core_peer_info *info, void *data,
+				      uint64_t now_us)
+{
+	touch(core, now_us);
+	struct core_peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return RUMOR_CORE_NO_PEER;
+	uint64_t h;
+	if (rumor_handles_put(&core->peers, p, &h) != 0) {
+		free(p);
+		return RUMOR_CORE_NO_PEER;
+	}
+	p->handle = (rumor_core_peer)h;
+	p->data = data;
+	memcpy(p->id, info->node_id, 32);
+	p->outbound = info->outbound ? 1 : 0;
+	p->target = info->target;
+	snprintf(p->addr, sizeof(p->addr), "%s", info->addr ? info->addr : "");
+	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, info->target);
+
+	if (info->hello_nonce == core->cfg.hello_nonce) {
+		if (t && t->state != RUMOR_DIAL_GIVEN_UP) {
+			rumor_dialer_give_up(&core->dialer, info->target);
+			core_log(core, RUMOR_CORE_LOG_WARN,
+				 "p2p: --connect=%s is this node itself; not dialling it again",
+				 t->label);
+		}
+		close_peer(core, p, RUMOR_DISCONNECT_SELF,
+			   "connected to ourselves (hello nonce matches ours)");
+		return p->handle;
+	}
+	if (info->target != RUMOR_CORE_NO_TARGET && !t) {
+		close_peer(core, p, RUMOR_DISCONNECT_REQUESTED,
+			   "peer removed by the operator (addnode remove)");
+		return p->handle;
+	}
+	if (core->shutting_down) {
+		close_peer(core, p, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");
+		return p->handle;
+	}
+	struct core_peer *other = rumor_idmap_get(&core->by_id, p->id);
+	if (other) {
+		/* Both nodes dialled each other at once: each side keeps the
+		 * connection the node with the lower id initiated, so both close
+		 * the same one.  Otherwise the newer connection goes. */
+		int mine = p->outbound, other_mine = other->outbound;
+		int keep_new = 0;
+		if (mine != other_mine) {
+			int we_are_lower = memcmp(core->cfg.node_id, p->id, 32) < 0;
+			keep_new = we_are_lower ? mine : !mine;
+		}
+		if (!keep_new) {
+			close_peer(core, p, RUMOR_DISCONNECT_DUPLICATE,
+				   "already connected to this node");
+			return p->handle;
+		}
+		close_peer(core, other, RUMOR_DISCONNECT_DUPLICATE,
+			   "already connected to this node (simultaneous dials: keeping the "
+			   "connection the lower node id initiated)");
+	}
+	int rc = rumor_relay_peer_add(core->relay, p->handle, p->outbound, core->now_us);
+	if (rc == 0)
+		rc = rumor_idmap_put(&core->by_id, p->id, p);
+	if (rc != 0) {
+		close_peer(core, p, RUMOR_DISCONNECT_TOO_MANY,
+			   rc == -ENOSPC ? "too many peers" : "out of memory");
+		return p->handle;
+	}
+	p->in_map = 1;
+	if (t)
+		rumor_dialer_connected(&core->dialer, info->target, p->handle);
+	return p->handle;
+}
+
+int rumor_core_peer_is_closing(const struct rumor_core *core, rumor_core_peer peer)
+{
+	struct core_peer *p = peer_get(core, peer);
+	return !p || p->closing;
+}
+
+void rumor_core_peer_closed(struct rumor_core *core, rumor_core_peer peer, uint16_t code,
+			    uint64_t now_us)
+{
+	touch(core, now_us);
+	struct core_peer *p = peer_get(core, peer);
+	if (!p)
+		return;
+	rumor_relay_peer_remove(core->relay, p->handle, core->now_us);
+	if (p->in_map) {
+		rumor_idmap_del(&core->by_id, p->id);
+		p->in_map = 0;
+	}
+	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, p->target);
+	if (t && (t->state == RUMOR_DIAL_DIALING ||
+		  (t->state == RUMOR_DIAL_CONNECTED && t->peer == p->handle))) {
+		if (code == RUMOR_DISCONNECT_SELF) {
+			core_log(core, RUMOR_CORE_LOG_WARN,
+				 "p2p: --connect=%s is this node itself; not dialling it again",
+				 t->label);
+			rumor_dialer_give_up(&core->dialer, p->target);
+		}
+		dial_ended(core, p->target);
+	}
+	/* Serve jobs of this peer find it gone and end. */
+	rumor_handles_del(&core->peers, peer);
+	free(p);
+}
+
+void rumor_core_dial_failed(struct rumor_core *core, rumor_core_target target, uint16_t code,
+			    uint64_t now_us)
+{
+	touch(core, now_us);
+	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, target);
+	if (!t || t->state != RUMOR_DIAL_DIALING)
+		return;
+	if (code == RUMOR_DISCONNECT_SELF && t->state != RUMOR_DIAL_GIVEN_UP) {
+		core_log(core, RUMOR_CORE_LOG_WARN,
+			 "p2p: --connect=%s is this node itself; not dialling it again", t->label);
+		rumor_dialer_give_up(&core->dialer, target);
+	}
+	dial_ended(core, target);
+}
+
+int rumor_core_target_add(struct rumor_core *core, const struct rumor_core_addr *addr, int onetry,
+			  uint64_t now_us, rumor_core_target *out)
+{
+	touch(core, now_us);
+	if (core->shutting_down)
+		return -ESHUTDOWN;
+	return rumor_dialer_add(&core->dialer, addr, onetry, core->now_us, out);
+}
+
+int rumor_core_target_remove(struct rumor_core *core, const struct rumor_core_addr *addr,
+			     uint64_t now_us)
+{
+	touch(core, now_us);
+	rumor_core_peer peer;
+	int rc = rumor_dialer_remove(&core->dialer, addr, &peer);
+	if (rc != 0)
+		return rc;
+	struct core_peer *p = peer_live(core, peer);
+	if (p)
+		close_peer(core, p, RUMOR_DISCONNECT_REQUESTED,
+			   "peer removed by the operator (addnode remove)");
+	return 0;
+}
+
+rumor_core_target rumor_core_find_target(const struct rumor_core *core,
+					 const struct rumor_core_addr *addr)
+{
+	return rumor_dialer_find(&core->dialer, addr);
+}
+
+int rumor_core_disconnect(struct rumor_core *core, const uint8_t node_id[32], uint64_t now_us)
+{
+	touch(core, now_us);
+	struct core_peer *p = rumor_idmap_get(&core->by_id, node_id);
+	if (!p)
+		return -ENOENT;
+	close_peer(core, p, RUMOR_DISCONNECT_REQUESTED, "disconnected by the operator");
+	return 0;
+}
+
+rumor_core_peer rumor_core_find_peer(const struct rumor_core *core, const uint8_t node_id[32])
+{
+	struct core_peer *p = rumor_idmap_get(&core->by_id, node_id);
+	return p ? p->handle : RUMOR_CORE_NO_PEER;
+}
+
+/* ---- draining ------------------------------------------------------- */
+
+static void action_clear(struct rumor_core_action *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = RUMOR_CORE_NONE;
+	out->peer = RUMOR_CORE_NO_PEER;
+	out->target = RUMOR_CORE_NO_TARGET;
+}
+
+/* One pending record as an action; 0 when it no longer applies. */
+static int pending_action(struct rumor_core *core, struct pending *pe,
+			  struct rumor_core_action *out)
+{
+	switch (pe->type) {
+	case P_CLOSE: {
+		struct core_peer *p = peer_get(core, pe->peer);
+		if (!p)
+			return 0;
+		out->type = RUMOR_CORE_CLOSE;
+		out->peer = p->handle;
+		out->peer_data = p->data;
+		out->code = pe->code;
+		memcpy(core->reason_buf, pe->reason, sizeof(core->reason_buf));
+		out->reason = core->reason_buf;
+		return 1;
+	}
+	case P_VERIFY: {
+		struct sub *sub = rumor_handles_get(&core->jobs, pe->job);
+		if (!sub || sub->state != SUB_VERIFY_QUEUED)
+			return 0;
+		sub->state = SUB_VERIFYING;
+		out->type = RUMOR_CORE_VERIFY;
+		out->job = sub->job;
+		out->item = &sub->item;
+		return 1;
+	}
+	case P_PUT: {
+		struct sub *sub = rumor_handles_get(&core->jobs, pe->job);
+		if (!sub || (sub->state != SUB_WRITING && sub->state != SUB_WRITING_SYNC))
+			return 0;
+		sub->last_put_sync = sub->state == SUB_WRITING_SYNC || sub->rpc_waiter;
+		out->type = RUMOR_CORE_STORE_PUT;
+		out->job = sub->job;
+		out->item = &sub->item;
+		out->first_seen_us = sub->first_seen_us;
+		out->source = sub->from_peer ? "peer" : "rpc";
+		out->source_peer = sub->from_peer ? sub->peer_id : NULL;
+		out->sync = sub->last_put_sync;
+		return 1;
+	}
+	case P_REPLY:
+		out->type = RUMOR_CORE_REPLY;
+		out->job = pe->job;
+		out->status = pe->status;
+		memcpy(core->reason_buf, pe->reason, sizeof(core->reason_buf));
+		out->reason = pe->code ? core->reason_buf : NULL;
+		if (pe->has_id) {
+			memcpy(core->reply_id, pe->id, 32);
+			out->id = core->reply_id;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* The gathered checks as one STORE_HAS. */
+static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
+{
+	struct query *q = calloc(1, sizeof(*q));
+	uint8_t *ids = malloc((size_t)core->checks_ids * 32 + 1);
+	uint64_t h = 0;
+	if (!q || !ids || rumor_handles_put(&core->queries, q, &h) != 0) {
+		free(q);
+		free(ids);
+		/* Not even memory to ask: answer as a failed store. */
+		struct query tmp;
+		memset(&tmp, 0, sizeof(tmp));
+		struct check *c = core->checks;
+		core->checks = NULL;
+		core->checks_tail = &core->checks;
+		core->checks_ids = 0;
+		while (c) {
+			struct check *next = c->next;
+			if (c->type == CHECK_SUB) {
+				struct sub *sub = rumor_handles_get(&core->jobs, c->job);
+				if (sub)
+					sub->state = SUB_CHECKING;
+			}
+			check_answered(core, c, NULL);
+			check_free(core, c);
+			c = next;
+		}
+		return 0;
+	}
+	uint32_t off = 0;
+	for (struct check *c = core->checks; c; c = c->next) {
+		memcpy(ids + 32 * (size_t)off, c->ids, (size_t)c->n_ids * 32);
+		off += c->n_ids;
+		if (c->type == CHECK_SUB) {
+			struct sub *sub = rumor_handles_get(&core->jobs, c->job);
+			if (sub && sub->state == SUB_CHECK)
+				sub->state = SUB_CHECKING;
+		}
+	}
+	q->type = Q_HAS;
+	q->checks = core->checks;
+	q->n_ids = off;
+	q->ids = ids;
+	core->dyn_bytes += sizeof(*q) + (size_t)off * 32;
+	core->checks = NULL;
+	core->checks_tail = &core->checks;
+	core->checks_ids = 0;
+	out->type = RUMOR_CORE_STORE_HAS;
+	out->job = h;
+	out->ids = ids;
+	out->count = off;
+	return 1;
+}
+
+static void send_item(struct rumor_core *core, struct rumor_core_action *out, struct core_peer *p,
+		      uint8_t kind, const uint8_t *bytes, size_t len)
+{
+	memset(&core->msg, 0, sizeof(core->msg));
+	core->msg.type = kind == RUMOR_ITEM_TX ? RUMOR_MSG_TX : RUMOR_MSG_BLOCK;
+	core->msg.u.tx.item.ptr = bytes;
+	core->msg.u.tx.item.len = (uint32_t)len;
+	out->type = RUMOR_CORE_SEND;
+	out->peer = p->handle;
+	out->peer_data = p->data;
+	out->msg = &core->msg;
+}
+
+static void serve_pop(struct rumor_core *core)
+{
+	struct serve *s = core->serve_head;
+	core->serve_head = s->next;
+	if (!core->serve_head)
+		core->serve_tail = &core->serve_head;
+	serve_free(core, s);
+}
+
+/* One step of serving the oldest getdata: 1 with an action in out, 0 when
+ * nothing to do now (waiting for the store, or nothing queued). */
+static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
+{
+	while (core->serve_head) {
+		struct serve *s = core->serve_head;
+		struct core_peer *p = peer_live(core, s->peer);
+		if (!p) { /* closing: stop serving it */
+			serve_pop(core);
+			continue;
+		}
+		if (s->got && s->got_sent) { /* sent last step; the borrow is over */
+			s->got_sent = 0;
+			core->dyn_bytes -= s->got_len;
+			free(s->got);
+			s->got = NULL;
+			s->got_len = 0;
+		}
+		if (s->query)
+			return 0; /* waiting for STORE_GET */
+		if (s->answered) {
+			s->answered = 0;
+			const struct rumor_relay_inv_entry *want = &s->want[s->pos];
+			s->pos++;
+			if (s->got_status == 0 && s->got) {
+				s->want[s->n_served++] = *want;
+				s->got_sent = 1;
+				send_item(core, out, p, want->kind, s->got, s->got_len);
+				return 1;
+			}
+			s->missing[s->n_missing].kind = want->kind;
+			memcpy(s->missing[s->n_missing].id, want->id, RUMOR_ID_SIZE);
+			s->n_missing++;
+			continue;
+		}
+		if (s->pos < s->count) {
+			const struct rumor_relay_inv_entry *want = &s->want[s->pos];
+			const struct rumor_itemcache_entry *e = rumor_itemcache_get(&core->cache, want->id);
+			if (e && e->kind == want->kind) {
+				s->want[s->n_served++] = *want;
+				s->pos++;
+				send_item(core, out, p, e->kind, e->bytes, e->len);
+				return 1;
+			}
+			if (e || (want->kind != RUMOR_ITEM_TX && want->kind != RUMOR_ITEM_BLOCK)) {
+				s->missing[s->n_missing].kind = want->kind;
+				memcpy(s->missing[s->n_missing].id, want->id, RUMOR_ID_SIZE);
+				s->n_missing++;
+				s->pos++;
+				continue;
+			}
+			struct query *q = calloc(1, sizeof(*q));
+			uint64_t h;
+			if (!q || rumor_handles_put(&core->queries, q, &h) != 0) {
+				free(q);
+				s->answered = 1;
+				s->got_status = -1;
+				continue;
+			}
+			q->type = Q_GET;
+			q->serve = s;
+			s->query = h;
+			core->dyn_bytes += sizeof(*q);
+			out->type = RUMOR_CORE_STORE_GET;
+			out->job = h;
+			out->ids = want->id;
+			out->count = 1;
+			out->kind = want->kind;
+			return 1;
+		}
+		/* Done: only what was served counts as known to the peer (one
+		 * that asked for an id we lack must still hear of it later). */
+		rumor_relay_on_getdata(core->relay, p->handle, s->want, s->n_served);
+		if (s->n_missing) {
+			if (ensure_scratch(core, s->n_missing) == 0) {
+				memcpy(core->out_entries, s->missing,
+				       (size_t)s->n_missing * sizeof(*s->missing));
+				memset(&core->msg, 0, sizeof(core->msg));
+				core->msg.type = RUMOR_MSG_NOTFOUND;
+				core->msg.u.notfound.entries.entries = core->out_entries;
+				core->msg.u.notfound.entries.count = s->n_missing;
+				out->type = RUMOR_CORE_SEND;
+				out->peer = p->handle;
+				out->peer_data = p->data;
+				out->msg = &core->msg;
+				serve_pop(core);
+				return 1;
+			}
+		}
+		serve_pop(core);
+	}
+	return 0;
+}
+
+static int relay_action(struct rumor_core *core, struct rumor_core_action *out)
+{
+	for (;;) {
+		struct rumor_relay_action a;
+		rumor_relay_next_action(core->relay, &a);
+		if (a.type == RUMOR_RELAY_NONE)
+			return 0;
+		struct core_peer *p = peer_live(core, a.peer);
+		if (!p)
+			continue;
+		switch (a.type) {
+		case RUMOR_RELAY_NONE:
+			return 0;
+		case RUMOR_RELAY_SEND_INV:
+		case RUMOR_RELAY_SEND_GETDATA: {
+			if (ensure_scratch(core, a.count ? a.count : 1) != 0)
+				continue;
+			for (uint32_t i = 0; i < a.count; i++) {
+				core->out_entries[i].kind = a.entries[i].kind;
+				memcpy(core->out_entries[i].id, a.entries[i].id, RUMOR_ID_SIZE);
+			}
+			memset(&core->msg, 0, sizeof(core->msg));
+			core->msg.type =
+				a.type == RUMOR_RELAY_SEND_INV ? RUMOR_MSG_INV : RUMOR_MSG_GETDATA;
+			core->msg.u.inv.entries.entries = core->out_entries;
+			core->msg.u.inv.entries.count = a.count;
+			out->type = RUMOR_CORE_SEND;
+			out->peer = p->handle;
+			out->peer_data = p->data;
+			out->msg = &core->msg;
+			return 1;
+		}
+		case RUMOR_RELAY_DISCONNECT: {
+			char hex[65];
+			hex32(p->id, hex);
+			core_log(core, RUMOR_CORE_LOG_INFO, "relay: disconnecting peer %s: %s", hex,
+				 a.reason);
+			close_peer(core, p, RUMOR_DISCONNECT_MISBEHAVIOUR, a.reason);
+			return 2; /* the CLOSE is queued */
+		}
+		}
+	}
+}
+
+void rumor_core_next_action(struct rumor_core *core, struct rumor_core_action *out)
+{
+	action_clear(out);
+	for (;;) {
+		struct pending *pe = pending_pop(core);
+		if (!pe)
+			break;
+		int ok = pending_action(core, pe, out);
+		free(pe);
+		if (ok)
+			return;
+		action_clear(out);
+	}
+	if (core->checks && checks_action(core, out))
+		return;
+	if (core->pend) { /* a failed check queued outcomes */
+		rumor_core_next_action(core, out);
+		return;
+	}
+	if (core->shutting_down)
+		return;
+	rumor_core_target t;
+	struct rumor_dial_target *dt = rumor_dialer_next_due(&core->dialer, core->now_us, &t);
+	if (dt) {
+		core->dial_addr = dt->addr;
+		out->type = RUMOR_CORE_DIAL;
+		out->target = t;
+		out->addr = &core->dial_addr;
+		return;
+	}
+	if (serve_step(core, out))
+		return;
+	int r = relay_action(core, out);
+	if (r == 2) {
+		rumor_core_next_action(core, out);
+		return;
+	}
+	if (r == 0)
+		action_clear(out);
+}
+
+uint64_t rumor_core_expiry(const struct rumor_core *core)
+{
+	if (core->shutting_down)
+		return UINT64_MAX;
+	uint64_t t = rumor_relay_expiry(core->relay);
+	uint64_t u = rumor_blockpool_next_deadline(&core->pending_pool);
+	if (u < t)
+		t = u;
+	u = rumor_blockpool_next_deadline(&core->orphan_pool);
+	if (u < t)
+		t = u;
+	u = rumor_dialer_expiry(&core->dialer);
+	if (u < t)
+		t = u;
+	return t;
+}
+
+void rumor_core_handle_expiry(struct rumor_core *core, uint64_t now_us)
+{
+	touch(core, now_us);
+	if (core->shutting_down)
+		return;
+	rumor_relay_run_timers(core->relay, core->now_us);
+	pools_expire(core, &core->pending_pool);
+	pools_expire(core, &core->orphan_pool);
+}
+
+void rumor_core_shutdown(struct rumor_core *core, uint64_t now_us)
+{
+	touch(core, now_us);
+	if (core->shutting_down)
+		return;
+	core->shutting_down = 1;
+	/* Refuse what is queued but not yet verifying. */
+	for (uint32_t i = 0; i < core->jobs.used; i++) {
+		uint64_t h;
+		struct sub *sub = rumor_handles_at(&core->jobs, i, &h);
+		if (sub && (sub->state == SUB_CHECK || sub->state == SUB_CHECKING ||
+			    sub->state == SUB_VERIFY_QUEUED))
+			finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+	}
+	rumor_blockpool_free(&core->pending_pool);
+	rumor_blockpool_free(&core->orphan_pool);
+	while (core->serve_head)
+		serve_pop(core);
+}
+
+int rumor_core_idle(const struct rumor_core *core)
+{
+	return core->jobs.count == 0 && core->pend == NULL;
+}
+
+/* ---- life cycle ----------------------------------------------------- */
+
+void rumor_core_config_default(struct rumor_core_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	rumor_relay_config_default(&cfg->relay);
+	cfg->relay.max_peers = 1024;
+	cfg->max_peers = 1024;
+	cfg->pending_max = 65536;
+	cfg->pending_bytes_max = (size_t)256 * 1024 * 1024;
+	cfg->cache_items = 4096;
+	cfg->cache_bytes = (size_t)64 * 1024 * 1024;
+	cfg->pool_blocks = 64;
+	cfg->pool_bytes = (size_t)32 * 1024 * 1024;
+	cfg->pool_timeout_us = 60000000;
+	cfg->serve_max = 1000;
+	cfg->redial_min_us = 1000000;
+	cfg->redial_max_us = 60000000;
+	cfg->targets_max = 256;
+	cfg->recent_ids = 65536;
+}
+
+int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg, uint64_t now_us)
+{
+	*out = NULL;
+	if (!cfg->network || !cfg->max_peers || cfg->max_peers >= 0xffff || !cfg->pending_max ||
+	    !cfg->pending_bytes_max || !cfg->cache_items || !cfg->cache_bytes || !cfg->pool_blocks ||
+	    !cfg->pool_bytes || !cfg->pool_timeout_us || !cfg->serve_max || !cfg->redial_min_us ||
+	    cfg->redial_max_us < cfg->redial_min_us || !cfg->targets_max ||
+	    cfg->targets_max >= 0xffff || !cfg->recent_ids)
+		return -EINVAL;
+	struct rumor_core *core = calloc(1, sizeof(*core));
+	if (!core)
+		return -ENOMEM;
+	core->cfg = *cfg;
+	core->now_us = now_us;
+	uint64_t x = 0;
+	for (int i = 0; i < 4; i++) {
+		uint64_t part;
+		memcpy(&part, cfg->seed + 8 * i, 8);
+		x ^= part;
+		core->rng[i] = splitmix64(&x);
+	}
+	uint8_t k_relay[16], k_peers[16], k_flight[16], k_cache[16], k_recent[16], k_blocks[16];
+	rng_bytes(core, k_relay, 16);
+	rng_bytes(core, k_peers, 16);
+	rng_bytes(core, k_flight, 16);
+	rng_bytes(core, k_cache, 16);
+	rng_bytes(core, k_recent, 16);
+	rng_bytes(core, k_blocks, 16);
+
+	struct rumor_relay_config rc = cfg->relay;
+	memcpy(rc.hash_key, k_relay, 16);
+	rc.random_u64 = relay_random;
+	rc.is_known = relay_is_known;
+	rc.ctx = core;
+	if (rc.max_peers > cfg->max_peers)
+		rc.max_peers = cfg->max_peers;
+	core->pend_tail = &core->pend;
+	core->checks_tail = &core->checks;
+	core->serve_tail = &core->serve_head;
+	rumor_handles_init(&core->peers, cfg->max_peers, 16);
+	rumor_handles_init(&core->jobs, cfg->pending_max, 32);
+	rumor_handles_init(&core->queries, UINT32_MAX - 1, 32);
+	rumor_dialer_init(&core->dialer, cfg->targets_max, cfg->redial_min_us, cfg->redial_max_us);
+	rumor_blockpool_init(&core->pending_pool, "pending", cfg->pool_blocks, cfg->pool_bytes);
+	rumor_blockpool_init(&core->orphan_pool, "orphan", cfg->pool_blocks, cfg->pool_bytes);
+	rumor_idset_init(&core->recent, cfg->recent_ids, k_recent);
+	int rc_code = rumor_relay_new(&core->relay, &rc);
+	if (rc_code != 0) {
+		free(core);
+		return rc_code;
+	}
+	if (rumor_idmap_init(&core->by_id, cfg->max_peers, k_peers) != 0 ||
+	    rumor_idmap_init(&core->in_flight, cfg->pending_max, k_flight) != 0 ||
+	    rumor_idmap_init(&core->checking_blocks, SIZE_MAX / 2, k_blocks) != 0 ||
+	    rumor_itemcache_init(&core->cache, cfg->cache_items, cfg->cache_bytes, k_cache) != 0) {
+		rumor_core_del(core);
+		return -ENOMEM;
+	}
+	*out = core;
+	return 0;
+}
+
+void rumor_core_del(struct rumor_core *core)
+{
+	if (!core)
+		return;
+	for (uint32_t i = 0; i < core->jobs.used; i++) {
+		uint64_t h;
+		struct sub *sub = rumor_handles_at(&core->jobs, i, &h);
+		if (!sub)
+			continue;
+		struct waiter *w = sub->more;
+		while (w) {
+			struct waiter *next = w->next;
+			free(w);
+			w = next;
+		}
+		free(sub->bytes);
+		free(sub);
+	}
+	for (uint32_t i = 0; i < core->queries.used; i++) {
+		uint64_t h;
+		struct query *q = rumor_handles_at(&core->queries, i, &h);
+		if (!q)
+			continue;
+		if (q->type == Q_GET)
+			q->serve->query = 0;
+		struct check *c = q->checks;
+		while (c) {
+			struct check *next = c->next;
+			check_free(core, c);
+			c = next;
+		}
+		free(q->ids);
+		free(q);
+	}
+	while (core->checks) {
+		struct check *c = core->checks;
+		core->checks = c->next;
+		check_free(core, c);
+	}
+	while (core->serve_head)
+		serve_pop(core);
+	while (core->pend)
+		free(pending_pop(core));
+	for (uint32_t i = 0; i < core->peers.used; i++) {
+		uint64_t h;
+		free(rumor_handles_at(&core->peers, i, &h));
+	}
+	rumor_handles_free(&core->peers);
+	rumor_handles_free(&core->jobs);
+	rumor_handles_free(&core->queries);
+	rumor_dialer_free(&core->dialer);
+	rumor_blockpool_free(&core->pending_pool);
+	rumor_blockpool_free(&core->orphan_pool);
+	rumor_idset_free(&core->recent);
+	rumor_relay_del(core->relay);
+	rumor_idmap_free(&core->by_id);
+	rumor_idmap_free(&core->in_flight);
+	rumor_idmap_free(&core->checking_blocks);
+	rumor_itemcache_free(&core->cache);
+	free(core->in_entries);
+	free(core->out_entries);
+	free(core);
+}
+
+/* ---- queries -------------------------------------------------------- */
+
+void rumor_core_get_stats(const struct rumor_core *core, struct rumor_core_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->accepted_tx = core->accepted_tx;
+	out->accepted_block = core->accepted_block;
+	out->accepted_rpc = core->accepted_rpc;
+	out->accepted_peer = core->accepted_peer;
+	out->invalid_received = core->invalid_received;
+	out->pending_blocks = core->pending_pool.count;
+	out->orphan_blocks = core->orphan_pool.count;
+	out->cache_items = core->cache.count;
+	out->cache_bytes = core->cache.bytes;
+	out->in_flight = (uint32_t)core->in_flight.count;
+	out->in_flight_bytes = core->in_flight_bytes;
+	out->peers = (uint32_t)core->by_id.count;
+	rumor_relay_get_stats(core->relay, &out->relay);
+}
+
+int rumor_core_peer_stats(const struct rumor_core *core, rumor_core_peer peer,
+			  struct rumor_relay_peer_stats *out)
+{
+	if (!peer_get(core, peer))
+		return -ENOENT;
+	return rumor_relay_get_peer_stats(core->relay, peer, out);
+}
+
+static size_t idmap_memory(const struct rumor_idmap *m)
+{
+	return m->slots ? (m->mask + 1) * sizeof(*m->slots) : 0;
+}
+
+size_t rumor_core_memory(const struct rumor_core *core)
+{
+	return sizeof(*core) + core->dyn_bytes + rumor_relay_memory(core->relay) +
+	       rumor_handles_memory(&core->peers) +
+	       (size_t)core->peers.count * sizeof(struct core_peer) +
+	       rumor_handles_memory(&core->jobs) + rumor_handles_memory(&core->queries) +
+	       idmap_memory(&core->by_id) + idmap_memory(&core->in_flight) +
+	       idmap_memory(&core->checking_blocks) + rumor_dialer_memory(&core->dialer) +
+	       rumor_itemcache_memory(&core->cache) +
+	       rumor_blockpool_memory(&core->pending_pool) +
+	       rumor_blockpool_memory(&core->orphan_pool) + rumor_idset_memory(&core->recent) +
+	       (size_t)core->in_alloc * sizeof(*core->in_entries) +
+	       (size_t)core->out_alloc * sizeof(*core->out_entries);
+}

@@ -1,0 +1,330 @@
+/*
+ * net/core.h: the node core: every decision a rumor node makes, sans-IO.
+ *
+ * One struct rumor_core is one node's mind.  It takes events together with
+ * the time, and hands back actions and its next deadline.  It never calls
+ * libuv, sockets, a clock, a random source, SQLite or threads: the caller
+ * (the shell: src/ in rumord, the discrete-event loop in rumor-sim) feeds
+ * it and carries out what it asks.  The same code runs in both.
+ *
+ *   events (+ now_us, + wall_us where validation needs it)       actions
+ *   shell --> peer_ready(info, data)              core --> SEND(peer, msg)
+ *             peer_closed(peer, code)                      CLOSE(peer, code, reason)
+ *             dial_failed(target, code)                    DIAL(target, addr)
+ *             message(peer, decoded msg)                   VERIFY(job, item)
+ *             submit(token, bytes)         (RPC)           STORE_PUT(job, item, ...)
+ *             verified(job, reason)                        STORE_HAS(query, ids)
+ *             stored(job, status)                          STORE_GET(query, id)
+ *             store_has_answer(query, found[])             REPLY(token, status, ...)
+ *             store_get_answer(query, bytes)
+ *             handle_expiry()                              + rumor_core_expiry()
+ *             target_add / target_remove (operator)
+ *
+ * Time: now_us is monotonic microseconds from any origin (the same origin
+ * for every call on one core); wall_us is Unix time in microseconds, used
+ * only where an item's validity depends on the date (the clock rule of
+ * rumor_item_check) and for first_seen_us of stored items.
+ *
+ * Randomness: the core owns a PRNG seeded from cfg->seed; every table key
+ * and every random choice derives from it, so one seed replays a run.
+ *
+ * Draining: after feeding events (typically all of one loop turn), the
+ * caller calls rumor_core_next_action() until it returns NONE, carries out
+ * each action, and arms one timer at rumor_core_expiry().  Decisions that
+ * weigh several events together (which announcer to ask) are made when
+ * actions are drained.  The caller may feed answer events (verified,
+ * stored, store_*_answer, dial_failed, peer_closed) while draining, right
+ * after carrying out the action that asked for them: an action's borrowed
+ * pointers are valid until the next call into the core, except where noted.
+ *
+ * Pipeline of one item (from a peer's tx/block message, or an RPC submit):
+ *
+ *   decode + check (network, clock, Merkle, producer)  -- bad --> reject
+ *   in-flight dedup (a second submitter joins the first)
+ *   [peer items] STORE_HAS (one query per drain for all new ids) -- stored --> KNOWN
+ *   [blocks from peers] block pools: wait for the parent / the transactions
+ *   VERIFY (signature) -- bad --> reject (peer disconnected, id remembered)
+ *   STORE_PUT (sync=0 for peer items: no fsync needed; sync=1 when an RPC
+ *              submitter waits) and announce at once (the hop does not wait
+ *              for the commit; the item is served from the recent-items
+ *              cache meanwhile)
+ *   stored(job, status) --> REPLY to RPC submitters (after a synced commit),
+ *              release blocks waiting for it
+ *
+ * Peers: the shell reports a session that reached READY with
+ * rumor_core_peer_ready(); the core answers with a handle and applies the
+ * node-wide rules (self connection, duplicate connection with the
+ * simultaneous-dial tie-break, peer limit) by CLOSE actions.  Every handle
+ * given out stays valid until the shell reports rumor_core_peer_closed()
+ * for it, whether the core or the remote side closed it.  Dial targets
+ * (--connect, --addnode, the addnode method) live in the core with their
+ * redial backoff: the core emits DIAL when a target is due; the shell
+ * reports the outcome by peer_ready (info.target set) or dial_failed.
+ *
+ * Ownership: the core copies what it keeps.  Action fields are borrowed:
+ * msg, reason, ids, addr until the next call into the core; item (VERIFY,
+ * STORE_PUT) until the answering event for that job.
+ *
+ * Errors: functions return 0 or a negative errno as documented.  A remote
+ * party's misbehaviour is never an error return but a CLOSE action with a
+ * reason (and a log line); a broken invariant is an assert.
+ *
+ * Memory: every table is bounded by struct rumor_core_config;
+ * rumor_core_memory() reports the bytes the core has allocated.
+ */
+#ifndef RUMOR_NET_CORE_H
+#define RUMOR_NET_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/item.h"
+#include "net/message.h"
+#include "net/relay.h"
+#include "net/session.h"
+
+typedef uint32_t rumor_core_peer;   /* == rumor_peer_handle of net/relay.h */
+typedef uint32_t rumor_core_target; /* a dial target */
+#define RUMOR_CORE_NO_PEER RUMOR_RELAY_NO_PEER
+#define RUMOR_CORE_NO_TARGET UINT32_MAX
+
+#define RUMOR_CORE_HOST_MAX 256 /* a target's host name or address, with the NUL */
+
+/* Outcome of a submission (REPLY.status). */
+enum rumor_submit_status {
+	RUMOR_SUBMIT_ACCEPTED = 0,   /* new item, stored durably */
+	RUMOR_SUBMIT_KNOWN = 1,      /* already stored: nothing to do */
+	RUMOR_SUBMIT_EDECODE = -1,   /* malformed encoding or wrong kind */
+	RUMOR_SUBMIT_EREJECT = -2,   /* a validation rule failed */
+	RUMOR_SUBMIT_ESTORE = -3,    /* database error; not stored */
+	RUMOR_SUBMIT_EBUSY = -4,     /* too much in flight; retry later */
+	RUMOR_SUBMIT_ESHUTDOWN = -5, /* node is stopping */
+};
+
+enum rumor_core_log_level {
+	RUMOR_CORE_LOG_DEBUG = 0,
+	RUMOR_CORE_LOG_INFO,
+	RUMOR_CORE_LOG_WARN,
+	RUMOR_CORE_LOG_ERROR,
+	RUMOR_CORE_LOG_BROKEN, /* an invariant the core could check did not hold */
+};
+
+struct rumor_core_config {
+	const struct rumor_network *network; /* borrowed; must outlive the core */
+	uint8_t node_id[32];                 /* this node's id (self-connection rule) */
+	uint64_t hello_nonce;                /* this node's hello nonce (self rule) */
+	uint8_t seed[32];                    /* the PRNG seed (random in rumord) */
+	struct rumor_relay_config relay;     /* rumor_relay_config_default(); its
+					      * hash_key, random_u64, is_known and
+					      * ctx are set by the core */
+	uint32_t max_peers;           /* ready peers at once; default 1024 */
+	uint32_t pending_max;         /* items in the pipeline; default 65536 */
+	size_t pending_bytes_max;     /* default 256 MiB */
+	uint32_t cache_items;         /* recent items kept for getdata; default 4096 */
+	size_t cache_bytes;           /* default 64 MiB */
+	uint32_t pool_blocks;         /* per block pool (pending, orphan); default 64 */
+	size_t pool_bytes;            /* per pool; default 32 MiB */
+	uint64_t pool_timeout_us;     /* default 60 s */
+	uint32_t serve_max;           /* getdata entries served per message; default 1000 */
+	uint64_t redial_min_us;       /* default 1 s */
+	uint64_t redial_max_us;       /* default 60 s */
+	uint32_t targets_max;         /* dial targets; default 256 */
+	uint32_t recent_ids;          /* ids known to be stored, kept in memory
+				       * (FIFO of 64-bit fingerprints); default 65536 */
+	/* Log lines (no trailing newline), borrowed for the call.  May be NULL. */
+	void (*log)(void *ctx, enum rumor_core_log_level level, const char *line);
+	void *log_ctx;
+};
+void rumor_core_config_default(struct rumor_core_config *cfg);
+
+/* A dial target: [NODEID@]HOST:PORT. */
+struct rumor_core_addr {
+	char host[RUMOR_CORE_HOST_MAX];
+	uint16_t port;
+	int has_id;
+	uint8_t id[32];
+};
+
+/* A session that reached READY (hello exchanged). */
+struct rumor_core_peer_info {
+	uint8_t node_id[32];
+	uint64_t hello_nonce;     /* the peer's hello nonce */
+	int outbound;             /* we dialled it */
+	rumor_core_target target; /* the target dialled, or RUMOR_CORE_NO_TARGET */
+	const char *addr;         /* "IP:PORT", for log lines; copied */
+};
+
+enum rumor_core_action_type {
+	RUMOR_CORE_NONE = 0,
+	RUMOR_CORE_SEND,      /* peer, peer_data, msg */
+	RUMOR_CORE_CLOSE,     /* peer, peer_data, code, reason: send disconnect, close;
+			       * the shell then reports rumor_core_peer_closed */
+	RUMOR_CORE_DIAL,      /* target, addr: connect; report peer_ready or dial_failed */
+	RUMOR_CORE_VERIFY,    /* job, item: check the signature (rumor_item_verify),
+			       * then rumor_core_verified(job, reason) */
+	RUMOR_CORE_STORE_PUT, /* job, item, first_seen_us, source, source_peer, sync:
+			       * then rumor_core_stored(job, status) */
+	RUMOR_CORE_STORE_HAS, /* job (query), ids (count * 32 bytes): then
+			       * rumor_core_store_has_answer(job, found) */
+	RUMOR_CORE_STORE_GET, /* job (query), ids (one id), kind: then
+			       * rumor_core_store_get_answer(job, ...) */
+	RUMOR_CORE_REPLY,     /* job (the submit token), status, reason, id (NULL
+			       * when the item did not decode) */
+};
+
+struct rumor_core_action {
+	enum rumor_core_action_type type;
+	rumor_core_peer peer;
+	void *peer_data;                 /* the data given at peer_ready */
+	rumor_core_target target;
+	uint64_t job;
+	const struct rumor_msg *msg;
+	uint16_t code;                   /* enum rumor_disconnect_code */
+	const char *reason;
+	const struct rumor_core_addr *addr;
+	const struct rumor_item *item;   /* VERIFY, STORE_PUT: its encoding included */
+	int64_t first_seen_us;           /* STORE_PUT: wall time it arrived */
+	const char *source;              /* STORE_PUT: "rpc" or "peer" */
+	const uint8_t *source_peer;      /* STORE_PUT: the peer's node id, or NULL */
+	int sync;                        /* STORE_PUT: commit with fsync before answering */
+	const uint8_t *ids;              /* STORE_HAS, STORE_GET */
+	uint32_t count;
+	uint8_t kind;                    /* STORE_GET */
+	int status;                      /* REPLY: enum rumor_submit_status */
+	const uint8_t *id;               /* REPLY */
+};
+
+struct rumor_core; /* opaque */
+
+/* Returns 0, -EINVAL (a zero limit, no network, a bad relay config) or
+ * -ENOMEM. */
+int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg, uint64_t now_us);
+/* Frees everything.  Jobs still out (verify, store) are forgotten: the
+ * caller must not answer them afterwards. */
+void rumor_core_del(struct rumor_core *core);
+
+/* ---- peers and dial targets ---- */
+
+/* A session reached READY.  data: the shell's pointer for this connection,
+ * handed back in every action naming the peer.  Returns the peer's handle,
+ * or RUMOR_CORE_NO_PEER when the core cannot even track it (out of memory,
+ * table full): the shell then closes the connection itself with
+ * RUMOR_DISCONNECT_TOO_MANY and does not report peer_closed. */
+rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
+				      const struct rumor_core_peer_info *info, void *data,
+				      uint64_t now_us);
+/* 1 when the core has decided to close the peer (self, duplicate, limit,
+ * misbehaviour, operator) or the handle is unknown: the shell logs
+ * "peer connected" only for a peer that is not closing right after
+ * peer_ready. */
+int rumor_core_peer_is_closing(const struct rumor_core *core, rumor_core_peer peer);
+/* The connection of a handle is over (whoever closed it).  code: the
+ * disconnect code sent or received, 0 when none.  The handle is invalid
+ * afterwards. */
+void rumor_core_peer_closed(struct rumor_core *core, rumor_core_peer peer, uint16_t code,
+			    uint64_t now_us);
+/* A DIAL ended before any READY (name lookup, connect, handshake failed).
+ * code: the disconnect code received, 0 when none (RUMOR_DISCONNECT_SELF
+ * makes the core stop dialling that target). */
+void rumor_core_dial_failed(struct rumor_core *core, rumor_core_target target, uint16_t code,
+			    uint64_t now_us);
+/* Dial targets.  add: kept connected, redialled with backoff (onetry:
+ * dialled once, then forgotten).  Returns 0 (*out set when out is not
+ * NULL), -EEXIST (already a target), -ENOSPC (targets_max), -ENOMEM.
+ * remove: stops dialling it and closes its connection (CLOSE REQUESTED);
+ * returns 0 or -ENOENT. */
+int rumor_core_target_add(struct rumor_core *core, const struct rumor_core_addr *addr,
+			  int onetry, uint64_t now_us, rumor_core_target *out);
+int rumor_core_target_remove(struct rumor_core *core, const struct rumor_core_addr *addr,
+			     uint64_t now_us);
+/* The target matching addr (not an onetry one), or RUMOR_CORE_NO_TARGET:
+ * a shell that removes a target uses it to cancel a dial in progress. */
+rumor_core_target rumor_core_find_target(const struct rumor_core *core,
+					 const struct rumor_core_addr *addr);
+/* The operator closes a ready peer (disconnectnode).  Returns 0 or
+ * -ENOENT (no ready peer with that id). */
+int rumor_core_disconnect(struct rumor_core *core, const uint8_t node_id[32], uint64_t now_us);
+/* The ready peer with that node id, or RUMOR_CORE_NO_PEER. */
+rumor_core_peer rumor_core_find_peer(const struct rumor_core *core, const uint8_t node_id[32]);
+
+/* ---- messages and submissions ---- */
+
+/* A decoded message from a ready peer (not hello, ping, pong, disconnect:
+ * the session's own).  msg is borrowed for the call. */
+void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
+			   const struct rumor_msg *msg, uint64_t now_us, int64_t wall_us);
+/* An RPC submission (bytes copied).  expect: RUMOR_ITEM_TX, RUMOR_ITEM_BLOCK
+ * or 0 for either.  Exactly one REPLY with this token follows (possibly in
+ * the very next drain, e.g. for a malformed item). */
+void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
+		       size_t len, int expect, uint64_t now_us, int64_t wall_us);
+
+/* An item relayed by the peer with node id peer_id outside a session
+ * message (bytes copied): it takes the path of a peer's item (store check
+ * before verification, a lazy put, announced when valid), and is answered
+ * like a submission: exactly one REPLY with this token.  The shell's tests
+ * use it; so may a later reconciliation. */
+void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const uint8_t *bytes,
+			       size_t len, int expect, const uint8_t peer_id[32], uint64_t now_us,
+			       int64_t wall_us);
+
+/* ---- answers to the core's requests ---- */
+
+/* A VERIFY or STORE_PUT job the shell could not carry out because it is
+ * stopping (verification cancelled, store closed): its submission ends
+ * with ESHUTDOWN. */
+void rumor_core_cancelled(struct rumor_core *core, uint64_t job, uint64_t now_us);
+
+/* reason: NULL when the signature is valid, else why not (static text). */
+void rumor_core_verified(struct rumor_core *core, uint64_t job, const char *reason,
+			 uint64_t now_us);
+/* status: 0 stored (new), 1 already present, < 0 the write failed (error:
+ * the store's text, for the log; may be NULL). */
+void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const char *error,
+		       uint64_t now_us);
+/* found[i] = 1 when the i-th id of the query is stored.  status < 0: the
+ * store could not answer (found is ignored; the ids count as not stored
+ * for relay purposes and are not fetched again until announced again). */
+void rumor_core_store_has_answer(struct rumor_core *core, uint64_t query, int status,
+				 const uint8_t *found, uint64_t now_us);
+/* status 0: found, bytes[len] its encoding (borrowed for the call);
+ * otherwise not found or an error (the peer is sent notfound). */
+void rumor_core_store_get_answer(struct rumor_core *core, uint64_t query, int status,
+				 const uint8_t *bytes, size_t len, uint64_t now_us);
+
+/* ---- draining and time ---- */
+
+void rumor_core_next_action(struct rumor_core *core, struct rumor_core_action *out);
+/* When handle_expiry next wants to run (UINT64_MAX: nothing pending). */
+uint64_t rumor_core_expiry(const struct rumor_core *core);
+void rumor_core_handle_expiry(struct rumor_core *core, uint64_t now_us);
+
+/* Stops: refuses what is queued but not yet verifying (REPLY ESHUTDOWN),
+ * stops dialling and relaying.  Jobs out (verify, store) still get their
+ * answers, which end their submissions. */
+void rumor_core_shutdown(struct rumor_core *core, uint64_t now_us);
+/* Nothing in flight (no job out, no submission pending). */
+int rumor_core_idle(const struct rumor_core *core);
+
+/* ---- queries ---- */
+
+struct rumor_core_stats {
+	uint64_t accepted_tx, accepted_block;
+	uint64_t accepted_rpc, accepted_peer;
+	uint64_t invalid_received;
+	uint32_t pending_blocks, orphan_blocks;
+	uint32_t cache_items;
+	uint64_t cache_bytes;
+	uint32_t in_flight;       /* items in the pipeline */
+	uint64_t in_flight_bytes;
+	uint32_t peers;           /* ready peers */
+	struct rumor_relay_stats relay;
+};
+void rumor_core_get_stats(const struct rumor_core *core, struct rumor_core_stats *out);
+/* Returns 0 or -ENOENT. */
+int rumor_core_peer_stats(const struct rumor_core *core, rumor_core_peer peer,
+			  struct rumor_relay_peer_stats *out);
+/* Bytes the core has allocated now (its tables, queues, cached items). */
+size_t rumor_core_memory(const struct rumor_core *core);
+
+#endif

@@ -1,0 +1,828 @@
+/*
+ * test/unit/test_core.c: the node core (net/core.h) with fixed inputs and
+ * fake time, through a small world of cores (test/unit/core_world.h) whose
+ * messages go through the real codec.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+
+#include "crypto/sign.h"
+#include "test/unit/core_world.h"
+
+#define T0 1700000000u
+
+static uint8_t secret[64];
+
+static uint8_t *make_tx(struct world *w, uint64_t nonce, size_t *len)
+{
+	uint8_t *tx = rumor_tx_create(&w->net, secret, nonce, T0, (const uint8_t *)"payload", 7,
+				      len);
+	assert_non_null(tx);
+	return tx;
+}
+
+static void id_of(const uint8_t *bytes, size_t len, uint8_t id[32])
+{
+	struct rumor_item item;
+	assert_null(rumor_item_decode(&item, bytes, len));
+	memcpy(id, item.id, 32);
+}
+
+/* ---- relay path ----------------------------------------------------- */
+
+static void test_relay_two_nodes(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, NULL);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	size_t len;
+	uint8_t *tx = make_tx(&w, 1, &len);
+	uint8_t id[32];
+	id_of(tx, len, id);
+	rumor_core_submit(w.n[0].core, 77, tx, len, RUMOR_ITEM_TX, w.now, w.wall);
+	w_settle(&w);
+	/* RPC item: verified, stored synced, answered ACCEPTED; no store check */
+	assert_int_equal(w.n[0].n_replies, 1);
+	assert_int_equal(w.n[0].replies[0].token, 77);
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_ACCEPTED);
+	assert_int_equal(w.n[0].has_queries, 0);
+	assert_int_equal(w.n[0].store[0].sync, 1);
+	/* announced after the 5 ms flush; fetched, checked, verified, stored lazily */
+	assert_int_equal(w.n[1].n_store, 0);
+	w_advance(&w, w.now + 5000);
+	assert_int_equal(w.n[1].n_store, 1);
+	assert_memory_equal(w.n[1].store[0].id, id, 32);
+	assert_int_equal(w.n[1].store[0].sync, 0);
+	assert_string_equal(w.n[1].store[0].source, "peer");
+	assert_int_equal(w.n[0].sent_by_type[RUMOR_MSG_INV], 1);
+	assert_int_equal(w.n[1].sent_by_type[RUMOR_MSG_GETDATA], 1);
+	assert_int_equal(w.n[0].sent_by_type[RUMOR_MSG_TX], 1);
+	assert_int_equal(w.n[0].gets, 0); /* served from the cache */
+	/* B does not announce it back to A (A sent it) */
+	w_advance(&w, w.now + 100000);
+	assert_int_equal(w.n[1].sent_by_type[RUMOR_MSG_INV], 0);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.accepted_tx, 1);
+	assert_int_equal(st.accepted_peer, 1);
+	assert_int_equal(st.peers, 1);
+	assert_int_equal(st.in_flight, 0);
+	assert_true(rumor_core_idle(w.n[1].core));
+	free(tx);
+	w_free(&w);
+}
+
+
+/* ---- helpers for one core with hand-made peers ---------------------- */
+
+static uint8_t *make_block(struct world *w, uint64_t height, const uint8_t *prev,
+			   const uint8_t *tx_ids, uint32_t n, size_t *len)
+{
+	uint8_t zero[32] = {0};
+	uint8_t *b = rumor_block_create(&w->net, secret, height, prev ? prev : zero, T0, tx_ids, n,
+					len);
+	assert_non_null(b);
+	return b;
+}
+
+static rumor_core_peer fake_peer(struct world *w, int node, uint8_t id_byte, uint64_t nonce,
+				 int outbound, rumor_core_target target, int data)
+{
+	struct rumor_core_peer_info info;
+	memset(&info, 0, sizeof(info));
+	memset(info.node_id, id_byte, 32);
+	info.hello_nonce = nonce;
+	info.outbound = outbound;
+	info.target = target;
+	info.addr = "127.0.0.1:9";
+	return rumor_core_peer_ready(w->n[node].core, &info, (void *)(uintptr_t)data, w->now);
+}
+
+static void send_msg(struct world *w, int node, rumor_core_peer peer, uint16_t type,
+		     const struct rumor_inv_entry *entries, uint32_t count)
+{
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.u.inv.entries.entries = entries;
+	m.u.inv.entries.count = count;
+	/* through the codec, as from a socket */
+	static uint8_t buf[1 << 20];
+	size_t len;
+	assert_int_equal(rumor_msg_encode(&m, buf, sizeof(buf), &len), 0);
+	struct rumor_msg d;
+	assert_null(rumor_msg_decode(&d, buf, len));
+	rumor_core_on_message(w->n[node].core, peer, &d, w->now, w->wall);
+}
+
+/* Messages a node sent, captured (and still delivered). */
+static struct {
+	int from, to;
+	uint16_t type;
+	uint32_t count;
+	uint8_t first_id[32];
+} cap[256];
+static size_t n_cap;
+
+static int capture(struct world *w, int from, int to, const struct rumor_msg *m)
+{
+	(void)w;
+	if (n_cap < 256) {
+		cap[n_cap].from = from;
+		cap[n_cap].to = to;
+		cap[n_cap].type = m->type;
+		cap[n_cap].count = 0;
+		if (m->type == RUMOR_MSG_INV || m->type == RUMOR_MSG_GETDATA ||
+		    m->type == RUMOR_MSG_NOTFOUND) {
+			const struct rumor_inv_entry *e = m->u.inv.entries.entries;
+			cap[n_cap].count = m->u.inv.entries.count;
+			if (e && m->u.inv.entries.count)
+				memcpy(cap[n_cap].first_id, e[0].id, 32);
+		}
+		n_cap++;
+	}
+	/* a fake peer (data beyond the world) swallows it */
+	return to >= w->count;
+}
+
+static size_t count_cap(int from, uint16_t type)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < n_cap; i++)
+		n += cap[i].from == from && cap[i].type == type;
+	return n;
+}
+
+/* ---- pipeline ------------------------------------------------------- */
+
+static void test_dedup_join(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	w.n[0].auto_verify = 0;
+	size_t len;
+	uint8_t *tx = make_tx(&w, 2, &len);
+	rumor_core_submit(w.n[0].core, 1, tx, len, 0, w.now, w.wall);
+	rumor_core_submit(w.n[0].core, 2, tx, len, 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].verifies, 1); /* one job for both */
+	assert_int_equal(w.n[0].n_replies, 0);
+	rumor_core_verified(w.n[0].core, w.n[0].jobs[0].a.job, NULL, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_replies, 2);
+	assert_int_equal(w.n[0].replies[0].token, 1);
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_ACCEPTED);
+	assert_int_equal(w.n[0].replies[1].token, 2);
+	assert_int_equal(w.n[0].replies[1].status, RUMOR_SUBMIT_KNOWN);
+	/* an answer to a job that is over, or made up, changes nothing */
+	rumor_core_verified(w.n[0].core, w.n[0].jobs[0].a.job, NULL, w.now);
+	rumor_core_stored(w.n[0].core, 12345, 0, NULL, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_replies, 2);
+	/* bad bytes: EDECODE at once, no job */
+	rumor_core_submit(w.n[0].core, 3, (const uint8_t *)"junk", 4, 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].replies[2].status, RUMOR_SUBMIT_EDECODE);
+	/* wrong kind */
+	rumor_core_submit(w.n[0].core, 4, tx, len, RUMOR_ITEM_BLOCK, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].replies[3].status, RUMOR_SUBMIT_EDECODE);
+	free(tx);
+	w_free(&w);
+}
+
+static void caps_one(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->pending_max = 1;
+}
+
+static void test_caps_ebusy(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, caps_one);
+	w.n[0].auto_verify = 0;
+	size_t l1, l2;
+	uint8_t *t1 = make_tx(&w, 3, &l1), *t2 = make_tx(&w, 4, &l2);
+	rumor_core_submit(w.n[0].core, 1, t1, l1, 0, w.now, w.wall);
+	rumor_core_submit(w.n[0].core, 2, t2, l2, 0, w.now, w.wall);
+	rumor_core_submit(w.n[0].core, 3, t1, l1, 0, w.now, w.wall); /* joins: no cap */
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_replies, 1);
+	assert_int_equal(w.n[0].replies[0].token, 2);
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_EBUSY);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.in_flight, 1);
+	assert_int_equal(st.in_flight_bytes, l1);
+	free(t1);
+	free(t2);
+	w_free(&w);
+}
+
+static void test_store_check_before_verify(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	size_t len;
+	uint8_t *tx = make_tx(&w, 5, &len);
+	struct rumor_item item;
+	assert_null(rumor_item_decode(&item, tx, len));
+	assert_int_equal(w_store_put(&w.n[0], &item, 1, "rpc"), 0);
+	uint8_t pid[32];
+	memset(pid, 0x77, 32);
+	rumor_core_submit_relayed(w.n[0].core, 9, tx, len, 0, pid, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].has_queries, 1);
+	assert_int_equal(w.n[0].verifies, 0); /* the store had it: no signature work */
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_KNOWN);
+	/* An RPC item skips the check and is verified; the write finds it. */
+	rumor_core_submit(w.n[0].core, 10, tx, len, 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].has_queries, 1);
+	assert_int_equal(w.n[0].verifies, 1);
+	assert_int_equal(w.n[0].replies[1].status, RUMOR_SUBMIT_KNOWN);
+	/* the store failing to answer: ESTORE, still nothing verified */
+	uint8_t *tx2 = make_tx(&w, 6, &len);
+	w.n[0].auto_has = 0;
+	rumor_core_submit_relayed(w.n[0].core, 11, tx2, len, 0, pid, w.now, w.wall);
+	w_settle(&w);
+	rumor_core_store_has_answer(w.n[0].core, w.n[0].jobs[0].a.job, -1, NULL, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].replies[2].status, RUMOR_SUBMIT_ESTORE);
+	assert_int_equal(w.n[0].verifies, 1);
+	free(tx);
+	free(tx2);
+	w_free(&w);
+}
+
+static void test_rpc_waiter_synced_put(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	w.n[0].auto_store = 0;
+	size_t len;
+	uint8_t *tx = make_tx(&w, 7, &len);
+	uint8_t pid[32];
+	memset(pid, 0x77, 32);
+	rumor_core_submit_relayed(w.n[0].core, 1, tx, len, 0, pid, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_jobs, 1);
+	assert_int_equal(w.n[0].jobs[0].a.type, RUMOR_CORE_STORE_PUT);
+	assert_int_equal(w.n[0].jobs[0].a.sync, 0); /* a peer's item: lazy */
+	/* the RPC copy joins while the lazy put is out */
+	rumor_core_submit(w.n[0].core, 2, tx, len, 0, w.now, w.wall);
+	w_settle(&w);
+	struct rumor_item item;
+	assert_null(rumor_item_decode(&item, tx, len));
+	w_store_put(&w.n[0], &item, 0, "peer");
+	rumor_core_stored(w.n[0].core, w.n[0].jobs[0].a.job, 0, NULL, w.now);
+	w_settle(&w);
+	/* no answer yet: a synced put first */
+	assert_int_equal(w.n[0].n_replies, 0);
+	assert_int_equal(w.n[0].n_jobs, 2);
+	assert_int_equal(w.n[0].jobs[1].a.type, RUMOR_CORE_STORE_PUT);
+	assert_int_equal(w.n[0].jobs[1].a.sync, 1);
+	rumor_core_stored(w.n[0].core, w.n[0].jobs[1].a.job, 1, NULL, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_replies, 2);
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_ACCEPTED);
+	assert_int_equal(w.n[0].replies[1].status, RUMOR_SUBMIT_KNOWN);
+	/* an RPC submitter before the write makes the first put synced */
+	uint8_t *tx2 = make_tx(&w, 8, &len);
+	rumor_core_submit_relayed(w.n[0].core, 3, tx2, len, 0, pid, w.now, w.wall);
+	rumor_core_submit(w.n[0].core, 4, tx2, len, 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].jobs[2].a.sync, 1);
+	free(tx);
+	free(tx2);
+	w_free(&w);
+}
+
+static void test_reject_closes_and_never_refetched(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 3, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	w_connect(&w, 2, 1, RUMOR_CORE_NO_TARGET);
+	w.n[1].bad_verify = "bad signature";
+	size_t len;
+	uint8_t *tx = make_tx(&w, 9, &len);
+	rumor_core_submit(w.n[0].core, 1, tx, len, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(w.n[1].n_closes, 1);
+	assert_int_equal(w.n[1].closes[0].to, 0);
+	assert_int_equal(w.n[1].closes[0].code, RUMOR_DISCONNECT_MISBEHAVIOUR);
+	assert_string_equal(w.n[1].closes[0].reason, "sent an invalid item: bad signature");
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.invalid_received, 1);
+	assert_int_equal(w.n[1].n_store, 0);
+	/* node 2 announces it too: node 1 never asks for it again */
+	size_t getdata_before = count_cap(1, RUMOR_MSG_GETDATA);
+	rumor_core_submit(w.n[2].core, 1, tx, len, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(count_cap(2, RUMOR_MSG_INV), 1);
+	assert_int_equal(count_cap(1, RUMOR_MSG_GETDATA), getdata_before);
+	free(tx);
+	w_free(&w);
+}
+
+/* ---- block pools ---------------------------------------------------- */
+
+static void test_orphan_then_parent(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, NULL);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	size_t l1, l2;
+	uint8_t *b1 = make_block(&w, 0, NULL, NULL, 0, &l1);
+	uint8_t id1[32];
+	id_of(b1, l1, id1);
+	uint8_t *b2 = make_block(&w, 1, id1, NULL, 0, &l2);
+	rumor_core_submit(w.n[0].core, 1, b2, l2, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.orphan_blocks, 1);
+	assert_int_equal(w.n[1].n_store, 0);
+	/* the parent arrives: both stored, the child after it */
+	rumor_core_submit(w.n[0].core, 2, b1, l1, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.orphan_blocks, 0);
+	assert_int_equal(w.n[1].n_store, 2);
+	assert_memory_equal(w.n[1].store[0].id, id1, 32);
+	assert_int_equal(st.accepted_block, 2);
+	free(b1);
+	free(b2);
+	w_free(&w);
+}
+
+static void test_pending_then_txs(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, NULL);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	size_t lt, lb;
+	uint8_t *tx = make_tx(&w, 10, &lt);
+	uint8_t tid[32];
+	id_of(tx, lt, tid);
+	uint8_t *b = make_block(&w, 0, NULL, tid, 1, &lb);
+	rumor_core_submit(w.n[0].core, 1, b, lb, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.pending_blocks, 1);
+	assert_int_equal(w.n[1].n_store, 0);
+	rumor_core_submit(w.n[0].core, 2, tx, lt, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.pending_blocks, 0);
+	assert_int_equal(w.n[1].n_store, 2);
+	assert_int_equal(w.n[1].store[1].kind, RUMOR_ITEM_BLOCK);
+	free(tx);
+	free(b);
+	w_free(&w);
+}
+
+static void pools_two(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->pool_blocks = 2;
+}
+
+static void test_pool_expiry_and_cap(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, pools_two);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 1, RUMOR_CORE_NO_TARGET, 9);
+	uint8_t parent[32];
+	memset(parent, 0xee, 32);
+	uint8_t *blocks[3];
+	size_t lens[3];
+	uint8_t ids[3][32];
+	for (int i = 0; i < 3; i++) {
+		blocks[i] = make_block(&w, 5 + (uint64_t)i, parent, NULL, 0, &lens[i]);
+		id_of(blocks[i], lens[i], ids[i]);
+	}
+	/* announced, requested, delivered: an orphan (its parent unknown) */
+	uint64_t t0 = w.now;
+	for (int i = 0; i < 2; i++) {
+		struct rumor_inv_entry e = {RUMOR_ITEM_BLOCK, {0}};
+		memcpy(e.id, ids[i], 32);
+		send_msg(&w, 0, p, RUMOR_MSG_INV, &e, 1);
+		w_settle(&w);
+		struct rumor_msg m;
+		memset(&m, 0, sizeof(m));
+		m.type = RUMOR_MSG_BLOCK;
+		m.u.block.item.ptr = blocks[i];
+		m.u.block.item.len = (uint32_t)lens[i];
+		rumor_core_on_message(w.n[0].core, p, &m, w.now, w.wall);
+		w_settle(&w);
+	}
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.orphan_blocks, 2);
+	/* the parent was asked for, from that peer */
+	assert_true(count_cap(0, RUMOR_MSG_GETDATA) >= 3);
+	/* expiry at exactly t0 + 60 s */
+	assert_true(rumor_core_expiry(w.n[0].core) <= t0 + 60000000);
+	rumor_core_handle_expiry(w.n[0].core, t0 + 60000000 - 1);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.orphan_blocks, 2);
+	/* a third: the cap (2) drops the oldest */
+	w.now = t0 + 1000;
+	struct rumor_inv_entry e = {RUMOR_ITEM_BLOCK, {0}};
+	memcpy(e.id, ids[2], 32);
+	send_msg(&w, 0, p, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_BLOCK;
+	m.u.block.item.ptr = blocks[2];
+	m.u.block.item.len = (uint32_t)lens[2];
+	rumor_core_on_message(w.n[0].core, p, &m, t0 + 60000000 - 1, w.wall);
+	w_settle(&w);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.orphan_blocks, 2);
+	assert_non_null(strstr(w.n[0].last_log, "pool full"));
+	rumor_core_handle_expiry(w.n[0].core, t0 + 60000000);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.orphan_blocks, 1); /* block 1 expired; block 2 is newer */
+	assert_non_null(strstr(w.n[0].last_log, "its parent did not arrive in time"));
+	for (int i = 0; i < 3; i++)
+		free(blocks[i]);
+	w_free(&w);
+}
+
+/* ---- getdata serving ------------------------------------------------ */
+
+static void test_getdata_serving(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	size_t l1, l2, l3;
+	uint8_t *cached = make_tx(&w, 11, &l1), *stored = make_tx(&w, 12, &l2),
+		*later = make_tx(&w, 13, &l3);
+	struct rumor_item item;
+	assert_null(rumor_item_decode(&item, stored, l2));
+	w_store_put(&w.n[0], &item, 1, "rpc"); /* in the store, not in the cache */
+	rumor_core_submit(w.n[0].core, 1, cached, l1, 0, w.now, w.wall);
+	w_settle(&w);
+	struct rumor_inv_entry want[3];
+	want[0].kind = RUMOR_ITEM_TX;
+	id_of(cached, l1, want[0].id);
+	want[1].kind = RUMOR_ITEM_TX;
+	id_of(stored, l2, want[1].id);
+	want[2].kind = RUMOR_ITEM_TX;
+	id_of(later, l3, want[2].id);
+	n_cap = 0;
+	uint64_t gets = w.n[0].gets;
+	send_msg(&w, 0, p, RUMOR_MSG_GETDATA, want, 3);
+	w_settle(&w);
+	assert_int_equal(w.n[0].gets, gets + 2); /* the cache served the first */
+	assert_int_equal(count_cap(0, RUMOR_MSG_TX), 2);
+	assert_int_equal(count_cap(0, RUMOR_MSG_NOTFOUND), 1);
+	assert_int_equal(cap[n_cap - 1].count, 1);
+	assert_memory_equal(cap[n_cap - 1].first_id, want[2].id, 32);
+	/* what was not served is not known to the peer: announced when we get it */
+	n_cap = 0;
+	rumor_core_submit(w.n[0].core, 2, later, l3, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(count_cap(0, RUMOR_MSG_INV), 1);
+	assert_memory_equal(cap[0].first_id, want[2].id, 32);
+	/* a peer that closes stops being served */
+	n_cap = 0;
+	send_msg(&w, 0, p, RUMOR_MSG_GETDATA, want, 3);
+	rumor_core_peer_closed(w.n[0].core, p, 0, w.now);
+	w_settle(&w);
+	assert_int_equal(n_cap, 0);
+	free(cached);
+	free(stored);
+	free(later);
+	w_free(&w);
+}
+
+/* ---- peers ---------------------------------------------------------- */
+
+static void test_self_and_duplicate(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	/* self: our own nonce */
+	rumor_core_peer s = fake_peer(&w, 0, 0x55, w.n[0].nonce, 0, RUMOR_CORE_NO_TARGET, 9);
+	assert_true(rumor_core_peer_is_closing(w.n[0].core, s));
+	w_settle(&w);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_SELF);
+	rumor_core_peer_closed(w.n[0].core, s, RUMOR_DISCONNECT_SELF, w.now);
+	/* duplicate, same direction: the newer goes */
+	rumor_core_peer a = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	rumor_core_peer b = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	assert_false(rumor_core_peer_is_closing(w.n[0].core, a));
+	assert_true(rumor_core_peer_is_closing(w.n[0].core, b));
+	w_settle(&w);
+	assert_int_equal(w.n[0].closes[1].code, RUMOR_DISCONNECT_DUPLICATE);
+	assert_string_equal(w.n[0].closes[1].reason, "already connected to this node");
+	uint8_t id55[32];
+	memset(id55, 0x55, 32);
+	assert_int_equal(rumor_core_find_peer(w.n[0].core, id55), a);
+	/* our id (0x10..) is lower than 0x55..: the connection we initiated
+	 * wins, whichever came first */
+	rumor_core_peer c = fake_peer(&w, 0, 0x55, 5, 1, RUMOR_CORE_NO_TARGET, 9);
+	assert_false(rumor_core_peer_is_closing(w.n[0].core, c));
+	assert_true(rumor_core_peer_is_closing(w.n[0].core, a));
+	assert_int_equal(rumor_core_find_peer(w.n[0].core, id55), c);
+	/* an id lower than ours (0x05..): the connection it initiated wins */
+	rumor_core_peer d = fake_peer(&w, 0, 0x05, 6, 0, RUMOR_CORE_NO_TARGET, 9);
+	rumor_core_peer e = fake_peer(&w, 0, 0x05, 6, 1, RUMOR_CORE_NO_TARGET, 9);
+	assert_false(rumor_core_peer_is_closing(w.n[0].core, d));
+	assert_true(rumor_core_peer_is_closing(w.n[0].core, e));
+	w_settle(&w);
+	assert_non_null(strstr(w.n[0].closes[2].reason, "simultaneous dials"));
+	assert_int_equal(w.n[0].closes[3].code, RUMOR_DISCONNECT_DUPLICATE);
+	/* disconnectnode */
+	assert_int_equal(rumor_core_disconnect(w.n[0].core, id55, w.now), 0);
+	uint8_t none[32];
+	memset(none, 0x99, 32);
+	assert_int_equal(rumor_core_disconnect(w.n[0].core, none, w.now), -ENOENT);
+	w_settle(&w);
+	assert_int_equal(w.n[0].closes[4].code, RUMOR_DISCONNECT_REQUESTED);
+	w_free(&w);
+}
+
+static void addr_of(struct rumor_core_addr *a, const char *host, uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	a->port = port;
+}
+
+static void targets_two(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->targets_max = 2;
+}
+
+static void test_dial_backoff(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, targets_two);
+	struct rumor_core *core = w.n[0].core;
+	struct rumor_core_addr a, b, c;
+	addr_of(&a, "10.0.0.1", 8633);
+	addr_of(&b, "10.0.0.2", 8633);
+	addr_of(&c, "10.0.0.3", 8633);
+	rumor_core_target t;
+	assert_int_equal(rumor_core_target_add(core, &a, 0, w.now, &t), 0);
+	assert_int_equal(rumor_core_target_add(core, &a, 0, w.now, NULL), -EEXIST);
+	assert_int_equal(rumor_core_target_add(core, &b, 0, w.now, NULL), 0);
+	assert_int_equal(rumor_core_target_add(core, &c, 0, w.now, NULL), -ENOSPC);
+	assert_int_equal(rumor_core_target_remove(core, &b, w.now), 0);
+	assert_int_equal(rumor_core_target_remove(core, &b, w.now), -ENOENT);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_dial, 1); /* dialled at once */
+	assert_int_equal(w.n[0].dial_target[0], t);
+	/* failures: 1, 2, 4, ... 60, 60 s */
+	static const uint64_t delays[] = {1, 2, 4, 8, 16, 32, 60, 60};
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+		rumor_core_dial_failed(core, t, 0, w.now);
+		uint64_t due = w.now + delays[i] * 1000000;
+		assert_int_equal(rumor_core_expiry(core), due);
+		w.now = due - 1;
+		w_settle(&w);
+		assert_int_equal(w.n[0].n_dial, i + 1);
+		w.now = due;
+		rumor_core_handle_expiry(core, w.now);
+		w_settle(&w);
+		assert_int_equal(w.n[0].n_dial, i + 2);
+	}
+	/* a good READY resets the backoff to 1 s after its close */
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 1, t, 9);
+	assert_false(rumor_core_peer_is_closing(core, p));
+	rumor_core_peer_closed(core, p, 0, w.now);
+	assert_int_equal(rumor_core_expiry(core), w.now + 1000000);
+	/* remove closes its connection with REQUESTED */
+	w.now += 1000000;
+	w_settle(&w);
+	p = fake_peer(&w, 0, 0x55, 5, 1, t, 9);
+	assert_int_equal(rumor_core_target_remove(core, &a, w.now), 0);
+	w_settle(&w);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_REQUESTED);
+	assert_string_equal(w.n[0].closes[0].reason, "peer removed by the operator (addnode remove)");
+	assert_int_equal(rumor_core_expiry(core), UINT64_MAX);
+	w_free(&w);
+}
+
+static void test_onetry_and_self_target(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	struct rumor_core *core = w.n[0].core;
+	struct rumor_core_addr a;
+	addr_of(&a, "10.0.0.1", 8633);
+	rumor_core_target t;
+	assert_int_equal(rumor_core_target_add(core, &a, 1, w.now, &t), 0);
+	assert_int_equal(rumor_core_target_add(core, &a, 1, w.now, NULL), 0); /* never matched */
+	assert_int_equal(rumor_core_target_remove(core, &a, w.now), -ENOENT);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_dial, 2);
+	rumor_core_dial_failed(core, w.n[0].dial_target[0], 0, w.now);
+	rumor_core_dial_failed(core, w.n[0].dial_target[1], 0, w.now);
+	assert_int_equal(rumor_core_expiry(core), UINT64_MAX); /* dialled once: forgotten */
+	/* a target that is this node: given up */
+	addr_of(&a, "127.0.0.1", 8633);
+	assert_int_equal(rumor_core_target_add(core, &a, 0, w.now, &t), 0);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_dial, 3);
+	rumor_core_peer s = fake_peer(&w, 0, 0x10, w.n[0].nonce, 1, t, 9);
+	assert_non_null(strstr(w.n[0].last_log, "is this node itself"));
+	w_settle(&w);
+	rumor_core_peer_closed(core, s, RUMOR_DISCONNECT_SELF, w.now);
+	assert_int_equal(rumor_core_expiry(core), UINT64_MAX);
+	w.now += 120000000;
+	rumor_core_handle_expiry(core, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_dial, 3);
+	/* a dial that fails with disconnect SELF from the other end too */
+	addr_of(&a, "127.0.0.2", 8633);
+	assert_int_equal(rumor_core_target_add(core, &a, 0, w.now, &t), 0);
+	w_settle(&w);
+	rumor_core_dial_failed(core, t, RUMOR_DISCONNECT_SELF, w.now);
+	assert_int_equal(rumor_core_expiry(core), UINT64_MAX);
+	w_free(&w);
+}
+
+/* ---- memory --------------------------------------------------------- */
+
+static void small_cache(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->cache_items = 4;
+}
+
+static void test_memory_accounting(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, small_cache);
+	size_t empty = rumor_core_memory(w.n[0].core);
+	assert_true(empty > 1000);
+	assert_true(empty < 64 * 1024); /* nothing sized by a large limit up front */
+	size_t len = 0, one = 0;
+	for (uint64_t i = 0; i < 40; i++) {
+		uint8_t *tx = make_tx(&w, 100 + i, &len);
+		rumor_core_submit(w.n[0].core, i, tx, len, 0, w.now, w.wall);
+		w_settle(&w);
+		free(tx);
+		if (i == 0)
+			one = rumor_core_memory(w.n[0].core);
+	}
+	size_t full = rumor_core_memory(w.n[0].core);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.cache_items, 4);
+	assert_true(one >= empty + len); /* the cached copy is counted */
+	/* 40 items, 4 cached: the cache's share stays at 4 items */
+	assert_true(full < one + 4 * (len + 128) + 4096);
+	w_free(&w);
+}
+/* ---- the parts: idset and handles ---------------------------------- */
+
+#include "net/handles.h"
+#include "net/idset.h"
+
+/* The idset against a plain FIFO model, with evictions and deletions
+ * (backward shifts) exercised, from a fixed seed. */
+static void test_idset_model(void **state)
+{
+	(void)state;
+	enum { CAP = 300, N = 5000 };
+	uint8_t key[16] = {1, 2, 3};
+	struct rumor_idset set;
+	rumor_idset_init(&set, CAP, key);
+	static uint8_t model[CAP][32];
+	static int marked[CAP];
+	int head = 0, count = 0;
+	uint64_t x = 42;
+	for (int step = 0; step < N; step++) {
+		uint8_t id[32];
+		memset(id, 0, 32);
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		uint32_t v = (uint32_t)(x >> 33) % 600; /* repeats, so "present" happens */
+		memcpy(id, &v, sizeof(v));
+		int mark = (x >> 20) & 1;
+		int k, found = -1;
+		for (k = 0; k < count; k++)
+			if (memcmp(model[(head + k) % CAP], id, 32) == 0)
+				found = (head + k) % CAP;
+		assert_int_equal(rumor_idset_has(&set, id), found >= 0);
+		if (found >= 0) {
+			assert_int_equal(rumor_idset_marked(&set, id), marked[found]);
+			if (mark)
+				marked[found] = 1;
+		} else {
+			if (count == CAP) {
+				head = (head + 1) % CAP;
+				count--;
+			}
+			memcpy(model[(head + count) % CAP], id, 32);
+			marked[(head + count) % CAP] = mark;
+			count++;
+		}
+		assert_int_equal(rumor_idset_add(&set, id, mark), 0);
+		assert_int_equal(set.count, (uint32_t)count);
+	}
+	/* every id of the model is there, and evicted ones are not */
+	for (int k = 0; k < count; k++)
+		assert_true(rumor_idset_has(&set, model[(head + k) % CAP]));
+	assert_true(rumor_idset_memory(&set) <= (size_t)CAP * 8 + 1024 * 8);
+	rumor_idset_free(&set);
+}
+
+static void test_handles(void **state)
+{
+	(void)state;
+	struct rumor_handles h;
+	rumor_handles_init(&h, 3, 16);
+	int a, b, c, d;
+	uint64_t ha, hb, hc, hd;
+	assert_int_equal(rumor_handles_put(&h, &a, &ha), 0);
+	assert_int_equal(rumor_handles_put(&h, &b, &hb), 0);
+	assert_int_equal(rumor_handles_put(&h, &c, &hc), 0);
+	assert_int_equal(rumor_handles_put(&h, &d, &hd), -ENOSPC);
+	assert_true(ha && hb && hc);
+	assert_ptr_equal(rumor_handles_get(&h, hb), &b);
+	assert_ptr_equal(rumor_handles_del(&h, hb), &b);
+	assert_null(rumor_handles_get(&h, hb)); /* stale */
+	assert_null(rumor_handles_del(&h, hb));
+	assert_null(rumor_handles_get(&h, 0));
+	assert_null(rumor_handles_get(&h, 12345678));
+	/* the freed index is reused under a new handle (the old one stays
+	 * stale until the 16-bit generation wraps, 65535 reuses later), never
+	 * 0, even after the wrap */
+	for (int i = 0; i < 70000; i++) {
+		assert_int_equal(rumor_handles_put(&h, &d, &hd), 0);
+		assert_true(hd != 0 && hd <= UINT32_MAX);
+		if (i < 65000)
+			assert_true(hd != hb);
+		assert_ptr_equal(rumor_handles_get(&h, hd), &d);
+		assert_ptr_equal(rumor_handles_del(&h, hd), &d);
+	}
+	assert_ptr_equal(rumor_handles_get(&h, ha), &a);
+	assert_ptr_equal(rumor_handles_get(&h, hc), &c);
+	rumor_handles_free(&h);
+}
+
+int main(void)
+{
+	uint8_t seed[32], pub[32];
+	memset(seed, 7, sizeof(seed));
+	rumor_sign_keypair_from_seed(seed, pub, secret);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relay_two_nodes),
+		cmocka_unit_test(test_dedup_join),
+		cmocka_unit_test(test_caps_ebusy),
+		cmocka_unit_test(test_store_check_before_verify),
+		cmocka_unit_test(test_rpc_waiter_synced_put),
+		cmocka_unit_test(test_reject_closes_and_never_refetched),
+		cmocka_unit_test(test_orphan_then_parent),
+		cmocka_unit_test(test_pending_then_txs),
+		cmocka_unit_test(test_pool_expiry_and_cap),
+		cmocka_unit_test(test_getdata_serving),
+		cmocka_unit_test(test_self_and_duplicate),
+		cmocka_unit_test(test_dial_backoff),
+		cmocka_unit_test(test_onetry_and_self_target),
+		cmocka_unit_test(test_memory_accounting),
+		cmocka_unit_test(test_idset_model),
+		cmocka_unit_test(test_handles),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
