@@ -224,7 +224,9 @@ static void on_put_done(struct rumor_store_put *put, int status)
 		rumor_store_last_error(node->store, last, sizeof(last));
 		/* What the store said, for the log and the RPC reason: the
 		 * error (e.g. "No space left on device") and SQLite's text. */
-		if (last[0])
+		if (last[0] && status == RUMOR_STORE_EIO) /* SQLite's text is the news */
+			snprintf(why, sizeof(why), "%s", last);
+		else if (last[0])
 			snprintf(why, sizeof(why), "%s (%s)", rumor_store_strerror(status), last);
 		else
 			snprintf(why, sizeof(why), "%s", rumor_store_strerror(status));
