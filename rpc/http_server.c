@@ -480,6 +480,7 @@ struct conn {
 	uv_timer_t timer;
 	int handles_open;
 	int counted;          /* counts in stats.clients */
+	uint64_t accepted_ms; /* uv_now() at accept: the loop turn it came in */
 	struct rumor_http_parse *parse;
 	char *pending;        /* input not yet parsed: pending[pending_off..len) */
 	size_t pending_len, pending_off, pending_cap;
@@ -1050,10 +1051,14 @@ static int has_unread_input(struct conn *c)
 }
 
 /* The connection to evict for a new one: the oldest that has not
- * authenticated and has no unread bytes waiting; failing that, the oldest
- * that has not authenticated; or NULL.  The list is newest first: walk to
- * the end, then back, asking the kernel about unread bytes (one ioctl)
- * only until a candidate without any is found. */
+ * authenticated, has no unread bytes waiting and was accepted before this
+ * loop turn (one accepted in this turn has not been read yet: its client
+ * may be honest and its request a moment behind the connect, and a flood
+ * of connects accepted in the same turn would otherwise push it out);
+ * failing that, the oldest such one accepted in this turn; failing that,
+ * the oldest that has not authenticated; or NULL.  The list is newest
+ * first: walk to the end, then back, asking the kernel about unread bytes
+ * (one ioctl) only until a candidate without any is found. */
 static struct conn *eviction_victim(struct rumor_http_server *s)
 {
 	struct conn *last = s->conns;
@@ -1061,16 +1066,22 @@ static struct conn *eviction_victim(struct rumor_http_server *s)
 		return NULL;
 	while (last->next)
 		last = last->next;
-	struct conn *oldest = NULL;
+	uint64_t now = uv_now(s->loop);
+	struct conn *oldest = NULL, *fresh = NULL;
 	for (struct conn *c = last; c; c = c->prev) {
 		if (c->trusted || c->req)
 			continue;
 		if (!oldest)
 			oldest = c;
-		if (!has_unread_input(c))
+		if (c->accepted_ms == now && fresh)
+			continue;
+		if (has_unread_input(c))
+			continue;
+		if (c->accepted_ms != now)
 			return c;
+		fresh = c;
 	}
-	return oldest;
+	return fresh ? fresh : oldest;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -1109,6 +1120,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->server = s;
 	c->tcp.data = c;
 	c->timer.data = c;
+	c->accepted_ms = uv_now(s->loop);
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->timer);
 	c->handles_open = 2;
