@@ -221,7 +221,18 @@ struct rumor_core {
 
 	uint64_t accepted_tx, accepted_block, accepted_rpc, accepted_peer;
 	uint64_t invalid_received;
+
+	/* Failed writes are logged one line per STORE_ERR_LOG_US: the first
+	 * at once, the rest counted and logged together when the interval
+	 * ends (a full disk fails every item; a line each would flood the
+	 * log, which may be on the same disk). */
+	uint64_t store_err_logged_us; /* when the last such line was written */
+	uint64_t store_err_quiet;     /* failures since then, not yet logged */
+	int store_err_any;            /* a line was ever written */
+	char store_err_text[RUMOR_MSG_REASON_MAX]; /* the latest one's text */
 };
+
+#define STORE_ERR_LOG_US UINT64_C(10000000)
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -932,6 +943,34 @@ void rumor_core_verified(struct rumor_core *core, uint64_t job, const char *reas
 		start_write(core, sub, !sub->unchecked);
 }
 
+/* The count of failed writes not yet logged, in one line. */
+static void store_failed_flush(struct rumor_core *core)
+{
+	if (!core->store_err_quiet)
+		return;
+	core_log(core, RUMOR_CORE_LOG_ERROR,
+		 "cannot store %llu more item(s) in the last %llu s; the latest: %s",
+		 (unsigned long long)core->store_err_quiet,
+		 (unsigned long long)((core->now_us - core->store_err_logged_us) / 1000000),
+		 core->store_err_text);
+	core->store_err_quiet = 0;
+	core->store_err_logged_us = core->now_us;
+}
+
+static void store_failed_log(struct rumor_core *core, const char *error)
+{
+	snprintf(core->store_err_text, sizeof(core->store_err_text), "%s",
+		 error && error[0] ? error : "store error");
+	if (core->store_err_any && core->now_us - core->store_err_logged_us < STORE_ERR_LOG_US) {
+		core->store_err_quiet++;
+		return;
+	}
+	store_failed_flush(core);
+	core_log(core, RUMOR_CORE_LOG_ERROR, "cannot store item: %s", core->store_err_text);
+	core->store_err_any = 1;
+	core->store_err_logged_us = core->now_us;
+}
+
 void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const char *error,
 		       uint64_t now_us)
 {
@@ -978,9 +1017,13 @@ void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const 
 	} else if (core->shutting_down) {
 		finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
 	} else {
-		core_log(core, RUMOR_CORE_LOG_ERROR, "cannot store item: %s",
-			 error ? error : "store error");
-		finish(core, sub, RUMOR_SUBMIT_ESTORE, "database error: item not stored");
+		store_failed_log(core, error);
+		char reason[RUMOR_MSG_REASON_MAX];
+		if (error && error[0])
+			snprintf(reason, sizeof(reason), "database error: %s; item not stored", error);
+		else
+			snprintf(reason, sizeof(reason), "database error: item not stored");
+		finish(core, sub, RUMOR_SUBMIT_ESTORE, reason);
 	}
 }
 
@@ -1912,6 +1955,11 @@ uint64_t rumor_core_expiry(const struct rumor_core *core)
 	u = rumor_dialer_expiry(&core->dialer);
 	if (u < t)
 		t = u;
+	if (core->store_err_quiet) {
+		u = core->store_err_logged_us + STORE_ERR_LOG_US;
+		if (u < t)
+			t = u;
+	}
 	return t;
 }
 
@@ -1923,6 +1971,8 @@ void rumor_core_handle_expiry(struct rumor_core *core, uint64_t now_us)
 	rumor_relay_run_timers(core->relay, core->now_us);
 	pools_expire(core, &core->pending_pool);
 	pools_expire(core, &core->orphan_pool);
+	if (core->store_err_quiet && core->now_us - core->store_err_logged_us >= STORE_ERR_LOG_US)
+		store_failed_flush(core);
 }
 
 void rumor_core_shutdown(struct rumor_core *core, uint64_t now_us)
@@ -1931,6 +1981,7 @@ void rumor_core_shutdown(struct rumor_core *core, uint64_t now_us)
 	if (core->shutting_down)
 		return;
 	core->shutting_down = 1;
+	store_failed_flush(core);
 	/* Refuse what is queued but not yet verifying. */
 	for (uint32_t i = 0; i < core->jobs.used; i++) {
 		uint64_t h;

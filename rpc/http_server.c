@@ -20,6 +20,8 @@
  *      +----------------- write done, keep-alive --------------+
  *   reading --ERROR--> draining (error response written, FIN sent, input
  *                      discarded until EOF or a short timer) --> closing
+ *   reading --401--> auth_wait (input dropped, auth_fail_delay_ms) --> draining
+ *   reading (untrusted) --evicted for a new connection--> 503, closing
  *   any --EOF, socket error, idle timer, server close--> closing --> freed
  *
  * Invariants:
@@ -31,22 +33,39 @@
  *    its own callback chain;
  *  - a request whose connection died stays valid (req->conn == NULL) until
  *    rumor_http_respond(), which frees it;
- *  - the idle timer runs while the connection waits for (or receives) a
- *    request and is stopped while the handler works: a request must arrive
- *    completely within idle_timeout_ms, which bounds slow clients.
+ *  - one timer per connection, stopped while the handler works.  It
+ *    watches, by the parser's phase (rumor_http_parse_phase): an untrusted
+ *    connection's first request headers (header deadline from accept,
+ *    never extended: 408 and close), a trusted connection's idle wait
+ *    between requests (idle timeout: close) and each later request's
+ *    headers (header deadline from its first byte), a body (idle timeout
+ *    from the end of the headers: 408 saying how much came), an unread
+ *    response (idle timeout), the drain after an error, and the delay
+ *    before a 401 (auth_wait);
+ *  - "trusted": a request of the connection passed authentication.  Only
+ *    untrusted connections are evicted for newcomers when the slots are
+ *    full; stats.clients counts connections not yet closing, so an evicted
+ *    slot is free at once.
  *
  * A client that half-closes (EOF) is treated as gone: its pending request is
  * aborted.
  */
+#include "config.h"
+
 #include "rpc/http_server.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <inttypes.h>
 #include <limits.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 
 #include <http_parser.h>
 
@@ -57,6 +76,35 @@
 #define READ_BUF_SIZE 65536
 #define PENDING_MAX 65536   /* unparsed input buffered per connection */
 #define DRAIN_MS 1000       /* how long input is discarded after an error */
+/* Connections waiting to be accepted (listen backlog; the kernel may cap
+ * it lower): a flood of connects must not overflow it, or an honest
+ * client's SYN is dropped and retried only after a second. */
+#define LISTEN_BACKLOG 1024
+/* Kernel send buffer per connection: a big answer then goes out in pieces
+ * of about this size, one per loop turn, instead of one long copy into a
+ * socket whose reader keeps up. */
+#define SEND_BUFFER_BYTES (1024 * 1024)
+/* After a request or response at least this large, free heap pages go back
+ * to the system (malloc_trim) when the heap holds more than TRIM_FREE_BYTES
+ * free, so one big request does not keep its peak; below that they are kept
+ * for the next request (giving them back and faulting them in again costs
+ * more than the copy of an 8 MiB answer on a virtual machine). */
+#define TRIM_REQUEST_BYTES (256u * 1024)
+#define TRIM_RESPONSE_BYTES (1024u * 1024)
+#define TRIM_FREE_BYTES (128u * 1024 * 1024)
+
+static uint64_t auth_failures_total;
+static rumor_http_log_fn log_hook;
+
+uint64_t rumor_http_auth_failures_total(void)
+{
+	return auth_failures_total;
+}
+
+void rumor_http_set_log(rumor_http_log_fn fn)
+{
+	log_hook = fn;
+}
 
 /* ------------------------------------------------------------------ */
 /* The sans-IO request parser                                          */
@@ -88,6 +136,9 @@ struct rumor_http_parse {
 	int complete;
 	int keep_alive;
 	int want_continue;
+	int started;        /* a byte of the current request was parsed */
+	int headers_done;   /* its headers passed every check (authenticated) */
+	uint64_t content_length; /* UINT64_MAX: chunked or none */
 
 	/* final error */
 	int status;
@@ -137,6 +188,9 @@ static int on_message_begin(http_parser *hp)
 	p->complete = 0;
 	p->keep_alive = 0;
 	p->want_continue = 0;
+	p->started = 1;
+	p->headers_done = 0;
+	p->content_length = UINT64_MAX;
 	return 0;
 }
 
@@ -231,6 +285,8 @@ static int on_headers_complete(http_parser *hp)
 			return fail(p, 417, "only Expect: 100-continue is supported");
 		p->want_continue = chunked || (has_length && hp->content_length > 0);
 	}
+	p->content_length = has_length ? hp->content_length : UINT64_MAX;
+	p->headers_done = 1;
 	return 0;
 }
 
@@ -282,6 +338,8 @@ void rumor_http_limits_default(struct rumor_http_limits *limits)
 	limits->max_body_bytes = 32u << 20;
 	limits->max_clients = 64;
 	limits->idle_timeout_ms = 30000;
+	limits->header_timeout_ms = 5000;
+	limits->auth_fail_delay_ms = 250;
 }
 
 struct rumor_http_parse *rumor_http_parse_new(const struct rumor_http_limits *limits,
@@ -365,7 +423,23 @@ void rumor_http_parse_next(struct rumor_http_parse *p)
 {
 	assert(p->complete);
 	p->complete = 0;
+	p->started = 0;
+	p->headers_done = 0;
 	http_parser_pause(&p->parser, 0);
+}
+
+enum rumor_http_parse_phase rumor_http_parse_phase(const struct rumor_http_parse *p)
+{
+	if (p->headers_done)
+		return RUMOR_HTTP_PHASE_BODY;
+	return p->started ? RUMOR_HTTP_PHASE_HEADERS : RUMOR_HTTP_PHASE_IDLE;
+}
+
+void rumor_http_parse_body_progress(const struct rumor_http_parse *p, size_t *received,
+				    uint64_t *expected)
+{
+	*received = p->body_len;
+	*expected = p->content_length;
 }
 
 int rumor_http_parse_error(const struct rumor_http_parse *p, const char **reason)
@@ -394,6 +468,9 @@ struct rumor_http_server {
 	int closing;
 	void (*close_cb)(void *arg);
 	void *close_arg;
+	uint64_t auth_logged_ms;  /* when failures were last reported */
+	uint64_t auth_unlogged;   /* failures since */
+	int auth_logged;          /* reported at least once */
 	char read_buf[READ_BUF_SIZE]; /* shared: each read is handled at once */
 };
 
@@ -404,6 +481,7 @@ struct conn {
 	uv_timer_t timer;
 	int handles_open;
 	int counted;          /* counts in stats.clients */
+	uint64_t accepted_ms; /* uv_now() at accept: the loop turn it came in */
 	struct rumor_http_parse *parse;
 	char *pending;        /* input not yet parsed: pending[pending_off..len) */
 	size_t pending_len, pending_off, pending_cap;
@@ -413,13 +491,24 @@ struct conn {
 	int closing;
 	int draining;
 	int close_after_write;
+	int trusted;          /* a request of it passed authentication */
+	enum rumor_http_parse_phase timer_phase; /* what the timer watches */
+	int auth_wait;        /* a 401 waits for auth_fail_delay_ms */
+	const char *auth_reason;
 	uv_write_t write_req;
-	char *out;            /* the response in flight */
+	char *out;            /* the response in flight: head, then body */
+	char *out_body;
+	size_t out_body_len;
+	size_t request_bytes; /* body size of the request being answered */
 	uv_write_t continue_req;
 	uv_shutdown_t shutdown_req;
 };
 
+#define REQUEST_MAGIC 0x72717374u /* "rqst": rumor_http_request_defer checks it */
+
 struct rumor_http_request {
+	unsigned magic;
+	uv_loop_t *loop;
 	struct conn *conn; /* NULL once the connection died */
 	char *body;
 	int keep_alive;
@@ -485,16 +574,16 @@ static const char *status_reason(int status)
 	return "Unknown";
 }
 
-/* A whole response in one malloc'd buffer. */
-static char *build_response(int status, const char *content_type, const char *extra,
-			    const char *body, size_t len, int keep_alive, size_t *out_len)
+/* The head of a response (status line and headers) in a malloc'd buffer;
+ * the body is sent after it from its own buffer, uncopied. */
+static char *build_head(int status, const char *content_type, const char *extra, size_t len,
+			int keep_alive, size_t *out_len)
 {
 	char head[512];
 	int n;
 	if (status == 204) {
 		n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\nConnection: %s\r\n%s\r\n",
 			     keep_alive ? "keep-alive" : "close", extra);
-		len = 0;
 	} else {
 		n = snprintf(head, sizeof(head),
 			     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -504,12 +593,26 @@ static char *build_response(int status, const char *content_type, const char *ex
 			     keep_alive ? "keep-alive" : "close", extra);
 	}
 	assert(n > 0 && (size_t)n < sizeof(head));
-	char *out = malloc((size_t)n + len);
+	char *out = malloc((size_t)n);
 	assert(out);
 	memcpy(out, head, (size_t)n);
-	if (len)
-		memcpy(out + n, body, len);
-	*out_len = (size_t)n + len;
+	*out_len = (size_t)n;
+	return out;
+}
+
+/* A short text/plain error response in one malloc'd buffer. */
+static char *build_error(int status, const char *extra, const char *reason, size_t *out_len)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%s\n", reason ? reason : status_reason(status));
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = (int)sizeof(body) - 1;
+	size_t head_len;
+	char *head = build_head(status, "text/plain", extra, (size_t)n, 0, &head_len);
+	char *out = realloc(head, head_len + (size_t)n);
+	assert(out);
+	memcpy(out + head_len, body, (size_t)n);
+	*out_len = head_len + (size_t)n;
 	return out;
 }
 
@@ -519,12 +622,11 @@ static void on_conn_handle_closed(uv_handle_t *handle)
 	if (--c->handles_open > 0)
 		return;
 	struct rumor_http_server *s = c->server;
-	if (c->counted)
-		s->stats.clients--;
 	assert(!c->req);
 	rumor_http_parse_del(c->parse);
 	free(c->pending);
 	free(c->out);
+	free(c->out_body);
 	free(c);
 	server_release(s);
 }
@@ -535,6 +637,10 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = 1;
 	struct rumor_http_server *s = c->server;
+	if (c->counted) { /* the slot is free at once (eviction relies on it) */
+		c->counted = 0;
+		s->stats.clients--;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -553,15 +659,31 @@ static void conn_close(struct conn *c)
 	}
 }
 
-static void on_timer(uv_timer_t *timer)
-{
-	struct conn *c = timer->data;
-	conn_close(c);
-}
+static void on_timer(uv_timer_t *timer);
 
 static void arm_timer(struct conn *c, uint64_t ms)
 {
 	uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* How long a request's headers may take (never longer than the idle
+ * timeout). */
+static uint64_t header_deadline_ms(const struct rumor_http_server *s)
+{
+	uint64_t h = s->limits.header_timeout_ms, idle = s->limits.idle_timeout_ms;
+	return h && h < idle ? h : idle;
+}
+
+/* Best-effort short answer, then close: for clients that never
+ * authenticated, which get no drain period. */
+static void conn_refuse(struct conn *c, int status, const char *reason)
+{
+	size_t len;
+	char *out = build_error(status, "", reason, &len);
+	uv_buf_t buf = uv_buf_init(out, (unsigned)len);
+	uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+	free(out);
+	conn_close(c);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -593,11 +715,29 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	/* nothing to do: the drain timer or EOF closes the connection */
 }
 
+static void trim_heap(void)
+{
+#ifdef HAVE_MALLOC_TRIM
+#ifdef HAVE_MALLINFO2
+	if (mallinfo2().fordblks < TRIM_FREE_BYTES)
+		return;
+#endif
+	malloc_trim(0);
+#endif
+}
+
 static void on_write(uv_write_t *wreq, int status)
 {
 	struct conn *c = wreq->data;
+	int big = c->out_body_len >= TRIM_RESPONSE_BYTES || c->request_bytes >= TRIM_REQUEST_BYTES;
 	free(c->out);
 	c->out = NULL;
+	free(c->out_body);
+	c->out_body = NULL;
+	c->out_body_len = 0;
+	c->request_bytes = 0;
+	if (big)
+		trim_heap();
 	if (status < 0 || c->closing) {
 		conn_close(c);
 		return;
@@ -620,21 +760,33 @@ static void on_write(uv_write_t *wreq, int status)
 	}
 	c->busy = 0;
 	rumor_http_parse_next(c->parse);
+	/* a served request authenticated: the connection may idle between
+	 * requests for the idle timeout */
+	c->timer_phase = RUMOR_HTTP_PHASE_IDLE;
 	arm_timer(c, c->server->limits.idle_timeout_ms);
 	conn_process(c);
 }
 
-/* Queues the one response of this connection; takes out. */
-static void conn_write(struct conn *c, char *out, size_t len, int close_after)
+/* Queues the one response of this connection; takes head and body (body
+ * may be NULL). */
+static void conn_write(struct conn *c, char *head, size_t head_len, char *body, size_t body_len,
+		       int close_after)
 {
-	assert(!c->out);
-	c->out = out;
+	assert(!c->out && !c->out_body);
+	c->out = head;
+	c->out_body = body;
+	c->out_body_len = body ? body_len : 0;
 	c->close_after_write = close_after;
 	c->write_req.data = c;
-	uv_buf_t buf = uv_buf_init(out, (unsigned)len);
-	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+	uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)head_len),
+			    uv_buf_init(body, (unsigned)c->out_body_len)};
+	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, c->out_body_len ? 2 : 1,
+		     on_write) != 0) {
 		free(c->out);
 		c->out = NULL;
+		free(c->out_body);
+		c->out_body = NULL;
+		c->out_body_len = 0;
 		conn_close(c);
 		return;
 	}
@@ -658,27 +810,147 @@ static void send_continue(struct conn *c)
 		conn_close(c);
 }
 
+/* Answers an error, then drains and closes (counted by the caller for 401
+ * and 408, here for the rest). */
 static void send_error(struct conn *c, int status, const char *reason)
 {
 	struct rumor_http_server *s = c->server;
-	if (status == 401)
-		s->stats.auth_failures++;
-	else
+	if (status != 401 && status != 408)
 		s->stats.bad_requests++;
 	const char *extra = "";
 	if (status == 401)
 		extra = "WWW-Authenticate: Basic realm=\"jsonrpc\"\r\n";
 	else if (status == 405)
 		extra = "Allow: POST\r\n";
-	char body[128];
-	int n = snprintf(body, sizeof(body), "%s\n", reason ? reason : status_reason(status));
 	size_t len;
-	char *out = build_response(status, "text/plain", extra, body, (size_t)n, 0, &len);
+	char *out = build_error(status, extra, reason, &len);
 	c->busy = 1;
 	c->draining = 1;
 	c->pending_len = c->pending_off = 0;
 	uv_timer_stop(&c->timer);
-	conn_write(c, out, len, 1);
+	conn_write(c, out, len, NULL, 0, 1);
+}
+
+static void peer_name(struct conn *c, char *out, size_t cap)
+{
+	struct sockaddr_storage addr;
+	int len = sizeof(addr);
+	char host[64] = "?";
+	int port = 0;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) == 0) {
+		if (addr.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+		} else if (addr.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+		}
+	}
+	snprintf(out, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+/* Counts a failed authentication and reports it, at most once per
+ * RUMOR_HTTP_AUTH_LOG_INTERVAL_MS. */
+static void note_auth_failure(struct conn *c)
+{
+	struct rumor_http_server *s = c->server;
+	s->stats.auth_failures++;
+	auth_failures_total++;
+	s->auth_unlogged++;
+	uint64_t now = uv_now(s->loop);
+	if (!log_hook ||
+	    (s->auth_logged && now - s->auth_logged_ms < RUMOR_HTTP_AUTH_LOG_INTERVAL_MS))
+		return;
+	char who[80], msg[256];
+	peer_name(c, who, sizeof(who));
+	if (!s->auth_logged)
+		snprintf(msg, sizeof(msg),
+			 "rpc: failed authentication from %s (missing or wrong credentials); "
+			 "each failure is answered after %" PRIu64 " ms, and reported at most "
+			 "every %d s",
+			 who, s->limits.auth_fail_delay_ms, RUMOR_HTTP_AUTH_LOG_INTERVAL_MS / 1000);
+	else
+		snprintf(msg, sizeof(msg),
+			 "rpc: %" PRIu64 " failed authentications in the last %" PRIu64
+			 " s (latest from %s; %" PRIu64 " since start)",
+			 s->auth_unlogged, (now - s->auth_logged_ms + 999) / 1000, who,
+			 s->stats.auth_failures);
+	s->auth_logged = 1;
+	s->auth_logged_ms = now;
+	s->auth_unlogged = 0;
+	log_hook(msg);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+	struct conn *c = timer->data;
+	struct rumor_http_server *s = c->server;
+	if (c->auth_wait) {
+		c->auth_wait = 0;
+		send_error(c, 401, c->auth_reason);
+		return;
+	}
+	if (c->out || c->draining || c->busy) {
+		conn_close(c); /* an unread response, or the drain is over */
+		return;
+	}
+	char msg[160];
+	switch (c->timer_phase) {
+	case RUMOR_HTTP_PHASE_IDLE:
+		if (c->trusted) {
+			conn_close(c); /* idle keep-alive connection */
+			return;
+		}
+		/* a client that never sent a request */
+		__attribute__((fallthrough));
+	case RUMOR_HTTP_PHASE_HEADERS:
+		s->stats.header_timeouts++;
+		snprintf(msg, sizeof(msg), "request headers not complete within %" PRIu64 " ms",
+			 header_deadline_ms(s));
+		conn_refuse(c, 408, msg);
+		return;
+	case RUMOR_HTTP_PHASE_BODY: {
+		size_t got;
+		uint64_t want;
+		rumor_http_parse_body_progress(c->parse, &got, &want);
+		s->stats.body_timeouts++;
+		if (want == UINT64_MAX)
+			snprintf(msg, sizeof(msg),
+				 "request body incomplete: %zu bytes of a chunked body, no final "
+				 "chunk within %" PRIu64 " ms",
+				 got, s->limits.idle_timeout_ms);
+		else
+			snprintf(msg, sizeof(msg),
+				 "request body incomplete: received %zu of %" PRIu64
+				 " bytes (Content-Length) within %" PRIu64 " ms",
+				 got, want, s->limits.idle_timeout_ms);
+		send_error(c, 408, msg);
+		return;
+	}
+	}
+}
+
+/* Watches the request being received: the header deadline while its
+ * headers come in (for an untrusted connection it runs from accept and is
+ * never extended), the idle timeout for its body. */
+static void conn_watch_input(struct conn *c)
+{
+	enum rumor_http_parse_phase phase = rumor_http_parse_phase(c->parse);
+	if (phase == c->timer_phase)
+		return;
+	c->timer_phase = phase;
+	switch (phase) {
+	case RUMOR_HTTP_PHASE_IDLE:
+		break; /* armed by accept or on_write */
+	case RUMOR_HTTP_PHASE_HEADERS:
+		if (c->trusted)
+			arm_timer(c, header_deadline_ms(c->server));
+		break;
+	case RUMOR_HTTP_PHASE_BODY:
+		c->trusted = 1;
+		arm_timer(c, c->server->limits.idle_timeout_ms);
+		break;
+	}
 }
 
 static void dispatch(struct conn *c)
@@ -687,11 +959,15 @@ static void dispatch(struct conn *c)
 	struct rumor_http_request *req = calloc(1, sizeof(*req));
 	assert(req);
 	size_t len;
+	req->magic = REQUEST_MAGIC;
+	req->loop = s->loop;
 	req->conn = c;
 	req->body = rumor_http_parse_take_body(c->parse, &len);
 	req->keep_alive = rumor_http_parse_keep_alive(c->parse);
 	c->req = req;
 	c->busy = 1;
+	c->trusted = 1;
+	c->request_bytes = len;
 	s->stats.requests++;
 	uv_timer_stop(&c->timer);
 	s->handler(req, req->body, len, s->ctx);
@@ -717,6 +993,20 @@ static void conn_process(struct conn *c)
 		case RUMOR_HTTP_PARSE_ERROR: {
 			const char *reason;
 			int status = rumor_http_parse_error(c->parse, &reason);
+			if (status == 401) {
+				note_auth_failure(c);
+				if (c->server->limits.auth_fail_delay_ms > 0) {
+					/* answered later; input is still read (up to
+					 * PENDING_MAX) so a client that leaves frees
+					 * its slot at once */
+					c->busy = 1;
+					c->auth_wait = 1;
+					c->auth_reason = reason;
+					c->pending_len = c->pending_off = 0;
+					arm_timer(c, c->server->limits.auth_fail_delay_ms);
+					break;
+				}
+			}
 			send_error(c, status, reason);
 			break;
 		}
@@ -724,6 +1014,8 @@ static void conn_process(struct conn *c)
 	}
 	if (c->closing)
 		return;
+	if (!c->busy && !c->draining)
+		conn_watch_input(c);
 	if (c->pending_off == c->pending_len) {
 		c->pending_off = c->pending_len = 0;
 	} else if (c->pending_off > 0) {
@@ -745,6 +1037,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0 || c->draining || c->closing)
 		return;
+	if (c->auth_wait)
+		return; /* its 401 is on the way; what follows is dropped */
 	size_t n = (size_t)nread;
 	if (c->pending_len + n > c->pending_cap) {
 		size_t cap = c->pending_cap ? c->pending_cap : 4096;
@@ -770,11 +1064,64 @@ static void on_refused_closed(uv_handle_t *handle)
 	server_release(s);
 }
 
+/* 1 when the kernel holds bytes of c that we have not read yet. */
+static int has_unread_input(struct conn *c)
+{
+	uv_os_fd_t fd;
+	int n = 0;
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0)
+		return 0;
+	return n > 0;
+}
+
+/* The connection to evict for a new one: the oldest that has not
+ * authenticated, has no unread bytes waiting and was accepted before this
+ * loop turn (one accepted in this turn has not been read yet: its client
+ * may be honest and its request a moment behind the connect, and a flood
+ * of connects accepted in the same turn would otherwise push it out);
+ * failing that, the oldest such one accepted in this turn; failing that,
+ * the oldest that has not authenticated; or NULL.  The list is newest
+ * first: walk to the end, then back, asking the kernel about unread bytes
+ * (one ioctl) only until a candidate without any is found. */
+static struct conn *eviction_victim(struct rumor_http_server *s)
+{
+	struct conn *last = s->conns;
+	if (!last)
+		return NULL;
+	while (last->next)
+		last = last->next;
+	uint64_t now = uv_now(s->loop);
+	struct conn *oldest = NULL, *fresh = NULL;
+	for (struct conn *c = last; c; c = c->prev) {
+		if (c->trusted || c->req)
+			continue;
+		if (!oldest)
+			oldest = c;
+		if (c->accepted_ms == now && fresh)
+			continue;
+		if (has_unread_input(c))
+			continue;
+		if (c->accepted_ms != now)
+			return c;
+		fresh = c;
+	}
+	return fresh ? fresh : oldest;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct rumor_http_server *s = listener->data;
 	if (status < 0 || s->closing)
 		return;
+	if (s->stats.clients >= s->limits.max_clients) {
+		struct conn *victim = eviction_victim(s);
+		if (victim) {
+			s->stats.connections_evicted++;
+			conn_refuse(victim, 503,
+				    "evicted: every connection slot is taken; a connection must "
+				    "authenticate to keep one");
+		}
+	}
 	if (s->stats.clients >= s->limits.max_clients) {
 		uv_tcp_t *tcp = malloc(sizeof(*tcp));
 		assert(tcp);
@@ -797,6 +1144,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->server = s;
 	c->tcp.data = c;
 	c->timer.data = c;
+	c->accepted_ms = uv_now(s->loop);
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->timer);
 	c->handles_open = 2;
@@ -814,7 +1162,12 @@ static void on_connection(uv_stream_t *listener, int status)
 	s->stats.clients++;
 	s->stats.connections_accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
-	arm_timer(c, s->limits.idle_timeout_ms);
+	int sndbuf = SEND_BUFFER_BYTES;
+	uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf); /* best effort */
+	/* untrusted: its first request's headers must come within the
+	 * header deadline, which later bytes do not extend */
+	c->timer_phase = RUMOR_HTTP_PHASE_IDLE;
+	arm_timer(c, header_deadline_ms(s));
 	set_reading(c, 1);
 }
 
@@ -823,22 +1176,74 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 {
 	assert(req);
 	struct conn *c = req->conn;
+	assert(req->magic == REQUEST_MAGIC);
+	req->magic = 0;
 	if (!c) {
 		free(body);
 		free(req->body);
 		free(req);
+		if (len >= TRIM_RESPONSE_BYTES)
+			trim_heap();
 		return;
 	}
 	assert(c->req == req && c->busy && !c->closing);
 	c->req = NULL;
 	int keep_alive = req->keep_alive && !c->server->closing;
-	size_t out_len;
-	char *out = build_response(status, content_type, "", body, body ? len : 0, keep_alive,
-				   &out_len);
-	free(body);
+	if (status == 204 || !body) {
+		free(body);
+		body = NULL;
+		len = 0;
+	}
+	size_t head_len;
+	char *head = build_head(status, content_type, "", len, keep_alive, &head_len);
 	free(req->body);
 	free(req);
-	conn_write(c, out, out_len, !keep_alive);
+	conn_write(c, head, head_len, body, len, !keep_alive);
+}
+
+/* An idle handle, not a 0 ms timer: libuv runs a timer started from a timer
+ * callback in the same timer phase, so chained slices never let the loop
+ * poll; idle handles started from an idle callback run at the next turn,
+ * after its I/O (and an active one keeps the poll from blocking). */
+struct deferred {
+	uv_idle_t idle;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void on_deferred_closed(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void on_deferred(uv_idle_t *idle)
+{
+	struct deferred *d = idle->data;
+	uv_idle_stop(&d->idle);
+	uv_close((uv_handle_t *)&d->idle, on_deferred_closed);
+	d->fn(d->arg);
+}
+
+int rumor_http_request_defer(struct rumor_http_request *req, void (*fn)(void *arg), void *arg)
+{
+	assert(req && req->magic == REQUEST_MAGIC);
+	struct deferred *d = malloc(sizeof(*d));
+	if (!d)
+		return UV_ENOMEM;
+	d->fn = fn;
+	d->arg = arg;
+	d->idle.data = d;
+	int err = uv_idle_init(req->loop, &d->idle);
+	if (err) {
+		free(d);
+		return err;
+	}
+	err = uv_idle_start(&d->idle, on_deferred);
+	if (err) {
+		uv_close((uv_handle_t *)&d->idle, on_deferred_closed);
+		return err;
+	}
+	return 0;
 }
 
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
@@ -883,7 +1288,7 @@ int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const
 	}
 	err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
 	if (!err)
-		err = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+		err = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
 	if (err) {
 		/* the listener is released when the loop next runs */
 		s->closing = 1;

@@ -10,6 +10,20 @@
  *
  * Authentication (rpc/auth.h) is checked here: no valid Authorization
  * header means 401 with WWW-Authenticate, before the body is handed on.
+ * A 401 is sent only after auth_fail_delay_ms, so a client that waits for
+ * its answer tries a few passwords a second per connection, not thousands;
+ * failures are counted (also process-wide, rumor_http_auth_failures_total)
+ * and reported through the log hook at most once per
+ * RUMOR_HTTP_AUTH_LOG_INTERVAL_MS.
+ *
+ * Slots and unauthenticated clients: a connection that has not yet sent a
+ * request with good credentials ("untrusted") must finish the headers of
+ * its request within header_timeout_ms of being accepted.  When all
+ * max_clients slots are taken, a new connection evicts the oldest untrusted
+ * one with no unread bytes waiting (so an honest client whose request has
+ * arrived is not evicted by a flood of newer connections; failing that, the
+ * oldest); it is refused (503) only when every slot has authenticated.  So idle or slowloris connections without
+ * credentials cannot lock authenticated clients out.
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
  *
@@ -30,8 +44,14 @@ struct rumor_http_limits {
 	size_t max_header_bytes; /* default 8192 */
 	size_t max_body_bytes;   /* default 32 MiB */
 	unsigned max_clients;    /* default 64; past it new sockets are closed */
-	uint64_t idle_timeout_ms; /* default 30000; also bounds a slow request, and a
+	uint64_t idle_timeout_ms; /* default 30000; also bounds a slow body, and a
 				   * response the client does not take */
+	uint64_t header_timeout_ms; /* default 5000: a request's headers must be
+				     * complete within it (from accept, or from
+				     * the request's first byte on a connection
+				     * that authenticated before); capped by
+				     * idle_timeout_ms */
+	uint64_t auth_fail_delay_ms; /* default 250: a 401 waits this long */
 };
 void rumor_http_limits_default(struct rumor_http_limits *limits);
 
@@ -52,6 +72,12 @@ void rumor_http_respond(struct rumor_http_request *req, int status, const char *
 typedef void (*rumor_http_abort_fn)(struct rumor_http_request *req, void *arg);
 void rumor_http_request_on_abort(struct rumor_http_request *req, rumor_http_abort_fn fn,
 				 void *arg);
+/* Runs fn(arg) once on the loop thread at the next loop turn, after the
+ * I/O of this one (an idle handle of its own), whether or not the request's
+ * connection is still open.  For work a handler does in slices.  req must
+ * not have been answered yet.  Returns 0 or a negative libuv error (fn
+ * then never runs). */
+int rumor_http_request_defer(struct rumor_http_request *req, void (*fn)(void *arg), void *arg);
 
 /* The client's address as "IP:PORT" ("[IPv6]:PORT"), for log lines.
  * Returns 0, or -1 when the connection is gone or has no address. */
@@ -63,8 +89,23 @@ struct rumor_http_stats {
 	uint64_t requests;
 	uint64_t bad_requests;        /* 4xx for malformed or oversize input */
 	uint64_t auth_failures;
+	uint64_t connections_evicted; /* untrusted, closed to make room */
+	uint64_t header_timeouts;     /* 408: headers not complete in time */
+	uint64_t body_timeouts;       /* 408: body shorter than Content-Length */
 	unsigned clients;             /* open now */
 };
+
+#define RUMOR_HTTP_AUTH_LOG_INTERVAL_MS 10000
+
+/* Failed authentications over every server of this process (getinfo's
+ * rpc_auth_failures). */
+uint64_t rumor_http_auth_failures_total(void);
+
+/* Where the server reports events worth a log line (failed
+ * authentications, rate-limited).  Process-wide; NULL (the default) drops
+ * them.  The program installs it (rumord: src/rpc_methods.c). */
+typedef void (*rumor_http_log_fn)(const char *message);
+void rumor_http_set_log(rumor_http_log_fn fn);
 
 struct rumor_http_server; /* opaque; allocated by _new */
 
@@ -121,6 +162,18 @@ int rumor_http_parse_keep_alive(const struct rumor_http_parse *parse);
 int rumor_http_parse_take_continue(struct rumor_http_parse *parse);
 /* After REQUEST: get ready for the next request on the connection. */
 void rumor_http_parse_next(struct rumor_http_parse *parse);
+/* Where the current request stands: no byte of it yet, in its headers, or
+ * past them (headers accepted: method, path, credentials, size). */
+enum rumor_http_parse_phase {
+	RUMOR_HTTP_PHASE_IDLE,
+	RUMOR_HTTP_PHASE_HEADERS,
+	RUMOR_HTTP_PHASE_BODY,
+};
+enum rumor_http_parse_phase rumor_http_parse_phase(const struct rumor_http_parse *parse);
+/* In the BODY phase: body bytes received and the Content-Length
+ * (UINT64_MAX when chunked). */
+void rumor_http_parse_body_progress(const struct rumor_http_parse *parse, size_t *received,
+				    uint64_t *expected);
 /* After ERROR: the HTTP status (400, 401, 404, 405, 413, 417, 431) and a
  * short reason for the client. */
 int rumor_http_parse_error(const struct rumor_http_parse *parse, const char **reason);

@@ -29,6 +29,7 @@
 #include "rpc/json_parse.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
@@ -37,9 +38,21 @@ struct plain {
 	uintptr_t start, end; /* the caller's text */
 	json_t *root;
 	json_t *stack[RUMOR_JSON_PLAIN_DEPTH]; /* open containers (borrowed) */
-	size_t depth;
+	size_t depth;       /* containers open (in the text, built or not) */
 	char key[RUMOR_JSON_PLAIN_KEY_MAX + 1]; /* the pending object key */
 	int have_key;
+	int building;       /* still building values (the text is plain so far) */
+
+	/* limits (NULL: the plain parse alone, which stops at the first
+	 * piece that is not plain) */
+	const struct rumor_json_limits *limits;
+	yajl_handle handle;
+	size_t values;
+	size_t root_items;
+	int root_is_array;
+	const char *limit_what; /* set when a limit stopped the scan */
+	size_t limit_value;
+	size_t limit_at;
 };
 
 /* Bytes that mean the same to both libraries: not decoded by yajl (so
@@ -55,42 +68,87 @@ static int plain_bytes(const struct plain *p, const unsigned char *s, size_t len
 	return !bad;
 }
 
+/* The text is not plain: stop building.  Returns what the callback
+ * returns: 0 (stop) for the plain parse alone, 1 (keep checking limits)
+ * under limits. */
+static int decline(struct plain *p)
+{
+	if (p->building) {
+		json_decref(p->root); /* NULL-safe; frees every built value */
+		p->root = NULL;
+		p->building = 0;
+	}
+	return p->limits != NULL;
+}
+
+static int over(struct plain *p, const char *what, size_t value)
+{
+	p->limit_what = what;
+	p->limit_value = value;
+	p->limit_at = yajl_get_bytes_consumed(p->handle);
+	return 0; /* yajl stops: "client cancelled" */
+}
+
+/* Counts one value (scalar or container start) against the limits. */
+static int count_value(struct plain *p)
+{
+	if (!p->limits)
+		return 1;
+	if (++p->values > p->limits->max_values)
+		return over(p, "values", p->limits->max_values);
+	if (p->depth == 1 && p->root_is_array && p->limits->max_root_items &&
+	    ++p->root_items > p->limits->max_root_items)
+		return over(p, "root items", p->limits->max_root_items);
+	return 1;
+}
+
 /* Adds v (stolen) to the open container, or makes it the root. */
 static int add(struct plain *p, json_t *v)
 {
 	if (!v)
-		return 0;
+		return decline(p);
 	if (p->depth == 0) {
 		if (p->root) { /* yajl allows one value; defensive */
 			json_decref(v);
-			return 0;
+			return decline(p);
 		}
 		p->root = v;
 		return 1;
 	}
 	json_t *parent = p->stack[p->depth - 1];
 	if (json_is_array(parent))
-		return json_array_append_new(parent, v) == 0;
+		return json_array_append_new(parent, v) == 0 ? 1 : decline(p);
 	if (!p->have_key || json_object_get(parent, p->key)) { /* duplicate key */
 		json_decref(v);
-		return 0;
+		return decline(p);
 	}
 	p->have_key = 0;
-	return json_object_set_new_nocheck(parent, p->key, v) == 0;
+	return json_object_set_new_nocheck(parent, p->key, v) == 0 ? 1 : decline(p);
 }
 
 static int on_null(void *ctx)
 {
-	return add(ctx, json_null());
+	struct plain *p = ctx;
+	if (!count_value(p))
+		return 0;
+	return p->building ? add(p, json_null()) : 1;
 }
 
 static int on_boolean(void *ctx, int value)
 {
-	return add(ctx, json_boolean(value));
+	struct plain *p = ctx;
+	if (!count_value(p))
+		return 0;
+	return p->building ? add(p, json_boolean(value)) : 1;
 }
 
 static int on_number(void *ctx, const char *s, size_t len)
 {
+	struct plain *p = ctx;
+	if (!count_value(p))
+		return 0;
+	if (!p->building)
+		return 1;
 	size_t i = 0;
 	int negative = 0;
 	if (len > 0 && s[0] == '-') {
@@ -98,51 +156,73 @@ static int on_number(void *ctx, const char *s, size_t len)
 		i = 1;
 	}
 	if (len - i == 0 || len - i > 18)
-		return 0; /* reals and big integers: jansson's strtoll/strtod */
+		return decline(p); /* reals and big integers: jansson's strtoll/strtod */
 	json_int_t value = 0;
 	for (; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return 0; /* '.', 'e', 'E': a real */
+			return decline(p); /* '.', 'e', 'E': a real */
 		value = value * 10 + (s[i] - '0');
 	}
-	return add(ctx, json_integer(negative ? -value : value));
+	return add(p, json_integer(negative ? -value : value));
 }
 
 static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
 	struct plain *p = ctx;
-	if (!plain_bytes(p, s, len))
+	if (!count_value(p))
 		return 0;
+	if (p->limits && len > p->limits->max_string_bytes)
+		return over(p, "string bytes", p->limits->max_string_bytes);
+	if (!p->building)
+		return 1;
+	if (!plain_bytes(p, s, len))
+		return decline(p);
 	return add(p, json_stringn_nocheck((const char *)s, len));
 }
 
-static int open_container(struct plain *p, json_t *container)
+static int open_container(struct plain *p, int is_array)
 {
-	if (p->depth == RUMOR_JSON_PLAIN_DEPTH) {
-		json_decref(container);
+	if (!count_value(p))
 		return 0;
+	if (p->limits && p->depth >= p->limits->max_depth)
+		return over(p, "depth", p->limits->max_depth);
+	if (p->depth == 0)
+		p->root_is_array = is_array;
+	if (p->building) {
+		if (p->depth == RUMOR_JSON_PLAIN_DEPTH) {
+			if (!decline(p))
+				return 0;
+		} else {
+			json_t *container = is_array ? json_array() : json_object();
+			if (!add(p, container))
+				return 0;
+			if (p->building)
+				p->stack[p->depth] = container; /* owned by its parent, or the root */
+		}
 	}
-	if (!add(p, container))
-		return 0;
-	p->stack[p->depth++] = container; /* owned by its parent, or the root */
+	p->depth++;
 	return 1;
 }
 
 static int on_start_map(void *ctx)
 {
-	return open_container(ctx, json_object());
+	return open_container(ctx, 0);
 }
 
 static int on_start_array(void *ctx)
 {
-	return open_container(ctx, json_array());
+	return open_container(ctx, 1);
 }
 
 static int on_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	struct plain *p = ctx;
+	if (p->limits && len > p->limits->max_key_bytes)
+		return over(p, "key bytes", p->limits->max_key_bytes);
+	if (!p->building)
+		return 1;
 	if (len > RUMOR_JSON_PLAIN_KEY_MAX || !plain_bytes(p, s, len))
-		return 0;
+		return decline(p);
 	memcpy(p->key, s, len);
 	p->key[len] = '\0';
 	p->have_key = 1;
@@ -152,8 +232,10 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
 static int on_end_container(void *ctx)
 {
 	struct plain *p = ctx;
-	if (p->depth == 0) /* yajl balances them; defensive */
+	if (p->depth == 0) { /* yajl balances them; defensive */
+		decline(p);
 		return 0;
+	}
 	p->depth--;
 	return 1;
 }
@@ -170,23 +252,40 @@ static const yajl_callbacks plain_callbacks = {
 	.yajl_end_array = on_end_container,
 };
 
-json_t *rumor_json_parse_plain(const char *buf, size_t len)
+enum scan_result {
+	SCAN_PLAIN,  /* p->root is the value */
+	SCAN_OTHER,  /* valid for yajl, not plain: jansson decides */
+	SCAN_LIMIT,  /* a limit stopped it (limits only) */
+	SCAN_SYNTAX, /* yajl refused the text; *syntax_at where */
+};
+
+/* One yajl pass over buf.  With limits it reads the whole text (checking
+ * them) even after the text turned out not to be plain. */
+static enum scan_result scan(struct plain *p, const char *buf, size_t len,
+			     const struct rumor_json_limits *limits, size_t *syntax_at,
+			     char *why, size_t why_cap)
 {
+	memset(p, 0, sizeof(*p));
+	p->start = (uintptr_t)buf;
+	p->end = (uintptr_t)buf + len;
+	p->building = 1;
+	p->limits = limits;
+	*syntax_at = 0;
+	if (why_cap)
+		why[0] = '\0';
+
 	/* yajl would read "\f1" or "[1,\v2]" as 1 and [1,2]; jansson rejects
 	 * them.  memchr is cheap next to the parse. */
-	if (len && (memchr(buf, '\f', len) || memchr(buf, '\v', len)))
-		return NULL;
+	if (len && (memchr(buf, '\f', len) || memchr(buf, '\v', len))) {
+		if (!limits)
+			return SCAN_OTHER;
+		p->building = 0;
+	}
 
-	struct plain p;
-	p.start = (uintptr_t)buf;
-	p.end = (uintptr_t)buf + len;
-	p.root = NULL;
-	p.depth = 0;
-	p.have_key = 0;
-
-	yajl_handle h = yajl_alloc(&plain_callbacks, NULL, &p);
+	yajl_handle h = yajl_alloc(&plain_callbacks, NULL, p);
 	if (!h)
-		return NULL;
+		return SCAN_OTHER;
+	p->handle = h;
 	/* Our own check (plain_bytes) is stricter than yajl's UTF-8 check. */
 	yajl_config(h, yajl_dont_validate_strings, 1);
 	/*
@@ -197,22 +296,58 @@ json_t *rumor_json_parse_plain(const char *buf, size_t len)
 	 */
 	yajl_config(h, yajl_allow_trailing_garbage, 1);
 	size_t end = len; /* where the value ends */
+	int complete = 0;
 	yajl_status status = yajl_parse(h, (const unsigned char *)buf, len);
-	if (status == yajl_status_ok && p.root && p.depth == 0) {
+	if (status == yajl_status_ok && p->depth == 0 && (p->root || p->values)) {
 		end = yajl_get_bytes_consumed(h);
+		complete = 1;
 	} else if (status == yajl_status_ok) {
 		/* Not complete yet: a number running to the end of the text
 		 * (yajl cannot know it ended), or a truncated text. */
 		status = yajl_complete_parse(h);
+		complete = status == yajl_status_ok && p->depth == 0;
 	}
-	int ok = status == yajl_status_ok && p.root && p.depth == 0 && end <= len;
-	for (size_t i = end; ok && i < len; i++)
-		ok = buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r';
+	enum scan_result result;
+	if (p->limit_what) {
+		result = SCAN_LIMIT;
+	} else if (status != yajl_status_ok || !complete) {
+		result = SCAN_SYNTAX;
+		*syntax_at = yajl_get_bytes_consumed(h);
+		if (why_cap) {
+			unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)buf, len);
+			if (msg) {
+				snprintf(why, why_cap, "%s", (const char *)msg);
+				why[strcspn(why, "\n")] = '\0';
+				yajl_free_error(h, msg);
+			}
+		}
+	} else {
+		size_t i = end;
+		while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+			i++;
+		if (i < len) {
+			result = SCAN_SYNTAX;
+			*syntax_at = i;
+			if (why_cap)
+				snprintf(why, why_cap, "text after the JSON value");
+		} else {
+			result = p->building && p->root ? SCAN_PLAIN : SCAN_OTHER;
+		}
+	}
 	yajl_free(h);
-	if (!ok) {
-		json_decref(p.root); /* NULL-safe */
-		return NULL;
+	if (result != SCAN_PLAIN) {
+		json_decref(p->root); /* NULL-safe */
+		p->root = NULL;
 	}
+	return result;
+}
+
+json_t *rumor_json_parse_plain(const char *buf, size_t len)
+{
+	struct plain p;
+	size_t at;
+	if (scan(&p, buf, len, NULL, &at, NULL, 0) != SCAN_PLAIN)
+		return NULL;
 	return p.root;
 }
 
@@ -222,4 +357,107 @@ json_t *rumor_json_parse(const char *buf, size_t len, json_error_t *error)
 	if (value)
 		return value;
 	return json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, error);
+}
+
+void rumor_json_limits_default(struct rumor_json_limits *limits)
+{
+	limits->max_values = RUMOR_JSON_MAX_VALUES;
+	limits->max_depth = RUMOR_JSON_MAX_DEPTH;
+	limits->max_key_bytes = RUMOR_JSON_MAX_KEY_BYTES;
+	limits->max_string_bytes = RUMOR_JSON_MAX_STRING_BYTES;
+	limits->max_root_items = 0;
+}
+
+/* Line and column (1-based) of byte at of buf. */
+static void line_column(const char *buf, size_t len, size_t at, size_t *line, size_t *column)
+{
+	*line = 1;
+	size_t line_start = 0;
+	if (at > len)
+		at = len;
+	for (size_t i = 0; i < at; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			line_start = i + 1;
+		}
+	}
+	*column = at - line_start + 1;
+}
+
+json_t *rumor_json_parse_limited(const char *buf, size_t len,
+				 const struct rumor_json_limits *limits,
+				 struct rumor_json_error *error)
+{
+	struct rumor_json_limits defaults;
+	if (!limits) {
+		rumor_json_limits_default(&defaults);
+		limits = &defaults;
+	}
+	error->kind = RUMOR_JSON_OK;
+	error->offset = 0;
+	error->text[0] = '\0';
+
+	struct plain p;
+	size_t at;
+	char why[160];
+	enum scan_result r = scan(&p, buf, len, limits, &at, why, sizeof(why));
+	switch (r) {
+	case SCAN_PLAIN:
+		return p.root;
+	case SCAN_LIMIT: {
+		error->kind = RUMOR_JSON_ELIMIT;
+		error->offset = p.limit_at;
+		const char *w = p.limit_what;
+		if (strcmp(w, "root items") == 0) {
+			error->kind = RUMOR_JSON_EROOT_ITEMS;
+			snprintf(error->text, sizeof(error->text),
+				 "more than %zu elements in the top-level array (reading stopped at "
+				 "byte %zu)",
+				 p.limit_value, p.limit_at);
+		} else if (strcmp(w, "values") == 0) {
+			snprintf(error->text, sizeof(error->text),
+				 "more than %zu JSON values (limit reached at byte %zu)", p.limit_value,
+				 p.limit_at);
+		} else if (strcmp(w, "depth") == 0) {
+			snprintf(error->text, sizeof(error->text),
+				 "nested deeper than %zu arrays or objects (at byte %zu)",
+				 p.limit_value, p.limit_at);
+		} else if (strcmp(w, "key bytes") == 0) {
+			snprintf(error->text, sizeof(error->text),
+				 "object key longer than %zu bytes (ending at byte %zu)", p.limit_value,
+				 p.limit_at);
+		} else {
+			snprintf(error->text, sizeof(error->text),
+				 "string longer than %zu bytes (ending at byte %zu)", p.limit_value,
+				 p.limit_at);
+		}
+		return NULL;
+	}
+	case SCAN_OTHER:
+	case SCAN_SYNTAX:
+		break;
+	}
+	/* jansson decides (and words the error).  The text passed every limit
+	 * as far as yajl read it, and jansson accepts no text that yajl
+	 * refuses earlier, so what it builds is bounded by the limits too. */
+	json_error_t jerr;
+	json_t *value = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	if (value && r == SCAN_OTHER)
+		return value;
+	error->kind = RUMOR_JSON_ESYNTAX;
+	if (!value) {
+		size_t offset = jerr.position > 0 ? (size_t)jerr.position : 0;
+		error->offset = offset;
+		snprintf(error->text, sizeof(error->text), "%s (line %d, column %d, byte %zu)",
+			 jerr.text, jerr.line, jerr.column, offset);
+		return NULL;
+	}
+	/* yajl refused what jansson read: defensive, not known to happen */
+	json_decref(value);
+	size_t line, column;
+	line_column(buf, len, at, &line, &column);
+	error->offset = at;
+	snprintf(error->text, sizeof(error->text), "%s (line %zu, column %zu, byte %zu)",
+		 why[0] ? why : "invalid JSON", line, column, at);
+	return NULL;
 }

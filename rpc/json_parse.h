@@ -36,6 +36,47 @@
  * error filled in by jansson.  error may be NULL. */
 json_t *rumor_json_parse(const char *buf, size_t len, json_error_t *error);
 
+/*
+ * Limits on what a text may hold, so the memory its parse takes is bounded
+ * by what was read, not by what the text claims: values (each array,
+ * object, string, number, literal counts one), nesting depth, key and
+ * string bytes (decoded), and elements of a top-level array (a batch).
+ * A text past a limit is refused as soon as the limit is crossed, without
+ * building the rest.
+ */
+#define RUMOR_JSON_MAX_VALUES 100000
+#define RUMOR_JSON_MAX_DEPTH 32
+#define RUMOR_JSON_MAX_KEY_BYTES 256
+#define RUMOR_JSON_MAX_STRING_BYTES (16u * 1024 * 1024)
+struct rumor_json_limits {
+	size_t max_values;
+	size_t max_depth;
+	size_t max_key_bytes;
+	size_t max_string_bytes;
+	size_t max_root_items; /* 0: no limit */
+};
+/* The defaults above, and no limit on a top-level array. */
+void rumor_json_limits_default(struct rumor_json_limits *limits);
+
+enum rumor_json_error_kind {
+	RUMOR_JSON_OK,
+	RUMOR_JSON_ESYNTAX,     /* not JSON (jansson's words, with where) */
+	RUMOR_JSON_ELIMIT,      /* values, depth, key or string bytes */
+	RUMOR_JSON_EROOT_ITEMS, /* top-level array longer than max_root_items */
+};
+struct rumor_json_error {
+	enum rumor_json_error_kind kind;
+	size_t offset;  /* byte of the text where it was found */
+	char text[200]; /* what, with the limit and where; no prefix */
+};
+
+/* As rumor_json_parse (the same values for texts within the limits), but
+ * refuses a text past a limit early.  limits NULL: the defaults.  Returns
+ * a new reference, or NULL with error filled in. */
+json_t *rumor_json_parse_limited(const char *buf, size_t len,
+				 const struct rumor_json_limits *limits,
+				 struct rumor_json_error *error);
+
 /* The plain parse alone: the value, or NULL when it declines (the text is
  * not plain, or not JSON).  For tests and the fuzz target. */
 json_t *rumor_json_parse_plain(const char *buf, size_t len);

@@ -11,7 +11,7 @@
  *
  *   dispatching --(guard dropped)--> waiting --(last answer)--> finished
  *        |                               |
- *        +-------(cancel)---------> cancelled --(last answer)--> freed, no done
+ *        +-------(cancel)---------> cancelled --(last answer)--> freed, done(NULL)
  *
  * finished: the response body is built from the slots in call order (slots
  * of notifications stay empty), done() runs once, the request is freed.
@@ -37,13 +37,23 @@
  *  - "If there was an error in detecting the id in the Request object (e.g.
  *    Parse error/Invalid Request), it MUST be Null."
  *
- * Memory: a batch has at most RUMOR_JSONRPC_BATCH_MAX calls; the body size is
- * bounded by the HTTP layer.  A method answering twice is a bug (assert).
+ * Memory: a batch has at most RUMOR_JSONRPC_BATCH_MAX calls (counted while
+ * parsing, so a longer one is refused before it is built); the parse is
+ * bounded by rpc/json_parse.h's limits and the body size by the HTTP layer.
+ * Answers are bounded by response_max, checked before and after each call.
+ * A method answering twice is a bug (assert).
+ *
+ * Slices: with a defer hook, dispatching stops after RUMOR_JSONRPC_SLICE_CALLS
+ * calls or RUMOR_JSONRPC_SLICE_BYTES of answers and resumes when defer runs
+ * it; the parsed text (root) and the guard unit are kept until the last
+ * call is dispatched.  A request cancelled meanwhile dispatches nothing
+ * more.
  */
 #include "rpc/jsonrpc.h"
 #include "rpc/json_parse.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +70,10 @@ struct rumor_jsonrpc_call {
 struct rumor_jsonrpc_request {
 	rumor_jsonrpc_done_fn done;
 	void *arg;
+	const struct rumor_jsonrpc_server *server;
+	json_t *root;       /* the parsed text, until every call is dispatched */
+	size_t next;        /* the next call to dispatch */
+	int budget_spent;   /* an answer was refused: refuse the rest unrun */
 	size_t n_calls;
 	size_t outstanding; /* calls not yet answered, +1 while dispatching */
 	size_t answer_bytes; /* sum of the answers' text_len (results stay within
@@ -100,6 +114,7 @@ static json_t *make_result(json_t *result, json_t *id)
 
 static void request_free(struct rumor_jsonrpc_request *req)
 {
+	json_decref(req->root);
 	for (size_t i = 0; i < req->n_calls; i++) {
 		json_decref(req->calls[i].id);
 		free(req->calls[i].text);
@@ -151,12 +166,15 @@ static char *serialise(json_t *value, size_t *len)
 static void request_finish(struct rumor_jsonrpc_request *req)
 {
 	assert(req->outstanding == 0);
-	if (req->cancelled) {
-		request_free(req);
-		return;
-	}
 	rumor_jsonrpc_done_fn done = req->done;
 	void *arg = req->arg;
+	if (req->cancelled) {
+		/* nobody reads the answer, but done still runs once so the
+		 * caller can free what arg holds */
+		request_free(req);
+		done(arg, NULL, 0);
+		return;
+	}
 	char *body = NULL;
 	size_t len = 0;
 	if (req->batch) {
@@ -179,6 +197,10 @@ static void request_finish(struct rumor_jsonrpc_request *req)
 					body[len++] = ',';
 				memcpy(body + len, call->text, call->text_len);
 				len += call->text_len;
+				/* freed as copied: the peak is the body and
+				 * one answer, not twice the body */
+				free(req->calls[i].text);
+				req->calls[i].text = NULL;
 			}
 			body[len++] = ']';
 			body[len++] = '\n';
@@ -200,6 +222,9 @@ static void request_finish(struct rumor_jsonrpc_request *req)
 
 static char *tree_text(json_t *resp, size_t *len);
 
+static const char too_large_message[] = "response too large: ask for fewer or smaller items "
+					"per request";
+
 /* Records the serialised response (taken; NULL for a notification) and
  * finishes the request after its last answer. */
 static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text_len)
@@ -214,11 +239,10 @@ static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text
 		 * instead.  Errors may pass the budget, but each is small and a
 		 * batch has at most RUMOR_JSONRPC_BATCH_MAX calls. */
 		free(text);
-		text = tree_text(make_error(RUMOR_JSONRPC_INTERNAL_ERROR,
-					    "response too large: ask for fewer or smaller items "
-					    "per request",
-					    NULL, call->id),
+		text = tree_text(make_error(RUMOR_JSONRPC_INTERNAL_ERROR, too_large_message, NULL,
+					    call->id),
 				 &text_len);
+		req->budget_spent = 1;
 	}
 	if (call->id) {
 		req->answer_bytes += text_len;
@@ -322,6 +346,12 @@ static int scalar_of(const json_t *value, struct scalar *out)
 
 static size_t scalar_into(char *out, const struct scalar *v)
 {
+	if (v->str && v->size == v->str_len + 2) { /* nothing to escape (hex, ids) */
+		out[0] = '"';
+		memcpy(out + 1, v->str, v->str_len);
+		out[v->str_len + 1] = '"';
+		return v->size;
+	}
 	if (v->str)
 		return escape_into(out, v->str, v->str_len);
 	memcpy(out, v->digits, v->size);
@@ -384,6 +414,119 @@ void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result)
 	else
 		text = tree_text(make_result(result, call->id), &len);
 	call_answer(call, text, len);
+}
+
+void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned char *bytes,
+			     size_t len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":\"";
+	static const char mid[] = "\",\"id\":";
+	static const char digits[16] = "0123456789abcdef";
+	static char pairs[256][2]; /* byte -> its two hex digits */
+	static int pairs_ready;
+	assert(call);
+	if (!pairs_ready) { /* the loop thread only: calls are answered there */
+		for (int b = 0; b < 256; b++) {
+			pairs[b][0] = digits[b >> 4];
+			pairs[b][1] = digits[b & 0x0f];
+		}
+		pairs_ready = 1;
+	}
+	struct scalar id;
+	if (!call->id) {
+		call_answer(call, NULL, 0); /* a notification: never answered */
+		return;
+	}
+	if (!scalar_of(call->id, &id)) {
+		/* an id that is not a string or integer (null, a real) */
+		char *hex = malloc(2 * len + 1);
+		if (!hex) {
+			rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+			return;
+		}
+		for (size_t i = 0; i < len; i++) {
+			hex[2 * i] = digits[bytes[i] >> 4];
+			hex[2 * i + 1] = digits[bytes[i] & 0x0f];
+		}
+		json_t *value = json_stringn_nocheck(hex, 2 * len);
+		free(hex);
+		rumor_jsonrpc_reply(call, value);
+		return;
+	}
+	size_t total = sizeof(head) - 1 + 2 * len + sizeof(mid) - 1 + id.size + 1;
+	char *text = malloc(total + 2); /* + "\n" and NUL for request_finish */
+	if (!text) {
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	size_t o = 0;
+	memcpy(text, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	for (size_t i = 0; i < len; i++, o += 2)
+		memcpy(text + o, pairs[bytes[i]], 2);
+	memcpy(text + o, mid, sizeof(mid) - 1);
+	o += sizeof(mid) - 1;
+	o += scalar_into(text + o, &id);
+	text[o++] = '}';
+	text[o] = '\0';
+	assert(o == total);
+	call_answer(call, text, total);
+}
+
+void rumor_jsonrpc_reply_json(struct rumor_jsonrpc_call *call, const char *json, size_t len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+	static const char mid[] = ",\"id\":";
+	assert(call && len > 0);
+	if (!call->id) {
+		call_answer(call, NULL, 0); /* a notification: never answered */
+		return;
+	}
+	char *id_text = NULL;
+	size_t id_len;
+	struct scalar id;
+	int direct = scalar_of(call->id, &id);
+	if (direct) {
+		id_len = id.size;
+	} else {
+		/* null or a real: a bare value, so JSON_ENCODE_ANY */
+		id_len = json_dumpb(call->id, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+		id_text = id_len ? malloc(id_len) : NULL;
+		if (id_text &&
+		    json_dumpb(call->id, id_text, id_len, JSON_COMPACT | JSON_ENCODE_ANY) != id_len) {
+			free(id_text);
+			id_text = NULL;
+		}
+		if (!id_text) {
+			rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+			return;
+		}
+	}
+	size_t total = sizeof(head) - 1 + len + sizeof(mid) - 1 + id_len + 1;
+	char *text = malloc(total + 2); /* + "\n" and NUL for request_finish */
+	if (!text) {
+		free(id_text);
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, "out of memory", NULL);
+		return;
+	}
+	size_t o = 0;
+	memcpy(text, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	memcpy(text + o, json, len);
+	o += len;
+	memcpy(text + o, mid, sizeof(mid) - 1);
+	o += sizeof(mid) - 1;
+	if (direct) {
+		o += scalar_into(text + o, &id);
+	} else {
+		memcpy(text + o, id_text, id_len);
+		o += id_len;
+		free(id_text);
+	}
+	text[o++] = '}';
+	text[o] = '\0';
+	assert(o == total);
+	call_answer(call, text, total);
 }
 
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
@@ -500,6 +643,12 @@ static void dispatch_one(const struct rumor_jsonrpc_server *server,
 	}
 	call->id = id ? json_incref(id) : NULL;
 
+	struct rumor_jsonrpc_request *req = call->req;
+	if (call->id && (req->budget_spent || req->answer_bytes >= req->response_max)) {
+		/* the budget is spent: refused before any work is done */
+		rumor_jsonrpc_error(call, RUMOR_JSONRPC_INTERNAL_ERROR, too_large_message, NULL);
+		return;
+	}
 	const struct rumor_jsonrpc_method *method = rumor_jsonrpc_find(server,
 								       json_string_value(name));
 	if (!method) {
@@ -551,14 +700,81 @@ static void answer_single_error(int code, const char *message, rumor_jsonrpc_don
 	done(arg, body, len);
 }
 
+static void dispatch_slice(void *arg);
+
+/* Dispatches calls from req->next until the end or the end of a slice;
+ * then drops the guard (which may finish and free the request).  Returns
+ * 1 when the request is still alive. */
+static int dispatch_calls(struct rumor_jsonrpc_request *req)
+{
+	const struct rumor_jsonrpc_server *server = req->server;
+	size_t calls = 0, bytes_at_start = req->answer_bytes;
+	while (req->next < req->n_calls) {
+		if (req->cancelled) {
+			/* nobody waits: the rest are never run */
+			req->outstanding -= req->n_calls - req->next;
+			req->next = req->n_calls;
+			break;
+		}
+		if (server->defer && (calls >= RUMOR_JSONRPC_SLICE_CALLS ||
+				      req->answer_bytes - bytes_at_start >= RUMOR_JSONRPC_SLICE_BYTES)) {
+			if (server->defer(req->arg, dispatch_slice, req) == 0)
+				return 1; /* the guard stays */
+			calls = 0;
+			bytes_at_start = req->answer_bytes;
+		}
+		size_t i = req->next++;
+		json_t *element = req->batch ? json_array_get(req->root, i) : req->root;
+		dispatch_one(server, &req->calls[i], element);
+		calls++;
+	}
+	json_decref(req->root);
+	req->root = NULL;
+	if (--req->outstanding == 0) {
+		request_finish(req);
+		return 0;
+	}
+	return 1;
+}
+
+static void dispatch_slice(void *arg)
+{
+	dispatch_calls(arg);
+}
+
 struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
 						   const char *body, size_t len,
 						   rumor_jsonrpc_done_fn done, void *arg)
 {
-	json_error_t error;
-	json_t *root = rumor_json_parse(body, len, &error);
+	struct rumor_json_limits limits;
+	if (server->json_limits)
+		limits = *server->json_limits;
+	else
+		rumor_json_limits_default(&limits);
+	limits.max_root_items = RUMOR_JSONRPC_BATCH_MAX;
+	struct rumor_json_error error;
+	json_t *root = rumor_json_parse_limited(body, len, &limits, &error);
 	if (!root) {
-		answer_single_error(RUMOR_JSONRPC_PARSE_ERROR, "parse error", done, arg);
+		char message[256];
+		switch (error.kind) {
+		case RUMOR_JSON_EROOT_ITEMS:
+			snprintf(message, sizeof(message),
+				 "invalid request: batch too large: more than %d calls (reading "
+				 "stopped at byte %zu)",
+				 RUMOR_JSONRPC_BATCH_MAX, error.offset);
+			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST, message, done, arg);
+			return NULL;
+		case RUMOR_JSON_ELIMIT:
+			snprintf(message, sizeof(message), "invalid request: %s", error.text);
+			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST, message, done, arg);
+			return NULL;
+		case RUMOR_JSON_OK:
+		case RUMOR_JSON_ESYNTAX:
+			break;
+		}
+		snprintf(message, sizeof(message), "parse error: %s",
+			 error.text[0] ? error.text : "not JSON");
+		answer_single_error(RUMOR_JSONRPC_PARSE_ERROR, message, done, arg);
 		return NULL;
 	}
 	struct rumor_jsonrpc_request *req;
@@ -570,28 +786,21 @@ struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_se
 					    "invalid request: empty batch", done, arg);
 			return NULL;
 		}
-		if (n > RUMOR_JSONRPC_BATCH_MAX) {
-			json_decref(root);
-			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST,
-					    "invalid request: batch too large", done, arg);
-			return NULL;
-		}
+		assert(n <= RUMOR_JSONRPC_BATCH_MAX); /* max_root_items */
 		req = request_new(n, 1, done, arg);
 	} else {
 		req = request_new(1, 0, done, arg);
 	}
+	req->server = server;
+	req->root = root;
 	req->response_max = server->response_max ? server->response_max : RUMOR_JSONRPC_RESPONSE_MAX;
 	req->outstanding = req->n_calls + 1; /* +1: the dispatch guard */
-	for (size_t i = 0; i < req->n_calls; i++) {
-		json_t *element = req->batch ? json_array_get(root, i) : root;
-		dispatch_one(server, &req->calls[i], element);
-	}
-	json_decref(root);
-	if (--req->outstanding == 0) {
-		request_finish(req);
-		return NULL;
-	}
-	return req;
+	/* A batch longer than a slice starts at the next turn: its parse was
+	 * this turn's share of the loop. */
+	if (server->defer && req->n_calls > RUMOR_JSONRPC_SLICE_CALLS &&
+	    server->defer(req->arg, dispatch_slice, req) == 0)
+		return req;
+	return dispatch_calls(req) ? req : NULL;
 }
 
 void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req)

@@ -18,6 +18,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "rpc/json_parse.h"
+
 #define RUMOR_JSONRPC_PARSE_ERROR (-32700)
 #define RUMOR_JSONRPC_INVALID_REQUEST (-32600)
 #define RUMOR_JSONRPC_METHOD_NOT_FOUND (-32601)
@@ -29,8 +31,18 @@
 /* Bytes of answers one request may hold.  An answer that would pass it is
  * replaced by a short -32603 "response too large" error, so a batch of
  * calls that each return megabytes cannot build gigabytes, and every call
- * is still answered. */
-#define RUMOR_JSONRPC_RESPONSE_MAX (128u * 1024 * 1024)
+ * is still answered.  The budget is checked before each call too: once it
+ * is spent (or an answer was refused for it), the remaining calls of the
+ * request get that error without running, so a batch does the work of at
+ * most one call past its budget. */
+#define RUMOR_JSONRPC_RESPONSE_MAX (32u * 1024 * 1024)
+/* A batch is dispatched in slices when the server has a defer hook: after
+ * this many calls, or this many bytes of answers, the rest waits until
+ * defer runs it (rumord: the next loop turn), so other clients and peers
+ * are served between slices.  A batch of more than a slice's calls starts
+ * its first slice at the next turn too (its parse was this turn's share). */
+#define RUMOR_JSONRPC_SLICE_CALLS 100
+#define RUMOR_JSONRPC_SLICE_BYTES (1024u * 1024)
 
 struct rumor_jsonrpc_call;
 struct rumor_jsonrpc_request;
@@ -52,10 +64,28 @@ struct rumor_jsonrpc_server {
 	size_t n_methods;
 	void *ctx; /* passed to every method */
 	size_t response_max; /* answer bytes per request; 0: RUMOR_JSONRPC_RESPONSE_MAX */
+	/* Limits of the request text (rpc/json_parse.h); NULL: the defaults.
+	 * A batch is also capped at RUMOR_JSONRPC_BATCH_MAX while parsing. */
+	const struct rumor_json_limits *json_limits;
+	/* Optional: arrange for fn(fn_arg) to run later on this thread, after
+	 * pending I/O; done_arg is the arg the request was handled with.
+	 * Returns 0, or negative when it cannot (the batch then goes on at
+	 * once).  NULL: batches run whole. */
+	int (*defer)(void *done_arg, void (*fn)(void *fn_arg), void *fn_arg);
 };
 
 /* Answer a call.  result is stolen (may be json_null()). */
 void rumor_jsonrpc_reply(struct rumor_jsonrpc_call *call, json_t *result);
+/* Answer a call with a string result: bytes[0..len) in lower-case hex.  The
+ * same answer as rumor_jsonrpc_reply(call, json_string(hex)), written in one
+ * pass without the intermediate copies (a 4 MiB block is 8 MiB of hex). */
+void rumor_jsonrpc_reply_hex(struct rumor_jsonrpc_call *call, const unsigned char *bytes,
+			     size_t len);
+/* Answer a call with a result given as JSON text: json[0..len) must be one
+ * valid JSON value in compact form (the caller wrote it; it is not parsed
+ * again).  For large results built without a json_t tree.  json is
+ * borrowed. */
+void rumor_jsonrpc_reply_json(struct rumor_jsonrpc_call *call, const char *json, size_t len);
 /* Answer a call with an error; message is copied; data (stolen) may be NULL. */
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data);
@@ -69,12 +99,19 @@ typedef void (*rumor_jsonrpc_done_fn)(void *arg, char *body, size_t len);
 
 /* Parses body and dispatches.  done runs exactly once: possibly before this
  * returns, possibly later.  Returns the request handle (for cancel), or NULL
- * when done has already run. */
+ * when done has already run.  A text that is not JSON is answered -32700
+ * with jansson's reason and where; one past a limit of json_limits, or a
+ * batch of more than RUMOR_JSONRPC_BATCH_MAX calls, -32600 naming the limit
+ * and where reading stopped.  server is borrowed until done has run (or,
+ * after cancel, until the last call is answered). */
 struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
 						   const char *body, size_t len,
 						   rumor_jsonrpc_done_fn done, void *arg);
-/* The client went away: done will not be called; outstanding calls are
- * still answered by their methods and then the request is freed. */
+/* The client went away: no answer is built; outstanding calls are still
+ * answered by their methods, then the request is freed and done runs once
+ * with body NULL (so the caller can free what its arg holds: rumord's arg
+ * is the HTTP request, which rumor_http_respond frees).  Calls of a sliced
+ * batch not yet dispatched are dropped. */
 void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req);
 
 /* Looks up a method by name, or NULL. */

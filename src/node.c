@@ -225,7 +225,14 @@ static void on_put_done(struct rumor_store_put *put, int status)
 	if (status < 0 && node->store) {
 		char last[200] = "";
 		rumor_store_last_error(node->store, last, sizeof(last));
-		snprintf(why, sizeof(why), "%s (%s)", rumor_store_strerror(status), last);
+		/* What the store said, for the log and the RPC reason: the
+		 * error (e.g. "No space left on device") and SQLite's text. */
+		if (last[0] && status == RUMOR_STORE_EIO) /* SQLite's text is the news */
+			snprintf(why, sizeof(why), "%s", last);
+		else if (last[0])
+			snprintf(why, sizeof(why), "%s (%s)", rumor_store_strerror(status), last);
+		else
+			snprintf(why, sizeof(why), "%s", rumor_store_strerror(status));
 	}
 	rumor_core_stored(node->core, pj->job, status, status < 0 ? why : NULL, now_us());
 	free(pj);

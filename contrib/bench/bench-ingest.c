@@ -23,7 +23,14 @@
  *     Content-Length, and for each call a result equal to the hex SHA-256 of
  *     the item sent (its id).  An item counts as accepted only then.
  *
- * Both print one JSON object on stdout (the result) and a human-readable
+ *   bench-ingest bigblock [--network=NAME] [--tx-count=N] [--height=H]
+ *     Prints (stdout, hex, one line) a block signed by a fresh random key
+ *     that names N random transaction ids (default: as many as fit in 4 MiB,
+ *     the largest block), at height H (default 1, with a random parent).
+ *     For contrib/bench/hostile and test/functional/test_rpc_hostile.py,
+ *     which need the largest item there is.
+ *
+ * verify-rate and load print one JSON object on stdout (the result) and a human-readable
  * summary on stderr.  Exit status: 0 when every check passed, 1 when a call
  * or verification failed, 2 on a usage or set-up error.
  *
@@ -1106,6 +1113,58 @@ static int cmd_load(int argc, char **argv)
 	return failed == 0 && accepted == count ? 0 : EXIT_FAILED;
 }
 
+/* ---- bigblock ---------------------------------------------------------- */
+
+static int cmd_bigblock(int argc, char **argv)
+{
+	const char *network = DEFAULT_NETWORK;
+	uint64_t tx_count = RUMOR_BLOCK_TX_MAX, height = 1;
+	static const struct option options[] = {
+		{"network", required_argument, NULL, 'n'},
+		{"tx-count", required_argument, NULL, 'c'},
+		{"height", required_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			network = optarg;
+			break;
+		case 'c':
+			tx_count = parse_uint("--tx-count", optarg, 0, RUMOR_BLOCK_TX_MAX);
+			break;
+		case 'h':
+			height = parse_uint("--height", optarg, 1, UINT64_MAX);
+			break;
+		default:
+			usage_error("bigblock: unknown option");
+		}
+	}
+	struct rumor_network net;
+	network_or_die(&net, network);
+	uint8_t pubkey[RUMOR_PUBKEY_SIZE], secret[RUMOR_SECRET_SIZE], prev[RUMOR_ID_SIZE];
+	rumor_sign_keypair_random(pubkey, secret);
+	rumor_random(prev, sizeof(prev));
+	uint8_t *ids = xmalloc((size_t)tx_count * RUMOR_ID_SIZE);
+	rumor_random(ids, (size_t)tx_count * RUMOR_ID_SIZE); /* distinct with overwhelming odds */
+	size_t len;
+	uint8_t *block = rumor_block_create(&net, secret, height, prev, (uint64_t)time(NULL), ids,
+					    (uint32_t)tx_count, &len);
+	sodium_memzero(secret, sizeof(secret));
+	free(ids);
+	if (!block)
+		fatal("rumor_block_create: %s", strerror(errno));
+	char *hex = xmalloc(2 * len + 2);
+	rumor_hex_encode(block, len, hex);
+	hex[2 * len] = '\n';
+	hex[2 * len + 1] = '\0';
+	fwrite(hex, 1, 2 * len + 1, stdout);
+	free(hex);
+	free(block);
+	return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void print_help(void)
@@ -1116,6 +1175,7 @@ static void print_help(void)
 	      "                         [--count=N] [--size=BYTES] [--connections=K] [--batch=B]\n"
 	      "                         [--network=NAME] [--ids-out=FILE] [--timeout=S]\n"
 	      "                         [--label=NAME]\n"
+	      "       bench-ingest bigblock [--network=NAME] [--tx-count=N] [--height=H]\n"
 	      "Load generator and Ed25519 baseline for contrib/bench/rpc-ingest.\n"
 	      "Prints one JSON object on stdout and a summary on stderr.\n",
 	      stdout);
@@ -1135,5 +1195,7 @@ int main(int argc, char **argv)
 		return cmd_verify_rate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "load") == 0)
 		return cmd_load(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bigblock") == 0)
+		return cmd_bigblock(argc - 1, argv + 1);
 	usage_error("unknown command '%s'", argv[1]);
 }

@@ -10,7 +10,9 @@ from the benchmarks themselves, never from the test suite):
    README documents, steal included.
 2. `transport` with one small size and one short round: exit 0 and its
    figures.
-3. `sim` with one run of 50 simulated nodes: exit 0, the run ok, and its
+3. `hostile` with 5 honest calls per phase and small attacks: exit 0 (every
+   honest call answered, a clean stop) and a row per phase with its figures.
+4. `sim` with one run of 50 simulated nodes: exit 0, the run ok, and its
    wall time, CPU time, resident memory and events.
 Each driver runs in a process group of its own, killed whole at the end, so
 no rumord or load generator it started outlives the test, even on a timeout.
@@ -92,6 +94,16 @@ class ContribBench(TestBase):
               "transport and raw ChaCha20-Poly1305 rates for 1 KiB")
         check(r.get("handshakes_per_s_tcp", 0) > 0, "handshakes over TCP were counted")
 
+        log("contrib/bench/hostile, small attacks, 5 honest calls each")
+        r = run_driver("hostile", ["--calls=5", "--settle=0.3", "--idle=80", "--slowloris=80",
+                                   "--bruteforce=2", "--timeout=20"])
+        phases = [row.get("phase") for row in r.get("rows", [])]
+        check_equal(phases, ["baseline", "idle", "slowloris", "batch", "tiny", "bruteforce"],
+                    "a row per phase")
+        for row in r["rows"]:
+            check(row.get("ok") == 5 and row.get("failed") == 0 and is_number(row.get("p99_ms"))
+                  and is_number(row.get("rss_max_mb")) and is_number(row.get("loadavg_1m")),
+                  "%s: 5 honest calls answered, p99, RSS and load average" % row.get("phase"))
         log("contrib/bench/sim, one run of 50 nodes")
         r = run_driver("sim", ["--sizes=50", "--runs=1", "--items=20"])
         check(r.get("ok") is True and len(r.get("runs", [])) == 1, "sim reports one run, ok")

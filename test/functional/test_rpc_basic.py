@@ -8,6 +8,7 @@ named params; getinfo fields and counts; help; batches answered in order;
 notification-only requests get 204; keep-alive; `stop` exits 0 and removes
 the cookie."""
 
+import json
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from framework import (HEX64, RPCError, TestBase, TestFailure, check, check_equal, createblock,
-                       createtx, expect_rpc_error, item_id, keygen, log)
+                       createtx, expect_rpc_error, item_id, keygen, log, rumor_tx)
 
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (debug|info|notice|warn|error): \S")
@@ -108,6 +109,11 @@ class RPCBasic(TestBase):
         check_equal(vb["tx"], [txid1, txid2], "block lists the two tx ids in order")
         check_equal(vb["size"], len(blk) // 2, "block size")
         check(HEX64.match(str(vb["merkle_root"])) is not None, "merkle_root is 64 hex")
+        # every field as rumor-tx decodes the same bytes (rumord writes the
+        # verbose object directly, without jansson)
+        dec = json.loads(rumor_tx("decode", "--network=testnet", blk))
+        check_equal({k: vb[k] for k in sorted(vb)},
+                    {k: dec[k] for k in sorted(vb)}, "verbose block equals rumor-tx decode")
         check_equal(node.rpc("getblock", blkid, True), vb, "getblock(id, true) equals the default")
         check_equal(node.rpc("getblock", blkid, False), blk, "getblock(id, false) returns the block hex")
         check_equal(node.rpc("getblock", id=blkid, verbose=False), blk, "getblock with named params")

@@ -81,6 +81,7 @@ struct w_node {
 	uint64_t verifies, puts, has_queries, gets, dials;
 	uint64_t sent_by_type[16];
 	char last_log[1024];
+	size_t n_logs;
 	struct rumor_core_addr dial_addr[16];
 	rumor_core_target dial_target[16];
 	size_t n_dial;
@@ -107,6 +108,7 @@ static void w_log(void *ctx, enum rumor_core_log_level level, const char *line)
 {
 	struct w_node *n = ctx;
 	(void)level;
+	n->n_logs++;
 	snprintf(n->last_log, sizeof(n->last_log), "%s", line);
 }
 

@@ -267,6 +267,65 @@ static void test_store_check_before_verify(void **state)
 	w_free(&w);
 }
 
+/* A write the store refuses (a full disk): the RPC reason carries the
+ * store's text, and the log gets one line per interval with a count, not
+ * a line per item. */
+static void test_store_failure_reason_and_log(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	w.n[0].auto_store = 0;
+	const char *full = "No space left on device (database or disk is full)";
+	size_t len;
+	uint8_t *tx = make_tx(&w, 9, &len);
+	rumor_core_submit(w.n[0].core, 1, tx, len, 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_jobs, 1);
+	assert_int_equal(w.n[0].jobs[0].a.type, RUMOR_CORE_STORE_PUT);
+	size_t logs0 = w.n[0].n_logs;
+	rumor_core_stored(w.n[0].core, w.n[0].jobs[0].a.job, -ENOSPC, full, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_replies, 1);
+	assert_int_equal(w.n[0].replies[0].status, RUMOR_SUBMIT_ESTORE);
+	assert_string_equal(w.n[0].replies[0].reason,
+			    "database error: No space left on device (database or disk is full); "
+			    "item not stored");
+	assert_int_equal(w.n[0].n_logs, logs0 + 1);
+	assert_non_null(strstr(w.n[0].last_log, "cannot store item: No space left on device"));
+	/* three more fail within the interval: answered, not logged */
+	uint8_t *txs[3];
+	for (int i = 0; i < 3; i++) {
+		txs[i] = make_tx(&w, 10 + i, &len);
+		rumor_core_submit(w.n[0].core, 2 + (uint64_t)i, txs[i], len, 0, w.now, w.wall);
+		w_settle(&w);
+		assert_int_equal(w.n[0].n_jobs, 2 + (size_t)i);
+		w.now += 1000000;
+		rumor_core_stored(w.n[0].core, w.n[0].jobs[1 + i].a.job, -ENOSPC, NULL, w.now);
+		w_settle(&w);
+		assert_int_equal(w.n[0].replies[1 + i].status, RUMOR_SUBMIT_ESTORE);
+	}
+	assert_string_equal(w.n[0].replies[3].reason,
+			    "database error: item not stored"); /* no text given */
+	assert_int_equal(w.n[0].n_logs, logs0 + 1);
+	/* the core asks to be woken when the interval ends; then one line */
+	uint64_t due = rumor_core_expiry(w.n[0].core);
+	assert_true(due <= w.now - 3000000 + 10000000);
+	w.now = due;
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	assert_int_equal(w.n[0].n_logs, logs0 + 2);
+	assert_non_null(strstr(w.n[0].last_log, "cannot store 3 more item(s) in the last 10 s"));
+	assert_non_null(strstr(w.n[0].last_log, "store error"));
+	/* nothing more to say: no second line */
+	w.now += 20000000;
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	assert_int_equal(w.n[0].n_logs, logs0 + 2);
+	free(tx);
+	for (int i = 0; i < 3; i++)
+		free(txs[i]);
+	w_free(&w);
+}
+
 static void test_rpc_waiter_synced_put(void **state)
 {
 	(void)state;
@@ -872,6 +931,7 @@ int main(void)
 		cmocka_unit_test(test_dedup_join),
 		cmocka_unit_test(test_caps_ebusy),
 		cmocka_unit_test(test_store_check_before_verify),
+		cmocka_unit_test(test_store_failure_reason_and_log),
 		cmocka_unit_test(test_rpc_waiter_synced_put),
 		cmocka_unit_test(test_reject_closes_and_never_refetched),
 		cmocka_unit_test(test_peer_item_outcomes),

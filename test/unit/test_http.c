@@ -510,13 +510,19 @@ static void test_max_clients(void **state)
 	int a = client_connect();
 	int b = client_connect();
 	assert_true(pump_until(two_clients));
-	int c = client_connect();
+	/* both authenticate (keep-alive): their slots are theirs */
 	struct response r;
+	client_send_str(a, post("1", ""));
+	assert_true(client_read(a, &r));
+	client_send_str(b, post("2", ""));
+	assert_true(client_read(b, &r));
+	int c = client_connect();
 	assert_true(client_read(c, &r));
 	assert_int_equal(r.status, 503);
 	assert_true(client_sees_close(c));
 	client_close(c);
 	assert_int_equal(stats().connections_refused, 1);
+	assert_int_equal(stats().connections_evicted, 0);
 	/* the two admitted clients are served */
 	client_send_str(a, post("1", ""));
 	assert_true(client_read(a, &r));
@@ -524,6 +530,163 @@ static void test_max_clients(void **state)
 	client_close(a);
 	client_close(b);
 	assert_true(pump_until(no_clients));
+	assert_still_serving();
+}
+
+/* Connections that never authenticated cannot lock the port: when the
+ * slots are full, a new connection evicts the oldest of them. */
+static void test_evicts_unauthenticated(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.max_clients = 3;
+	start(&limits);
+	int trusted = client_connect();
+	struct response r;
+	client_send_str(trusted, post("t", ""));
+	assert_true(client_read(trusted, &r));
+	int idle1 = client_connect();
+	assert_true(pump_until(two_clients));
+	int idle2 = client_connect(); /* a slowloris: half a request line */
+	client_send_str(idle2, "POST / HT");
+	for (int i = 0; i < 50; i++) { /* older than the eviction's minimum age */
+		pump();
+		usleep(1000);
+	}
+	assert_int_equal(stats().clients, 3);
+	/* an honest client gets in by evicting idle1, the oldest untrusted */
+	int honest = client_connect();
+	client_send_str(honest, post("{\"honest\":1}", ""));
+	assert_true(client_read(honest, &r));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"honest\":1}");
+	assert_int_equal(stats().connections_evicted, 1);
+	assert_int_equal(stats().connections_refused, 0);
+	inlen = 0;
+	assert_true(client_read(idle1, &r) == 0 || r.status == 503);
+	assert_true(client_sees_close(idle1));
+	inlen = 0;
+	/* the authenticated connection was not touched */
+	client_send_str(trusted, post("again", ""));
+	assert_true(client_read(trusted, &r));
+	assert_string_equal(r.body, "again");
+	client_close(idle1);
+	client_close(idle2);
+	client_close(honest);
+	client_close(trusted);
+	assert_true(pump_until(no_clients));
+}
+
+/* A connection without credentials must finish its headers within the
+ * header deadline, however it trickles bytes; an authenticated keep-alive
+ * connection may idle for the (longer) idle timeout. */
+static void test_header_deadline(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.header_timeout_ms = 200;
+	limits.idle_timeout_ms = 3000;
+	start(&limits);
+	int slow = client_connect();
+	const char *line = "POST / HTTP/1.1\r\nX-Slow: ";
+	uint64_t t0 = uv_hrtime();
+	struct response r;
+	int closed = 0;
+	/* one byte every 20 ms: the deadline is not extended by them */
+	for (int i = 0; i < 150 && !closed; i++) {
+		char byte = line[i % strlen(line)];
+		send(slow, &byte, 1, MSG_NOSIGNAL);
+		for (int k = 0; k < 20; k++) {
+			pump();
+			usleep(1000);
+		}
+		closed = stats().clients == 0;
+	}
+	assert_true(closed);
+	uint64_t elapsed_ms = (uv_hrtime() - t0) / 1000000;
+	assert_true(elapsed_ms < 2500); /* well before the idle timeout */
+	assert_true(client_read(slow, &r));
+	assert_int_equal(r.status, 408);
+	assert_non_null(strstr(r.body, "request headers not complete within 200 ms"));
+	client_close(slow);
+	assert_int_equal(stats().header_timeouts, 1);
+
+	/* authenticated keep-alive: idle past the header deadline is fine */
+	int fd = client_connect();
+	client_send_str(fd, post("1", ""));
+	assert_true(client_read(fd, &r));
+	for (int k = 0; k < 400; k++) {
+		pump();
+		usleep(1000);
+	}
+	client_send_str(fd, post("2", ""));
+	assert_true(client_read(fd, &r));
+	assert_string_equal(r.body, "2");
+	client_close(fd);
+	assert_true(pump_until(no_clients));
+}
+
+/* A body shorter than its Content-Length gets a 408 that says so. */
+static void test_body_incomplete(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.idle_timeout_ms = 200;
+	start(&limits);
+	int fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.1\r\n" AUTH_HEADER "Content-Length: 10\r\n\r\nabc");
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 408);
+	assert_non_null(strstr(r.body, "request body incomplete: received 3 of 10 bytes"));
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	assert_int_equal(stats().body_timeouts, 1);
+	assert_still_serving();
+}
+
+static int log_lines;
+static char last_log[512];
+static void test_log(const char *message)
+{
+	log_lines++;
+	snprintf(last_log, sizeof(last_log), "%s", message);
+}
+
+/* A wrong password is answered after the delay, counted, and logged once
+ * per interval however many follow. */
+static void test_auth_failure_delayed(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.auth_fail_delay_ms = 150;
+	start(&limits);
+	rumor_http_set_log(test_log);
+	log_lines = 0;
+	uint64_t before = rumor_http_auth_failures_total();
+	for (int i = 0; i < 3; i++) {
+		int fd = client_connect();
+		uint64_t t0 = uv_hrtime();
+		client_send_str(fd, "POST / HTTP/1.1\r\nAuthorization: Basic YWxpY2U6aHVudGVyMw==\r\n"
+				    "Content-Length: 2\r\n\r\n{}");
+		struct response r;
+		assert_true(client_read(fd, &r));
+		assert_int_equal(r.status, 401);
+		assert_true(uv_hrtime() - t0 >= 140 * 1000000ull);
+		client_close(fd);
+	}
+	/* a client that leaves before its 401 frees the slot at once */
+	int fd = client_connect();
+	client_send_str(fd, "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+	for (int i = 0; i < 50; i++)
+		pump();
+	client_close(fd);
+	assert_true(pump_until(no_clients));
+	assert_int_equal(stats().auth_failures, 4);
+	assert_int_equal(rumor_http_auth_failures_total() - before, 4);
+	assert_int_equal(log_lines, 1);
+	assert_non_null(strstr(last_log, "failed authentication from 127.0.0.1:"));
+	rumor_http_set_log(NULL);
 	assert_still_serving();
 }
 
@@ -551,7 +714,7 @@ static void test_unread_response_times_out(void **state)
 {
 	struct rumor_http_limits limits;
 	rumor_http_limits_default(&limits);
-	limits.idle_timeout_ms = 200;
+	limits.idle_timeout_ms = 1000; /* room to send 4 MiB on a loaded machine */
 	start(&limits);
 	int fd = client_connect();
 	/* Shrink the client's receive buffer so the echoed 4 MiB cannot all
@@ -719,6 +882,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_huge_body, teardown),
 		cmocka_unit_test_teardown(test_expect_continue, teardown),
 		cmocka_unit_test_teardown(test_max_clients, teardown),
+		cmocka_unit_test_teardown(test_evicts_unauthenticated, teardown),
+		cmocka_unit_test_teardown(test_header_deadline, teardown),
+		cmocka_unit_test_teardown(test_body_incomplete, teardown),
+		cmocka_unit_test_teardown(test_auth_failure_delayed, teardown),
 		cmocka_unit_test_teardown(test_idle_timeout, teardown),
 		cmocka_unit_test_teardown(test_unread_response_times_out, teardown),
 		cmocka_unit_test_teardown(test_client_gone_while_pending, teardown),

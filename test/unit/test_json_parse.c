@@ -622,6 +622,71 @@ static void test_length_bound(void **state)
 	check("{\"jsonrpc\":\"2.0\"}", PLAIN);
 }
 
+/* The limits: each refuses with its own kind and words, where it was
+ * crossed; texts within them parse as rumor_json_parse does. */
+static void test_limits(void **state)
+{
+	struct rumor_json_limits lim;
+	rumor_json_limits_default(&lim);
+	lim.max_values = 5;
+	lim.max_depth = 3;
+	lim.max_key_bytes = 4;
+	lim.max_string_bytes = 6;
+	lim.max_root_items = 3;
+	struct rumor_json_error e;
+	static const struct {
+		const char *text;
+		enum rumor_json_error_kind kind;
+		const char *words;
+	} limit_cases[] = {
+		{"[1,2,{\"a\":\"b\"}]", RUMOR_JSON_OK, NULL},
+		{"[1,2,\"\\u00e9\"]", RUMOR_JSON_OK, NULL}, /* not plain: jansson, limits kept */
+		{"{\"a\":[1,2,3,4,5]}", RUMOR_JSON_ELIMIT, "more than 5 JSON values (limit reached at byte 13)"},
+		{"{\"a\":[1,2,3,4,\"\\u00e9\"]}", RUMOR_JSON_ELIMIT, "more than 5 JSON values"},
+		{"[[[[1]]]]", RUMOR_JSON_ELIMIT, "nested deeper than 3 arrays or objects (at byte 4)"},
+		{"{\"abcde\":1}", RUMOR_JSON_ELIMIT, "object key longer than 4 bytes"},
+		{"[\"abcdefg\"]", RUMOR_JSON_ELIMIT, "string longer than 6 bytes"},
+		{"[\"ab\\u0063defg\"]", RUMOR_JSON_ELIMIT, "string longer than 6 bytes"},
+		{"[1,2,3,4]", RUMOR_JSON_EROOT_ITEMS, "more than 3 elements in the top-level array"},
+		{"[1,2", RUMOR_JSON_ESYNTAX, "']' expected near end of file (line 1, column 4, byte 4)"},
+		{"{\"a\":1,\"a\":2}", RUMOR_JSON_ESYNTAX, "duplicate object key"},
+		{"[1]\f", RUMOR_JSON_ESYNTAX, "end of file expected"},
+		{"", RUMOR_JSON_ESYNTAX, "end of file"},
+	};
+	for (size_t i = 0; i < sizeof(limit_cases) / sizeof(limit_cases[0]); i++) {
+		size_t len = strlen(limit_cases[i].text);
+		char *buf = malloc(len + 1);
+		memcpy(buf, limit_cases[i].text, len); /* no NUL read: ASan checks */
+		json_t *v = rumor_json_parse_limited(buf, len, &lim, &e);
+		if (limit_cases[i].kind == RUMOR_JSON_OK) {
+			assert_non_null(v);
+			json_t *ref = rumor_json_parse(buf, len, NULL);
+			assert_true(json_equal(v, ref));
+			json_decref(ref);
+			json_decref(v);
+		} else {
+			assert_null(v);
+			if (e.kind != limit_cases[i].kind || !strstr(e.text, limit_cases[i].words))
+				fail_msg("%s: kind %d, \"%s\"", limit_cases[i].text, e.kind, e.text);
+		}
+		free(buf);
+	}
+	/* a 32 MiB body of tiny values stops at the limit */
+	size_t n = 16u << 20;
+	char *big = malloc(2 * n + 1);
+	big[0] = '[';
+	for (size_t i = 0; i < n; i++) {
+		big[1 + 2 * i] = '0';
+		big[2 + 2 * i] = ',';
+	}
+	big[2 * n] = ']';
+	rumor_json_limits_default(&lim);
+	assert_null(rumor_json_parse_limited(big, 2 * n + 1, &lim, &e));
+	assert_int_equal(e.kind, RUMOR_JSON_ELIMIT);
+	assert_true(e.offset < 2 * RUMOR_JSON_MAX_VALUES + 8);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_big_batch),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_length_bound),
+		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,7 +63,7 @@ static const struct rumor_jsonrpc_method methods[] = {
 	{"later", m_later, NULL, "later"},
 	{"subtract", m_subtract, subtract_names, "subtract minuend subtrahend"},
 };
-static const struct rumor_jsonrpc_server server = {methods, 4, NULL, 0};
+static const struct rumor_jsonrpc_server server = {.methods = methods, .n_methods = 4};
 
 /* ---- done capture ---- */
 
@@ -432,9 +432,9 @@ static void test_cancel(void **state)
 	assert_non_null(req);
 	rumor_jsonrpc_reply(parked[0], json_string("a"));
 	rumor_jsonrpc_request_cancel(req);
-	/* the last answer frees the request without calling done */
+	/* the last answer frees the request; done runs with no body */
 	rumor_jsonrpc_reply(parked[1], json_string("b"));
-	assert_int_equal(done_calls, 0);
+	assert_int_equal(done_calls, 1);
 	assert_null(done_body);
 }
 
@@ -445,8 +445,10 @@ static void test_cancel_notification(void **state)
 		rumor_jsonrpc_handle(&server, text, strlen(text), on_done, &done_calls);
 	assert_non_null(req);
 	rumor_jsonrpc_request_cancel(req);
-	rumor_jsonrpc_error(parked[0], -1, "x", json_true());
 	assert_int_equal(done_calls, 0);
+	rumor_jsonrpc_error(parked[0], -1, "x", json_true());
+	assert_int_equal(done_calls, 1);
+	assert_null(done_body);
 }
 
 static void test_batch_cap(void **state)
@@ -506,7 +508,7 @@ static void big_done(void *arg, char *body, size_t len)
 static void test_response_budget(void **state)
 {
 	/* each answer is {"jsonrpc":"2.0","result":"x*100","id":N}: ~130 bytes */
-	const struct rumor_jsonrpc_server small = {big_methods, 1, NULL, 300};
+	const struct rumor_jsonrpc_server small = {.methods = big_methods, .n_methods = 1, .response_max = 300};
 	const char *req = "[{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":1},"
 			  "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":2},"
 			  "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":3}]";
@@ -526,13 +528,223 @@ static void test_response_budget(void **state)
 	json_decref(resp);
 	free(big_body);
 	/* The default budget is generous: the same batch is answered in full. */
-	const struct rumor_jsonrpc_server dflt = {big_methods, 1, NULL, 0};
+	const struct rumor_jsonrpc_server dflt = {.methods = big_methods, .n_methods = 1};
 	big_body = NULL;
 	assert_null(rumor_jsonrpc_handle(&dflt, req, strlen(req), big_done, NULL));
 	resp = json_loads(big_body, 0, NULL);
 	assert_non_null(json_object_get(json_array_get(resp, 2), "result"));
 	json_decref(resp);
 	free(big_body);
+}
+
+static const char *error_message(json_t *resp)
+{
+	return json_string_value(json_object_get(json_object_get(resp, "error"), "message"));
+}
+
+/* Errors say what is wrong and where. */
+static void test_error_messages(void **state)
+{
+	json_t *r = run("{\"jsonrpc\":\"2.0\",\"method\":\"echo\" \"id\":1}");
+	assert_error(r, RUMOR_JSONRPC_PARSE_ERROR, "null");
+	assert_non_null(strstr(error_message(r), "parse error: "));
+	assert_non_null(strstr(error_message(r), "expected near '\"id\"' (line 1, column 37, byte 37)"));
+	json_decref(r);
+	r = run("{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"method\":\"fail\",\"id\":1}");
+	assert_non_null(strstr(error_message(r), "duplicate object key"));
+	json_decref(r);
+	/* tiny values: refused at the limit, long before the end */
+	size_t n = 2 * RUMOR_JSON_MAX_VALUES + 2;
+	char *text = malloc(2 * n + 64);
+	size_t o = (size_t)sprintf(text, "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":[");
+	for (size_t i = 0; i < n; i++) {
+		text[o++] = '0';
+		text[o++] = ',';
+	}
+	o--;
+	o += (size_t)sprintf(text + o, "],\"id\":1}");
+	r = run(text);
+	assert_error(r, RUMOR_JSONRPC_INVALID_REQUEST, "null");
+	assert_non_null(strstr(error_message(r), "more than 100000 JSON values"));
+	json_decref(r);
+	free(text);
+	assert_int_equal(method_calls, 0);
+	/* deep nesting */
+	r = run("{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		"[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],\"id\":1}");
+	assert_error(r, RUMOR_JSONRPC_INVALID_REQUEST, "null");
+	assert_non_null(strstr(error_message(r), "nested deeper than 32"));
+	json_decref(r);
+}
+
+/* Once the answer budget is spent, the rest of the batch is refused
+ * without running. */
+static void test_budget_checked_before_calls(void **state)
+{
+	const struct rumor_jsonrpc_server small = {.methods = methods, .n_methods = 4,
+						   .response_max = 100};
+	const char *one = "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":[\"xxxxxxxxxxxxxxxxxxxx"
+			  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"],\"id\":1},";
+	char text[8192];
+	size_t o = 0;
+	text[o++] = '[';
+	for (int i = 0; i < 20; i++) {
+		memcpy(text + o, one, strlen(one));
+		o += strlen(one);
+	}
+	text[o - 1] = ']';
+	text[o] = '\0';
+	done_body = NULL;
+	assert_null(rumor_jsonrpc_handle(&small, text, o, on_done, &done_calls));
+	json_t *r = json_loads(done_body, 0, NULL);
+	assert_int_equal(json_array_size(r), 20);
+	/* the first answer (~90 bytes) fits; the second is refused after
+	 * running; the other 18 are refused before */
+	assert_int_equal(method_calls, 2);
+	assert_non_null(json_object_get(json_array_get(r, 0), "result"));
+	for (size_t i = 1; i < 20; i++)
+		assert_non_null(strstr(error_message(json_array_get(r, i)), "response too large"));
+	json_decref(r);
+	free(done_body);
+	done_body = NULL;
+}
+
+/* With a defer hook a long batch runs in slices of
+ * RUMOR_JSONRPC_SLICE_CALLS, and a cancel between slices stops it. */
+static void (*deferred_fn)(void *);
+static void *deferred_arg;
+static int defers;
+static int test_defer(void *done_arg, void (*fn)(void *), void *fn_arg)
+{
+	assert_ptr_equal(done_arg, &done_calls);
+	assert_null(deferred_fn);
+	deferred_fn = fn;
+	deferred_arg = fn_arg;
+	defers++;
+	return 0;
+}
+
+static void run_deferred(void)
+{
+	void (*fn)(void *) = deferred_fn;
+	deferred_fn = NULL;
+	fn(deferred_arg);
+}
+
+static char *batch_of_echo(size_t n)
+{
+	const char *one = "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":1},";
+	char *text = malloc(n * strlen(one) + 3);
+	size_t o = 0;
+	text[o++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		memcpy(text + o, one, strlen(one));
+		o += strlen(one);
+	}
+	text[o - 1] = ']';
+	text[o] = '\0';
+	return text;
+}
+
+static void test_slices(void **state)
+{
+	const struct rumor_jsonrpc_server sliced = {.methods = methods, .n_methods = 4,
+						    .defer = test_defer};
+	char *text = batch_of_echo(250);
+	defers = 0;
+	done_body = NULL;
+	struct rumor_jsonrpc_request *req =
+		rumor_jsonrpc_handle(&sliced, text, strlen(text), on_done, &done_calls);
+	assert_non_null(req);
+	assert_int_equal(method_calls, 0); /* parsed; the first slice waits a turn */
+	run_deferred();
+	assert_int_equal(method_calls, RUMOR_JSONRPC_SLICE_CALLS);
+	run_deferred();
+	assert_int_equal(method_calls, 2 * RUMOR_JSONRPC_SLICE_CALLS);
+	assert_int_equal(done_calls, 0);
+	run_deferred();
+	assert_int_equal(method_calls, 250);
+	assert_null(deferred_fn);
+	assert_int_equal(done_calls, 1);
+	json_t *r = json_loads(done_body, 0, NULL);
+	assert_int_equal(json_array_size(r), 250);
+	json_decref(r);
+	free(done_body);
+	done_body = NULL;
+
+	/* cancelled between slices: the rest never runs; done runs once,
+	 * without a body */
+	method_calls = 0;
+	done_calls = 0;
+	req = rumor_jsonrpc_handle(&sliced, text, strlen(text), on_done, &done_calls);
+	assert_non_null(req);
+	run_deferred();
+	rumor_jsonrpc_request_cancel(req);
+	run_deferred();
+	assert_null(deferred_fn);
+	assert_int_equal(method_calls, RUMOR_JSONRPC_SLICE_CALLS);
+	assert_int_equal(done_calls, 1);
+	assert_null(done_body);
+	free(text);
+}
+
+/* reply_hex writes what reply(json_string(hex)) would, for every kind of
+ * id. */
+static void m_hex(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	static const unsigned char bytes[] = {0x00, 0x01, 0xab, 0xff, 0x7f};
+	method_calls++;
+	rumor_jsonrpc_reply_hex(call, bytes, sizeof(bytes));
+}
+
+static const struct rumor_jsonrpc_method hex_methods[] = {
+	{"hex", m_hex, NULL, "hex"},
+};
+
+static void test_reply_hex(void **state)
+{
+	const struct rumor_jsonrpc_server hs = {.methods = hex_methods, .n_methods = 1};
+	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":7},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":\"a\\\"b\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":null},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\",\"id\":1.5},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"hex\"}]";
+	assert_null(rumor_jsonrpc_handle(&hs, text, strlen(text), on_done, &done_calls));
+	assert_int_equal(method_calls, 5);
+	assert_string_equal(done_body, "[{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":7},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":\"a\\\"b\"},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":null},"
+				       "{\"jsonrpc\":\"2.0\",\"result\":\"0001abff7f\",\"id\":1.5}]\n");
+}
+
+/* reply_json wraps the caller's JSON text as the result, for every kind of
+ * id. */
+static void m_json(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	static const char text[] = "{\"a\":[1,\"x\"],\"b\":null}";
+	method_calls++;
+	rumor_jsonrpc_reply_json(call, text, strlen(text));
+}
+
+static const struct rumor_jsonrpc_method json_methods[] = {
+	{"json", m_json, NULL, "json"},
+};
+
+static void test_reply_json(void **state)
+{
+	const struct rumor_jsonrpc_server js = {.methods = json_methods, .n_methods = 1};
+	const char *text = "[{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":7},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":\"a\\\"b\"},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":null},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\",\"id\":1.5},"
+			   "{\"jsonrpc\":\"2.0\",\"method\":\"json\"}]";
+	assert_null(rumor_jsonrpc_handle(&js, text, strlen(text), on_done, &done_calls));
+	assert_int_equal(method_calls, 5);
+	assert_string_equal(done_body,
+			    "[{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":7},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":\"a\\\"b\"},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":null},"
+			    "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":[1,\"x\"],\"b\":null},\"id\":1.5}]\n");
 }
 
 int main(void)
@@ -544,6 +756,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_method_error_with_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_method_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_checked_before_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_hex, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_of_invalid, setup, teardown),

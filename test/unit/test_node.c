@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "crypto/item.h"
@@ -48,6 +49,7 @@ struct outcome {
 	int calls;
 	enum rumor_submit_status status;
 	int wal_syncs; /* counting_vfs_wal_syncs() when the callback ran */
+	char reason[256];
 };
 
 static const uint8_t peer_id[32] = {0x11, 0x22, 0x33};
@@ -56,8 +58,8 @@ static void on_outcome(void *arg, enum rumor_submit_status status, const char *r
 		       const uint8_t *id)
 {
 	struct outcome *o = arg;
-	(void)reason;
 	(void)id;
+	snprintf(o->reason, sizeof(o->reason), "%s", reason ? reason : "");
 	o->calls++;
 	o->status = status;
 	o->wal_syncs = counting_vfs_wal_syncs();
@@ -235,10 +237,38 @@ static void test_rpc_item_is_synced(void **state)
 	free(tx);
 }
 
+/* A write the database refuses: the submitter is told what SQLite said,
+ * not a bare "database error" (a full disk reads the same way). */
+static void test_store_failure_reason(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome rpc = {0};
+	char path[sizeof(f->cfg.datadir) + 32];
+	sqlite3 *db = NULL;
+	size_t len;
+	uint8_t *tx = make_tx(f, 5, &len);
+
+	snprintf(path, sizeof(path), "%s/rumor.sqlite", f->cfg.datadir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TRIGGER test_fail BEFORE INSERT ON items BEGIN "
+				      "SELECT RAISE(ABORT, 'injected write failure'); END",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	rumor_node_submit(f->node, tx, len, RUMOR_ITEM_TX, "rpc", NULL, on_outcome, &rpc);
+	run_until(f, (struct outcome *[]){&rpc}, 1);
+	assert_int_equal(rpc.status, RUMOR_SUBMIT_ESTORE);
+	assert_string_equal(rpc.reason, "database error: injected write failure; item not stored");
+	free(tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rpc_item_is_synced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failure_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rpc_joins_peer_item_before_write, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rpc_joins_peer_item_while_writing, setup,
