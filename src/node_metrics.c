@@ -14,6 +14,7 @@
 #include "crypto/item.h"
 #include "net/message.h"
 #include "net/session.h"
+#include "rpc/http_server.h"
 #include "src/metrics.h"
 #include "src/node.h"
 #include "src/peers.h"
@@ -205,6 +206,10 @@ static void process(struct rumor_metrics_text *t, struct rumor_node *node)
 	rumor_metrics_family(t, "rumor_process_resident_memory_bytes", "gauge",
 			     "Resident set size of the rumord process.");
 	rumor_metrics_sample_u64(t, "rumor_process_resident_memory_bytes", rss_bytes(), NULL);
+	rumor_metrics_family(t, "rumor_rpc_auth_failures_total", "counter",
+			     "RPC requests refused for bad or missing credentials (getinfo rpc_auth_failures).");
+	rumor_metrics_sample_u64(t, "rumor_rpc_auth_failures_total", rumor_http_auth_failures_total(),
+				 NULL);
 	rumor_metrics_family(t, "rumor_uptime_seconds", "gauge", "Seconds since the node started.");
 	rumor_metrics_sample_u64(t, "rumor_uptime_seconds", rumor_node_uptime_s(node), NULL);
 }

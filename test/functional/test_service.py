@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from framework import (BUILDDIR, RUMORD, TestBase, TestFailure, check, check_equal, createtx,
+from framework import (BUILDDIR, RUMORD, TestBase, TestFailure, basic_auth, check, check_equal, createtx,
                        keygen, log, require_p2p, wait_until, _PROCS)
 
 METRICS_RE = re.compile(r"metrics: listening on (\S+):(\d+)")
@@ -143,6 +143,12 @@ class Service(TestBase):
         a.wait_log(r"info: rpc: rejected tx [0-9a-f]{16} from 127\.0\.0\.1:\d+: \S",
                    "A logs the refused submission with id, caller and reason")
 
+        # One wrong password: counted by getinfo and by the metrics alike.
+        status, _, _ = a.post({"jsonrpc": "2.0", "method": "getinfo", "id": 1},
+                              auth=basic_auth(a.user, "wrong"))
+        check_equal(status, 401, "A refuses a wrong password")
+        a.close_conn()
+
         # The relay is done when B's counters settle: take both scrapes
         # after B has the item and A has seen B's inventory exchange.
         ra = a.rpc("getrelayinfo")
@@ -194,6 +200,10 @@ class Service(TestBase):
         check(v(sa, "rumor_process_resident_memory_bytes") > 1e6, "A: RSS is reported")
         check(v(sa, "rumor_process_cpu_seconds_total") > 0, "A: CPU time is reported")
         check_equal(v(sa, "rumor_up"), 1.0, "A: rumor_up is 1")
+        check_equal(v(sa, "rumor_rpc_auth_failures_total"), 1.0, "A: one failed authentication")
+        check_equal(v(sa, "rumor_rpc_auth_failures_total"),
+                    float(a.rpc("getinfo")["rpc_auth_failures"]),
+                    "A: auth failures agree with getinfo")
         check_equal(v(sa, "rumor_relay_requests_in_flight"), float(ra["requests_in_flight"]),
                     "A: requests in flight agree with getrelayinfo")
         check_equal(v(sa, "rumor_relay_request_timeouts_total"),
