@@ -64,6 +64,7 @@
 #include "net/handles.h"
 #include "net/idset.h"
 #include "net/itemcache.h"
+#include "net/rng.h"
 
 /* ---- types ---------------------------------------------------------- */
 
@@ -182,7 +183,7 @@ struct rumor_core {
 	uint64_t now_us;
 	int64_t wall_us; /* the latest wall time given */
 	int shutting_down;
-	uint64_t rng[4];
+	struct rumor_rng rng;
 
 	struct rumor_relay *relay;
 	struct rumor_handles peers; /* -> struct core_peer */
@@ -262,48 +263,10 @@ static void touch(struct rumor_core *core, uint64_t now_us)
 		core->now_us = now_us;
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-/* xoshiro256** */
-static uint64_t rng_next(struct rumor_core *core)
-{
-	uint64_t *s = core->rng;
-	uint64_t result = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-static void rng_bytes(struct rumor_core *core, uint8_t *out, size_t n)
-{
-	while (n) {
-		uint64_t v = rng_next(core);
-		size_t k = n < 8 ? n : 8;
-		memcpy(out, &v, k);
-		out += k;
-		n -= k;
-	}
-}
-
 static uint64_t relay_random(void *ctx)
 {
-	return rng_next(ctx);
+	struct rumor_core *core = ctx;
+	return rumor_rng_next(&core->rng);
 }
 
 static struct core_peer *peer_get(const struct rumor_core *core, rumor_core_peer h)
@@ -2042,15 +2005,15 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 		uint64_t part;
 		memcpy(&part, cfg->seed + 8 * i, 8);
 		x ^= part;
-		core->rng[i] = splitmix64(&x);
+		core->rng.s[i] = rumor_splitmix64(&x);
 	}
 	uint8_t k_relay[16], k_peers[16], k_flight[16], k_cache[16], k_recent[16], k_blocks[16];
-	rng_bytes(core, k_relay, 16);
-	rng_bytes(core, k_peers, 16);
-	rng_bytes(core, k_flight, 16);
-	rng_bytes(core, k_cache, 16);
-	rng_bytes(core, k_recent, 16);
-	rng_bytes(core, k_blocks, 16);
+	rumor_rng_bytes(&core->rng, k_relay, 16);
+	rumor_rng_bytes(&core->rng, k_peers, 16);
+	rumor_rng_bytes(&core->rng, k_flight, 16);
+	rumor_rng_bytes(&core->rng, k_cache, 16);
+	rumor_rng_bytes(&core->rng, k_recent, 16);
+	rumor_rng_bytes(&core->rng, k_blocks, 16);
 
 	struct rumor_relay_config rc = cfg->relay;
 	memcpy(rc.hash_key, k_relay, 16);

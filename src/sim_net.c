@@ -16,48 +16,25 @@
 
 /* ---- random source ---- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 uint64_t sim_mix(uint64_t a, uint64_t b, uint64_t c)
 {
 	uint64_t x = a;
-	uint64_t h = splitmix64(&x);
+	uint64_t h = rumor_splitmix64(&x);
 	x = h ^ b;
-	h = splitmix64(&x);
+	h = rumor_splitmix64(&x);
 	x = h ^ c;
-	return splitmix64(&x);
+	return rumor_splitmix64(&x);
 }
 
 void sim_rng_seed(struct sim_rng *rng, uint64_t seed, uint64_t stream)
 {
 	uint64_t x = sim_mix(seed, stream, UINT64_C(0x72756d6f72));
-	for (int i = 0; i < 4; i++)
-		rng->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	rumor_rng_seed(&rng->r, x);
 }
 
 uint64_t sim_rng_next(struct sim_rng *rng)
 {
-	uint64_t *s = rng->s;
-	uint64_t result = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
+	return rumor_rng_next(&rng->r);
 }
 
 double sim_rng_double(struct sim_rng *rng)

@@ -23,10 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/rng.h"
+
 /* ---- random source: xoshiro256** seeded through splitmix64 ---- */
 
 struct sim_rng {
-	uint64_t s[4];
+	struct rumor_rng r; /* net/rng.h: the generator the core uses too */
 };
 
 /* One stream per (seed, stream): different streams are independent. */
