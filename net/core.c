@@ -263,6 +263,14 @@ static void touch(struct rumor_core *core, uint64_t now_us)
 		core->now_us = now_us;
 }
 
+/* The latest wall time any event brought (for first_seen_us and the
+ * clock rule of items checked outside an event that carries it). */
+static void touch_wall(struct rumor_core *core, int64_t wall_us)
+{
+	if (wall_us > core->wall_us)
+		core->wall_us = wall_us;
+}
+
 static uint64_t relay_random(void *ctx)
 {
 	struct rumor_core *core = ctx;
@@ -849,8 +857,7 @@ void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *b
 		       int expect, uint64_t now_us, int64_t wall_us)
 {
 	touch(core, now_us);
-	if (wall_us > core->wall_us)
-		core->wall_us = wall_us;
+	touch_wall(core, wall_us);
 	struct waiter w;
 	memset(&w, 0, sizeof(w));
 	w.type = WAITER_RPC;
@@ -865,8 +872,7 @@ void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const ui
 			       int64_t wall_us)
 {
 	touch(core, now_us);
-	if (wall_us > core->wall_us)
-		core->wall_us = wall_us;
+	touch_wall(core, wall_us);
 	struct waiter w;
 	memset(&w, 0, sizeof(w));
 	w.type = WAITER_PEER;
@@ -1367,8 +1373,7 @@ void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
 			   const struct rumor_msg *msg, uint64_t now_us, int64_t wall_us)
 {
 	touch(core, now_us);
-	if (wall_us > core->wall_us)
-		core->wall_us = wall_us;
+	touch_wall(core, wall_us);
 	struct core_peer *p = peer_live(core, peer);
 	if (!p || core->shutting_down || msg->skipped)
 		return;

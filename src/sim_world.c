@@ -811,18 +811,24 @@ static void do_dial(struct sim_world *w, uint32_t v, const struct rumor_core_act
 	push(w, w->now + 3 * lat, EV_HANDSHAKE, 0, c, k->gen, 0, NULL);
 }
 
-static uint8_t *scratch(struct sim_world *w, size_t len)
+/* A buffer of at least len bytes in *buf (grown, never shrunk). */
+static uint8_t *grow_buffer(uint8_t **buf, size_t *cap, size_t len)
 {
-	if (len > w->scratch_cap) {
-		uint8_t *p = realloc(w->scratch, len);
+	if (len > *cap) {
+		uint8_t *p = realloc(*buf, len);
 		if (p == NULL) {
 			fprintf(stderr, "rumor-sim: out of memory\n");
 			exit(1);
 		}
-		w->scratch = p;
-		w->scratch_cap = len;
+		*buf = p;
+		*cap = len;
 	}
-	return w->scratch;
+	return *buf;
+}
+
+static uint8_t *scratch(struct sim_world *w, size_t len)
+{
+	return grow_buffer(&w->scratch, &w->scratch_cap, len);
 }
 
 static void do_store_put(struct sim_world *w, uint32_t v, const struct rumor_core_action *act)
@@ -1113,16 +1119,7 @@ static void on_deliver(struct sim_world *w, const struct sim_event *ev)
 		len = 0;
 		if (rumor_msg_encoded_size(&m, &len) != 0)
 			len = 0;
-		if (len > w->item_buf_cap) {
-			uint8_t *grown = realloc(w->item_buf, len);
-			if (grown == NULL) {
-				fprintf(stderr, "rumor-sim: out of memory\n");
-				exit(1);
-			}
-			w->item_buf = grown;
-			w->item_buf_cap = len;
-		}
-		buf = w->item_buf;
+		buf = grow_buffer(&w->item_buf, &w->item_buf_cap, len);
 		if (len == 0 || rumor_msg_encode(&m, buf, len, &len) != 0) {
 			fail(w, SIM_INV_CODEC, "node %u: a stored item's message does not encode", v);
 			return;
