@@ -387,6 +387,19 @@ static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)rumor_node_uptime_s(node)));
 	json_object_set_new(o, "rpc_auth_failures",
 			    json_integer((json_int_t)rumor_http_auth_failures_total()));
+	struct rumor_peers_inbound_stats in;
+	memset(&in, 0, sizeof(in));
+	if (rumor_node_peers(node))
+		rumor_peers_inbound_stats(rumor_node_peers(node), &in);
+	json_object_set_new(
+		o, "inbound",
+		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "peers", (json_int_t)in.ready_inbound,
+			  "handshakes", (json_int_t)in.handshakes, "evicted", (json_int_t)in.evicted,
+			  "refused_at_accept", (json_int_t)in.refused_at_accept, "refused_full",
+			  (json_int_t)in.refused_full, "refused_discouraged",
+			  (json_int_t)in.refused_discouraged, "discouraged",
+			  (json_int_t)in.discouraged, "discouraged_total",
+			  (json_int_t)in.discouraged_total));
 	rumor_jsonrpc_reply(call, o);
 }
 
