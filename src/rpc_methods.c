@@ -602,8 +602,9 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getblock \"id\" ( verbose )\n"
 	 "Returns a stored block: an object (verbose true, the default) or its hex (false)."},
 	{"getinfo", m_getinfo, p_none,
-	 "getinfo\nReturns version, network, node_id, item counts, uptime_s and\n"
-	 "rpc_auth_failures (failed RPC authentications since start)."},
+	 "getinfo\nReturns version, network, node_id, item counts, uptime_s,\n"
+	 "rpc_auth_failures (failed RPC authentications since start) and inbound\n"
+	 "(inbound slots: peers, handshakes, evicted, refused_*, discouraged)."},
 	{"getiteminfo", m_getiteminfo, p_id,
 	 "getiteminfo \"id\"\nReturns kind, size, first_seen_us and source of a stored item."},
 	{"getpeerinfo", m_getpeerinfo, p_none,
