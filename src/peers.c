@@ -69,6 +69,8 @@ struct rumor_peer {
 	int ready;         /* ... and the core keeps it (not self, duplicate, ...) */
 	char ip[48];
 	uint8_t addr16[16];  /* ip as IPv6 (IPv4 mapped) */
+	int addr_ok;         /* addr16 parsed from ip */
+	char netgroup_text[48];
 	uint64_t netgroup;   /* rumor_netgroup(addr16): inbound slot rules */
 	int discouraged;     /* inbound from a discouraged address */
 	uint64_t serial;     /* eviction tie-break input */
@@ -408,16 +410,20 @@ static void on_connected(struct rumor_io_conn *c, int status)
 
 /* ---- inbound slots ---------------------------------------------------- */
 
-static void addr16_of(const char *ip, uint8_t out[16])
+/* Returns 1 when ip parsed (else out is all zero). */
+static int addr16_of(const char *ip, uint8_t out[16])
 {
 	struct in_addr v4;
 	memset(out, 0, 16);
 	if (inet_pton(AF_INET, ip, &v4) == 1) {
 		out[10] = out[11] = 0xff;
 		memcpy(out + 12, &v4, 4);
-	} else if (inet_pton(AF_INET6, ip, out) != 1) {
-		memset(out, 0, 16);
+		return 1;
 	}
+	if (inet_pton(AF_INET6, ip, out) == 1)
+		return 1;
+	memset(out, 0, 16);
+	return 0;
 }
 
 static size_t ready_inbound(const struct rumor_peers *peers)
@@ -479,6 +485,12 @@ static void on_ready(struct rumor_io_conn *c)
 	assert(id && hello);
 	p->session_ready = 1;
 	memcpy(p->id, id, 32);
+	if (!p->inbound) { /* inbound ones have theirs from accept */
+		rumor_io_conn_ip(c, p->ip, sizeof(p->ip));
+		p->addr_ok = addr16_of(p->ip, p->addr16);
+		p->netgroup = rumor_netgroup(p->addr16, peers->cfg.loopback_netgroups);
+		rumor_netgroup_format(p->netgroup, p->netgroup_text, sizeof(p->netgroup_text));
+	}
 	if (peers->closing || !peers->cfg.core) {
 		rumor_io_conn_close(c, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");
 		return;
@@ -627,7 +639,7 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	/* We closed it for breaking a rule: its address is discouraged. */
 	if (!remote && (code == RUMOR_DISCONNECT_MISBEHAVIOUR ||
 			(code == RUMOR_DISCONNECT_PROTOCOL && p->session_ready)) &&
-	    p->ip[0]) {
+	    p->addr_ok) {
 		rumor_discourage_add(&peers->discouraged, p->addr16, mono_us());
 		log_info("p2p: discouraging %s for %llu s: %s", p->ip,
 			 (unsigned long long)(peers->cfg.discourage_us / 1000000), reason);
@@ -698,8 +710,9 @@ static void on_inbound(uv_stream_t *server, int status)
 	if (rumor_io_conn_accept(&p->conn, server) != 0)
 		return; /* closing; released frees it */
 	rumor_io_conn_ip(&p->conn, p->ip, sizeof(p->ip));
-	addr16_of(p->ip, p->addr16);
+	p->addr_ok = addr16_of(p->ip, p->addr16);
 	p->netgroup = rumor_netgroup(p->addr16, peers->cfg.loopback_netgroups);
+	rumor_netgroup_format(p->netgroup, p->netgroup_text, sizeof(p->netgroup_text));
 	p->discouraged = rumor_discourage_check(&peers->discouraged, p->addr16, mono_us());
 	/* Limits first, before any handshake work.  Handshakes (connections
 	 * not yet past it, closing ones included) have slots of their own, in
@@ -917,6 +930,8 @@ void rumor_peers_foreach(struct rumor_peers *peers,
 		}
 		info.stats = rumor_session_stats(s);
 		info.conn_since_us = p->since_us;
+		info.netgroup = p->netgroup_text;
+		info.discouraged = p->discouraged;
 		fn(arg, &info);
 	}
 }

@@ -167,6 +167,8 @@ struct rumor_peer_info {
 	size_t user_agent_len;
 	const struct rumor_session_stats *stats;
 	int64_t conn_since_us;   /* Unix time when it became READY */
+	const char *netgroup;    /* "1.2.0.0/16", "2001:db8::/32", "loopback" */
+	int discouraged;         /* inbound from a discouraged address */
 };
 /* Calls fn for every READY connection, oldest first. */
 void rumor_peers_foreach(struct rumor_peers *peers,

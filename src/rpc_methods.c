@@ -442,6 +442,8 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "bytes_recv_per_msg", per_msg_json(st->recv_by_type));
 	json_object_set_new(o, "conn_since_us", json_integer((json_int_t)info->conn_since_us));
 	json_object_set_new(o, "ping_us", json_integer((json_int_t)st->ping_us));
+	json_object_set_new(o, "netgroup", json_string(info->netgroup));
+	json_object_set_new(o, "discouraged", json_boolean(info->discouraged));
 	struct rumor_relay_peer_stats rs;
 	memset(&rs, 0, sizeof(rs));
 	rumor_node_peer_relay_stats(pl->node, info->peer, &rs);
@@ -611,7 +613,8 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getpeerinfo\n"
 	 "Returns an array with one object per connected peer (handshake and hello done):\n"
 	 "node_id, addr, inbound, version, user_agent, bytes_sent, bytes_recv,\n"
-	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us, and the relay's\n"
+	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us, netgroup,\n"
+	 "discouraged, and the relay's\n"
 	 "announced_to_us, announced_by_us, requested and delivered (item counts)."},
 	{"getrawtransaction", m_getrawtransaction, p_id,
 	 "getrawtransaction \"id\"\nReturns a stored transaction as hex."},

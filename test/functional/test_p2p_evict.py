@@ -81,6 +81,13 @@ class P2PEvict(TestBase):
                            "N to list the squatters and O")
         o_at_n = [p for p in peers if p["node_id"] == ido]
         check(len(o_at_n) == 1 and not o_at_n[0]["inbound"], "N has O as an outbound peer")
+        check_equal(o_at_n[0]["netgroup"], "127.0.0.0/16", "getpeerinfo: O's network group")
+        by_addr = {p["addr"].rsplit(":", 1)[0]: p for p in peers}
+        check_equal(sorted((a, by_addr[a]["netgroup"], by_addr[a]["discouraged"])
+                           for a in map(squatter_addr, (0, 1, SLOTS - 1))),
+                    [("127.0.0.10", "127.0.0.0/16", False), ("127.2.0.11", "127.2.0.0/16", False),
+                     ("127.3.0.1", "127.3.0.0/16", False)],
+                    "getpeerinfo: the squatters' network groups")
         no_ping = all(p.get("ping_us") == -1 for p in peers)
         log("  ok: %d inbound squatters and O (outbound); pings measured: %s"
             % (SLOTS, not no_ping))
@@ -148,6 +155,9 @@ class P2PEvict(TestBase):
         back.wait_line(r"^ready " + idn)
         n.wait_log(r"p2p: accepting 127\.7\.0\.1:\d+ from a discouraged address", since=mark)
         wait_until(lambda: self.inbound(n)["peers"] == SLOTS, "the slots to be full")
+        check_equal([p["discouraged"] for p in n.peers()
+                     if p["addr"].startswith("127.7.0.1:")], [True],
+                    "getpeerinfo: the peer from 127.7.0.1 is marked discouraged")
         log("  ok: while a slot is free, the discouraged address is accepted")
         alive = [i for i, p in enumerate(squatters) if p.proc.poll() is None]
         mark = n.log_mark()
