@@ -45,6 +45,18 @@
 #include "src/log.h"
 #include "src/resolver.h"
 
+/* Node ids of the core's dial targets (the operator's peers), so that an
+ * inbound connection from one of them (kept over ours by the
+ * simultaneous-dial rule) is never evicted: from the NODEID@ of a DIAL, or
+ * learnt when a dial's handshake proves the id; dropped when the target
+ * is removed. */
+#define MANUAL_IDS_MAX 512
+
+struct manual_id {
+	rumor_core_target target;
+	uint8_t id[32];
+};
+
 /* A name being resolved for a DIAL of the core. */
 struct lookup {
 	struct rumor_peers *peers;
@@ -95,6 +107,8 @@ struct rumor_peers {
 	uint8_t evict_key[16];            /* secret: eviction tie-breaks */
 	struct rumor_discourage discouraged;
 	struct rumor_peers_inbound_stats inbound_stats; /* counters only */
+	struct manual_id manual[MANUAL_IDS_MAX];
+	size_t n_manual;
 	/* Wire bytes of connections that are over (getrelayinfo totals). */
 	struct rumor_session_stats closed_totals;
 	struct rumor_resolver *resolver; /* made at the first name to resolve */
@@ -119,6 +133,47 @@ static void id_hex(const uint8_t *id, char out[65])
 		rumor_hex_encode(id, 32, out);
 	else
 		snprintf(out, 65, "-");
+}
+
+static void manual_remember(struct rumor_peers *peers, rumor_core_target target,
+			    const uint8_t id[32])
+{
+	if (target == RUMOR_CORE_NO_TARGET)
+		return;
+	for (size_t i = 0; i < peers->n_manual; i++) {
+		if (peers->manual[i].target == target) {
+			memcpy(peers->manual[i].id, id, 32);
+			return;
+		}
+	}
+	if (peers->n_manual == MANUAL_IDS_MAX) { /* the oldest goes */
+		memmove(peers->manual, peers->manual + 1,
+			(MANUAL_IDS_MAX - 1) * sizeof(peers->manual[0]));
+		peers->n_manual--;
+	}
+	peers->manual[peers->n_manual].target = target;
+	memcpy(peers->manual[peers->n_manual].id, id, 32);
+	peers->n_manual++;
+}
+
+static void manual_forget(struct rumor_peers *peers, rumor_core_target target)
+{
+	for (size_t i = 0; i < peers->n_manual; i++) {
+		if (peers->manual[i].target == target) {
+			memmove(peers->manual + i, peers->manual + i + 1,
+				(peers->n_manual - i - 1) * sizeof(peers->manual[0]));
+			peers->n_manual--;
+			return;
+		}
+	}
+}
+
+static int manual_has(const struct rumor_peers *peers, const uint8_t id[32])
+{
+	for (size_t i = 0; i < peers->n_manual; i++)
+		if (memcmp(peers->manual[i].id, id, 32) == 0)
+			return 1;
+	return 0;
 }
 
 /* ---- configuration --------------------------------------------------- */
@@ -332,6 +387,8 @@ void rumor_peers_dial(struct rumor_peers *peers, rumor_core_target target,
 {
 	if (peers->closing)
 		return;
+	if (addr->has_id)
+		manual_remember(peers, target, addr->id);
 	char label[RUMOR_CORE_HOST_MAX + 16];
 	int v6 = strchr(addr->host, ':') != NULL;
 	snprintf(label, sizeof(label), "%s%s%s:%u", v6 ? "[" : "", addr->host, v6 ? "]" : "",
@@ -376,6 +433,7 @@ void rumor_peers_cancel_dial(struct rumor_peers *peers, rumor_core_target target
 {
 	if (target == RUMOR_CORE_NO_TARGET)
 		return;
+	manual_forget(peers, target);
 	struct lookup **pp = &peers->lookups;
 	while (*pp) {
 		struct lookup *l = *pp;
@@ -454,7 +512,9 @@ static struct rumor_peer *choose_victim(struct rumor_peers *peers)
 			who[i] = q;
 			c[i].id = q->serial;
 			c[i].inbound = q->inbound;
-			c[i].manual = !q->inbound; /* every outbound peer is a dial target */
+			/* every outbound peer is a dial target; an inbound one may
+			 * be too (simultaneous dials keep one connection) */
+			c[i].manual = !q->inbound || manual_has(peers, q->id);
 			c[i].discouraged = q->discouraged;
 			c[i].netgroup = q->netgroup;
 			c[i].connected_us = q->ready_mono_us;
@@ -486,6 +546,7 @@ static void on_ready(struct rumor_io_conn *c)
 	p->session_ready = 1;
 	memcpy(p->id, id, 32);
 	if (!p->inbound) { /* inbound ones have theirs from accept */
+		manual_remember(peers, p->target, id);
 		rumor_io_conn_ip(c, p->ip, sizeof(p->ip));
 		p->addr_ok = addr16_of(p->ip, p->addr16);
 		p->netgroup = rumor_netgroup(p->addr16, peers->cfg.loopback_netgroups);

@@ -23,6 +23,11 @@ Node N runs with --loopbacknetgroups (each 127.a.0.0/16 a network group),
      is the first evicted when an honest peer (127.10.0.1) needs a slot,
      although it is in a group of its own; once the slots are full again
      127.7.0.1 is refused at accept.
+  5. A static peer P of N (addnode on both sides; P's node id is made
+     lower than N's, so the simultaneous-dial rule keeps P's connection,
+     inbound at N) is never evicted: it is the youngest inbound peer, from
+     127.0.0.1, in the group with the youngest members, so without that
+     rule it is the one the next honest newcomer (127.11.0.1) would evict.
 O stays connected throughout, and getinfo's "inbound" counts match."""
 
 import os
@@ -30,8 +35,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from framework import (PeerToolProcess, TestBase, TestFailure, check, check_equal, log, peer_tool,
-                       require_p2p, wait_until)
+from framework import (RUMOR_TX, PeerToolProcess, TestBase, TestFailure, check, check_equal, log,
+                       peer_tool, require_p2p, run_tool, wait_until)
 
 SLOTS = 20
 HOLD_S = 300
@@ -54,6 +59,7 @@ class P2PEvict(TestBase):
         _, port = n.p2p_address()
         target = "%s@127.0.0.1:%d" % (idn, port)
         procs = []
+        self.p = None
         try:
             self.steps(n, o, ido, target, procs)
         finally:
@@ -61,6 +67,8 @@ class P2PEvict(TestBase):
                 p.stop()
         n.stop()
         o.stop()
+        if self.p is not None:
+            self.p.stop()
 
     def inbound(self, n):
         return n.rpc("getinfo")["inbound"]
@@ -183,6 +191,41 @@ class P2PEvict(TestBase):
               "both honest peers still connected")
         check([p for p in n.peers() if p["node_id"] == ido], "O still connected")
         log("  ok: refused at accept; getinfo inbound: %s" % info)
+
+        log("5. a static peer whose connection is inbound is never evicted")
+        pnode = self.node("P")
+        os.makedirs(pnode.datadir)
+        key = os.path.join(pnode.datadir, "node.key")
+        for _ in range(64):
+            if os.path.exists(key):
+                os.remove(key)
+            cp = run_tool(RUMOR_TX, ["keygen", "--out=" + key])
+            check_equal(cp.returncode, 0, "rumor-tx keygen")
+            idp = cp.stdout.strip()
+            if idp < idn:
+                break
+        check(idp < idn, "a key lower than N's id")
+        self.p = pnode.start()
+        check_equal(pnode.node_id(), idp, "P runs with the key made for it")
+        check_equal(n.rpc("addnode", pnode.p2p_target(), "add"), None, "N: addnode P")
+        wait_until(lambda: [x for x in n.peers() if x["node_id"] == idp and not x["inbound"]],
+                   "N to dial P")
+        check_equal(pnode.rpc("addnode", n.p2p_target(), "add"), None, "P: addnode N")
+        p_at_n = wait_until(lambda: [x for x in n.peers() if x["node_id"] == idp and x["inbound"]],
+                            "N to keep P's own connection (inbound)")[0]
+        log("  ok: N keeps P's connection, inbound from %s" % p_at_n["addr"])
+        wait_until(lambda: self.inbound(n)["peers"] == SLOTS, "the slots to be full")
+        mark = n.log_mark()
+        honest3 = PeerToolProcess(target, "hold", seconds=HOLD_S, bind="127.11.0.1")
+        procs.append(honest3)
+        honest3.wait_line(r"^ready " + idn)
+        m = n.wait_log(r"p2p: evicting [0-9a-f]{64} (127\.[0-9.]+:\d+) .*to make room for "
+                       r"[0-9a-f]{64} 127\.11\.0\.1:\d+", "N: evicting for 127.11.0.1", since=mark)
+        check(m.group(1) != p_at_n["addr"], "P was not the one evicted (%s was)" % m.group(1))
+        still = [x for x in n.peers() if x["node_id"] == idp]
+        check(still and still[0]["conn_since_us"] == p_at_n["conn_since_us"],
+              "P is still connected, on the same inbound connection")
+        log("  ok: %s evicted instead; P stays" % m.group(1))
 
 
 if __name__ == "__main__":
