@@ -1,6 +1,7 @@
 /*
  * src/peers.c: see peers.h.  The shell around the connections: listening
- * and per-address limits, carrying out the core's DIALs (name lookup,
+ * and the inbound slots (handshake slots per network group, eviction,
+ * discouraged addresses; the policy is net/evict.c's), carrying out the core's DIALs (name lookup,
  * connect), logging, and the view getpeerinfo reads.  Every policy
  * decision (self and duplicate connections, which targets to dial and
  * when) is the core's (net/core.h): this file reports READY, messages,

@@ -12,7 +12,10 @@
  *     are full, the eviction rules (net/evict.h) choose an inbound peer to
  *     close (disconnect TOO_MANY, "evicted: inbound slots full") and the
  *     newcomer takes its slot; with nobody to evict the newcomer is
- *     closed (TOO_MANY).  Outbound peers are never evicted;
+ *     closed (TOO_MANY).  Outbound peers are never evicted, nor is an
+ *     inbound peer whose node id is one of the core's dial targets (the
+ *     operator's peers: the simultaneous-dial rule may keep their
+ *     connection to us rather than ours to them);
  *   - a peer we close with MISBEHAVIOUR, or with PROTOCOL after its
  *     handshake, has its address discouraged for discourage_us (24 h; a
  *     table of discourage_max addresses, the oldest dropped): while
