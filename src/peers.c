@@ -1,11 +1,12 @@
 /*
  * src/peers.c: see peers.h.  The shell around the connections: listening
  * and the inbound slots (handshake slots per network group, eviction,
- * discouraged addresses; the policy is net/evict.c's), carrying out the core's DIALs (name lookup,
- * connect), logging, and the view getpeerinfo reads.  Every policy
- * decision (self and duplicate connections, which targets to dial and
- * when) is the core's (net/core.h): this file reports READY, messages,
- * closes and failed dials to it.
+ * discouraged addresses; the policy is net/evict.c's), carrying out the
+ * core's DIALs (name lookup, connect), logging, and the view getpeerinfo
+ * reads.  Every decision about ready peers (self and duplicate
+ * connections, which targets to dial and when) is the core's
+ * (net/core.h): this file reports READY, messages, closes and failed
+ * dials to it.
  *
  * A connection (struct rumor_peer) lives from rumor_io_conn_init until io's
  * released callback, which unlinks and frees it (a safe point: no other
