@@ -140,7 +140,13 @@ class P2PHostile(TestBase):
         h = PeerToolProcess(ttarget, "hold", seconds=60)
         try:
             h.wait_line(r"^ready " + idt)
+            mark = node_t.log_mark()
             peer_tool(ttarget, "handshake", expect_rc=1, bind="127.0.0.2")
+            node_t.wait_log(r"p2p: refusing [0-9a-f]{64} 127\.0\.0\.2:\d+: inbound slots full "
+                            r"\(1\) and every inbound peer is protected from eviction",
+                            "T: refusing the second peer", since=mark)
+            check_equal(node_t.rpc("getinfo")["inbound"]["refused_full"], 1,
+                        "getinfo inbound.refused_full")
             log("  ok: a second inbound peer (from 127.0.0.2) is refused")
             check_equal(len(node_t.peers()), 1, "T still lists its one peer")
         finally:
