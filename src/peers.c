@@ -470,6 +470,17 @@ static void on_connected(struct rumor_io_conn *c, int status)
 
 /* ---- inbound slots ---------------------------------------------------- */
 
+/* Inbound slot events (evictions, refusals after the handshake,
+ * discouragement): at info at most once a second, the others at debug, so
+ * a party that keeps completing handshakes or breaking rules cannot flood
+ * the log (getinfo's "inbound" counts them all). */
+static enum rumor_log_level slot_log_level(void)
+{
+	static struct rumor_log_ratelimit limit = {.interval_ms = 1000};
+	uint64_t left_out = 0;
+	return rumor_log_ratelimit(&limit, &left_out) ? RUMOR_LOG_INFO : RUMOR_LOG_DEBUG;
+}
+
 /* Returns 1 when ip parsed (else out is all zero). */
 static int addr16_of(const char *ip, uint8_t out[16])
 {
@@ -568,9 +579,10 @@ static void on_ready(struct rumor_io_conn *c)
 		id_hex(id, hex);
 		if (p->discouraged) {
 			peers->inbound_stats.refused_discouraged++;
-			log_info("p2p: refusing %s %s: inbound slots full (%zu) and its address is "
-				 "discouraged (it broke a protocol rule)",
-				 hex, rumor_io_conn_addr(c), in_slots);
+			rumor_log(slot_log_level(),
+				  "p2p: refusing %s %s: inbound slots full (%zu) and its address is "
+				  "discouraged (it broke a protocol rule)",
+				  hex, rumor_io_conn_addr(c), in_slots);
 			rumor_io_conn_close(c, RUMOR_DISCONNECT_TOO_MANY,
 					    "inbound slots full (address discouraged)");
 			return;
@@ -578,9 +590,10 @@ static void on_ready(struct rumor_io_conn *c)
 		victim = choose_victim(peers);
 		if (!victim) {
 			peers->inbound_stats.refused_full++;
-			log_info("p2p: refusing %s %s: inbound slots full (%zu) and every inbound "
-				 "peer is protected from eviction",
-				 hex, rumor_io_conn_addr(c), in_slots);
+			rumor_log(slot_log_level(),
+				  "p2p: refusing %s %s: inbound slots full (%zu) and every inbound "
+				  "peer is protected from eviction",
+				  hex, rumor_io_conn_addr(c), in_slots);
 			rumor_io_conn_close(c, RUMOR_DISCONNECT_TOO_MANY,
 					    "inbound slots full, no peer to evict");
 			return;
@@ -616,11 +629,12 @@ static void on_ready(struct rumor_io_conn *c)
 		id_hex(victim->id, vhex);
 		rumor_netgroup_format(victim->netgroup, group, sizeof(group));
 		peers->inbound_stats.evicted++;
-		log_info("p2p: evicting %s %s%s (network group %s, %zu inbound peers) to make room "
-			 "for %s %s",
-			 vhex, rumor_io_conn_addr(&victim->conn),
-			 victim->discouraged ? ", discouraged address" : "", group, same, hex,
-			 rumor_io_conn_addr(c));
+		rumor_log(slot_log_level(),
+			  "p2p: evicting %s %s%s (network group %s, %zu inbound peers) to make room "
+			  "for %s %s",
+			  vhex, rumor_io_conn_addr(&victim->conn),
+			  victim->discouraged ? ", discouraged address" : "", group, same, hex,
+			  rumor_io_conn_addr(c));
 		rumor_io_conn_close(&victim->conn, RUMOR_DISCONNECT_TOO_MANY,
 				    "evicted: inbound slots full");
 	}
@@ -704,8 +718,8 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 			(code == RUMOR_DISCONNECT_PROTOCOL && p->session_ready)) &&
 	    p->addr_ok) {
 		rumor_discourage_add(&peers->discouraged, p->addr16, mono_us());
-		log_info("p2p: discouraging %s for %llu s: %s", p->ip,
-			 (unsigned long long)(peers->cfg.discourage_us / 1000000), reason);
+		rumor_log(slot_log_level(), "p2p: discouraging %s for %llu s: %s", p->ip,
+			  (unsigned long long)(peers->cfg.discourage_us / 1000000), reason);
 	}
 	log_id_mismatch(p, reason);
 	char hex[65];
@@ -819,8 +833,9 @@ static void on_inbound(uv_stream_t *server, int status)
 		return;
 	}
 	if (p->discouraged)
-		log_info("p2p: accepting %s from a discouraged address: slots are free; it is the "
-			 "first evicted", rumor_io_conn_addr(&p->conn));
+		rumor_log(slot_log_level(),
+			  "p2p: accepting %s from a discouraged address: slots are free; it is the "
+			  "first evicted", rumor_io_conn_addr(&p->conn));
 	start_session(p, 0);
 }
 

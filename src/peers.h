@@ -46,6 +46,7 @@
  *           group G, N inbound peers) to make room for NODEID ADDR"
  *   info    "p2p: discouraging IP for N s: REASON"
  *   info    "p2p: accepting ADDR from a discouraged address: ..."
+ *           (these four: at info at most once a second, the rest at debug)
  *
  * Ownership: rumor_peers_start copies the config (the connect targets
  * too) except network and identity_secret, which are borrowed and must
