@@ -28,15 +28,21 @@ Node N runs with --loopbacknetgroups (each 127.a.0.0/16 a network group),
      inbound at N) is never evicted: it is the youngest inbound peer, from
      127.0.0.1, in the group with the youngest members, so without that
      rule it is the one the next honest newcomer (127.11.0.1) would evict.
+  6. A peer the core closes with disconnect misbehaviour (relay_peer sends
+     a transaction nobody asked for) has its address discouraged too.
 O stays connected throughout, and getinfo's "inbound" counts match."""
 
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from framework import (RUMOR_TX, PeerToolProcess, TestBase, TestFailure, check, check_equal, log,
-                       peer_tool, require_p2p, run_tool, wait_until)
+from framework import (BUILDDIR, RUMOR_TX, PeerToolProcess, TestBase, TestFailure, check,
+                       check_equal, createtx, keygen, log, peer_tool, require_p2p, run_tool,
+                       wait_until)
+
+RELAY_PEER = os.path.join(BUILDDIR, "test", "functional", "relay_peer")
 
 SLOTS = 20
 HOLD_S = 300
@@ -226,6 +232,21 @@ class P2PEvict(TestBase):
         check(still and still[0]["conn_since_us"] == p_at_n["conn_since_us"],
               "P is still connected, on the same inbound connection")
         log("  ok: %s evicted instead; P stays" % m.group(1))
+
+        log("6. the core's misbehaviour close discourages the address as well")
+        key = os.path.join(self.tmpdir, "tx.key")
+        keygen(key)
+        tx = createtx(key, "testnet", payload="ab" * 20)
+        mark = n.log_mark()
+        cp = subprocess.run([RELAY_PEER, "--connect=" + n.p2p_target(), "--network=testnet",
+                             "--mode=unrequested", "--item=" + tx, "--timeout=20"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=40)
+        check_equal(cp.returncode, 0, "relay_peer unrequested: the node closed it (%s)"
+                    % cp.stdout.strip().splitlines()[-1:])
+        n.wait_log(r"p2p: discouraging 127\.0\.0\.1 for 86400 s: sent an item that was not "
+                   r"requested", "N: discouraging 127.0.0.1", since=mark)
+        check_equal(self.inbound(n)["discouraged"], 2, "getinfo inbound.discouraged")
+        log("  ok: 127.0.0.1 discouraged after a misbehaviour close")
 
 
 if __name__ == "__main__":
