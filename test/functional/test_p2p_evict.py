@@ -38,7 +38,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from framework import (BUILDDIR, RUMOR_TX, PeerToolProcess, TestBase, TestFailure, check,
+from framework import (BUILDDIR, RUMOR_TX, PeerToolProcess, TestBase, check,
                        check_equal, createtx, keygen, log, peer_tool, require_p2p, run_tool,
                        wait_until)
 
