@@ -228,6 +228,7 @@ struct peer {
 	const char *disconnect_reason; /* non-NULL: DISCONNECT asked, ignore it */
 	int disconnect_sent;
 	int skip; /* scratch for on_accepted */
+	int held; /* rumor_relay_peer_hold: no new requests to it */
 	struct entry_vec inv;
 	uint64_t flush_at; /* UINT64_MAX when inv is empty */
 	int flush_now;
@@ -349,7 +350,7 @@ static void mark_ready(struct rumor_relay *relay, struct peer *p)
 
 static int has_slot(const struct rumor_relay *relay, const struct peer *p)
 {
-	return !p->disconnect_reason && p->in_flight < relay->cfg.max_requests_per_peer;
+	return !p->disconnect_reason && !p->held && p->in_flight < relay->cfg.max_requests_per_peer;
 }
 
 /* -ln(u) for u uniform in (0, 1], from 53 random bits, without libm:
@@ -1138,6 +1139,16 @@ int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handl
 	*out = p->stats;
 	out->in_flight = p->in_flight;
 	return 0;
+}
+
+void rumor_relay_peer_hold(struct rumor_relay *relay, rumor_peer_handle peer, int hold)
+{
+	struct peer *p = peer_usable(relay, peer);
+	if (!p || p->held == !!hold)
+		return;
+	p->held = !!hold;
+	if (!hold)
+		slot_freed(relay, p); /* what waited for it is asked at the next drain */
 }
 
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE])

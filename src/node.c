@@ -339,6 +339,13 @@ static void do_action(struct rumor_node *node, const struct rumor_core_action *a
 	case RUMOR_CORE_CLOSE:
 		rumor_peer_close(a->peer_data, (enum rumor_disconnect_code)a->code, a->reason);
 		return;
+	case RUMOR_CORE_READ_PAUSE:
+		/* the core logs why (debug) */
+		rumor_peer_read_pause(a->peer_data, 1);
+		return;
+	case RUMOR_CORE_READ_RESUME:
+		rumor_peer_read_pause(a->peer_data, 0);
+		return;
 	case RUMOR_CORE_DIAL:
 		if (node->peers)
 			rumor_peers_dial(node->peers, a->target, a->addr);

@@ -611,6 +611,10 @@ static void print_report(FILE *out, const struct sim_world *w, const struct summ
 		", \"connects\": %" PRIu64 ", \"dial_failures\": %" PRIu64
 		", \"request_timeouts\": %" PRIu64 ", \"verifications\": %" PRIu64,
 		w->connects, w->dial_failures, w->request_timeouts, w->verifications);
+	fprintf(out,
+		", \"throttle_pauses\": %" PRIu64 ", \"throttle_closes\": %" PRIu64
+		", \"serve_blocked\": %" PRIu64,
+		w->throttle_pauses, w->throttle_closes, w->serve_blocked);
 	fprintf(out, ", \"virtual_s\": %.6f, \"events\": %" PRIu64, (double)w->end_us / 1e6,
 		w->events);
 	fprintf(out, ", \"invariants\": {");

@@ -143,6 +143,8 @@ struct sim_world {
 	uint64_t wire_bytes;
 	uint64_t duplicates, payloads_from_peers;
 	uint64_t request_timeouts;
+	uint64_t throttle_pauses, throttle_closes; /* per-peer message budgets */
+	uint64_t serve_blocked;                    /* getdata paced by output */
 	uint64_t verifications;
 	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost, duplicated;
 	size_t max_core_bytes;
