@@ -2488,13 +2488,17 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	    cfg->peer_byte_rate > RUMOR_BUCKET_MAX || !cfg->peer_byte_burst ||
 	    cfg->peer_byte_burst > RUMOR_BUCKET_MAX || !cfg->abuse_window_us ||
 	    !cfg->abuse_paused_pct || cfg->abuse_paused_pct > 100 || !cfg->peer_pipeline_max ||
-	    cfg->rpc_reserve >= cfg->pending_max || cfg->rpc_reserve_bytes >= cfg->pending_bytes_max ||
 	    !cfg->serve_window_bytes || !cfg->serve_turn_max || !cfg->serve_stall_us)
 		return -EINVAL;
 	struct rumor_core *core = calloc(1, sizeof(*core));
 	if (!core)
 		return -ENOMEM;
 	core->cfg = *cfg;
+	/* The reserve leaves peers at least one item and some bytes. */
+	if (core->cfg.rpc_reserve >= cfg->pending_max)
+		core->cfg.rpc_reserve = cfg->pending_max - 1;
+	if (core->cfg.rpc_reserve_bytes >= cfg->pending_bytes_max)
+		core->cfg.rpc_reserve_bytes = cfg->pending_bytes_max / 2;
 	core->now_us = now_us;
 	uint64_t x = 0;
 	for (int i = 0; i < 4; i++) {

@@ -175,8 +175,9 @@ struct rumor_core_config {
 	uint32_t abuse_paused_pct;    /* 1..100; default 50 */
 	uint32_t peer_pipeline_max;   /* one peer's items in the pipeline; default 8192 */
 	uint32_t rpc_reserve;         /* pipeline items peers cannot take; default
-				       * pending_max / 4 (< pending_max) */
-	size_t rpc_reserve_bytes;     /* default pending_bytes_max / 4 */
+				       * 16384 (at most pending_max - 1 is used) */
+	size_t rpc_reserve_bytes;     /* default 64 MiB (at most
+				       * pending_bytes_max / 2 when not below it) */
 	size_t serve_window_bytes;    /* default 4 MiB */
 	uint32_t serve_turn_max;      /* store reads for getdata per event; default 64 */
 	uint64_t serve_stall_us;      /* default 120 s */
