@@ -91,7 +91,8 @@ struct core_peer {
 	uint64_t paused_total_us;
 	/* pipeline share */
 	uint32_t in_pipeline;
-	int held;
+	uint32_t req_limit; /* as told to the relay (rumor_relay_peer_limit) */
+	int held;           /* req_limit is 0 */
 	/* serving */
 	size_t out_queued;        /* output queue: reported + sent since */
 	uint64_t blocked_since_us; /* serving found the window full (0: not) */
@@ -388,14 +389,22 @@ static int peers_at_cap(const struct rumor_core *core, size_t more_bytes)
 		       core->cfg.pending_bytes_max - core->cfg.rpc_reserve_bytes;
 }
 
+/* The relay may have at most the room left in the peer's share in flight
+ * to it, so what it delivers always fits: told only when the room is
+ * under max_requests_per_peer (near the share), so usually never. */
 static void hold_update(struct rumor_core *core, struct core_peer *p)
 {
-	int want = !p->closing && (p->in_pipeline >= core->cfg.peer_pipeline_max ||
-				   core->peers_full);
-	if (want == p->held)
+	if (p->closing)
 		return;
-	p->held = want;
-	rumor_relay_peer_hold(core->relay, p->handle, want);
+	uint32_t share = core->cfg.peer_pipeline_max;
+	uint32_t room = core->peers_full || p->in_pipeline >= share ? 0 : share - p->in_pipeline;
+	uint32_t max = core->cfg.relay.max_requests_per_peer;
+	uint32_t limit = room < max ? room : max;
+	if (limit == p->req_limit)
+		return;
+	p->req_limit = limit;
+	p->held = limit == 0;
+	rumor_relay_peer_limit(core->relay, p->handle, limit);
 }
 
 /* peers_full may have changed: every peer's hold follows. */
@@ -465,6 +474,7 @@ static int abuse_check(struct rumor_core *core, struct core_peer *p)
 		return 1;
 	}
 	p->window_start_us = core->now_us;
+	p->req_limit = core->cfg.relay.max_requests_per_peer;
 	p->window_paused_us = 0;
 	if (p->paused)
 		p->paused_since_us = core->now_us; /* the rest counts in the new window */

@@ -228,7 +228,7 @@ struct peer {
 	const char *disconnect_reason; /* non-NULL: DISCONNECT asked, ignore it */
 	int disconnect_sent;
 	int skip; /* scratch for on_accepted */
-	int held; /* rumor_relay_peer_hold: no new requests to it */
+	uint32_t limit; /* ids in flight at most (rumor_relay_peer_limit) */
 	struct entry_vec inv;
 	uint64_t flush_at; /* UINT64_MAX when inv is empty */
 	int flush_now;
@@ -350,7 +350,7 @@ static void mark_ready(struct rumor_relay *relay, struct peer *p)
 
 static int has_slot(const struct rumor_relay *relay, const struct peer *p)
 {
-	return !p->disconnect_reason && !p->held && p->in_flight < relay->cfg.max_requests_per_peer;
+	return !p->disconnect_reason && p->in_flight < p->limit;
 }
 
 /* -ln(u) for u uniform in (0, 1], from 53 random bits, without libm:
@@ -704,6 +704,7 @@ int rumor_relay_peer_add(struct rumor_relay *relay, rumor_peer_handle peer, int 
 	/* Grown as requests are decided (up to max_requests_per_peer), not
 	 * reserved: a core with many peers and few items stays small. */
 	p->getdata.cap = relay->cfg.max_requests_per_peer;
+	p->limit = relay->cfg.max_requests_per_peer;
 	relay->peers[slot] = p;
 	p->in_use = 1;
 	p->handle = peer;
@@ -1141,13 +1142,16 @@ int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handl
 	return 0;
 }
 
-void rumor_relay_peer_hold(struct rumor_relay *relay, rumor_peer_handle peer, int hold)
+void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, uint32_t max)
 {
 	struct peer *p = peer_usable(relay, peer);
-	if (!p || p->held == !!hold)
+	if (max > relay->cfg.max_requests_per_peer)
+		max = relay->cfg.max_requests_per_peer;
+	if (!p || p->limit == max)
 		return;
-	p->held = !!hold;
-	if (!hold)
+	int more = max > p->limit;
+	p->limit = max;
+	if (more)
 		slot_freed(relay, p); /* what waited for it is asked at the next drain */
 }
 

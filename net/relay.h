@@ -213,12 +213,13 @@ void rumor_relay_get_stats(const struct rumor_relay *relay, struct rumor_relay_s
 int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handle peer,
 			       struct rumor_relay_peer_stats *out);
 
-/* Holds (hold = 1) or releases (0) requests to a peer: while held, no
- * new getdata goes to it (its announcements wait, or go to another
- * announcer); requests already out stay out.  The core holds a peer whose
- * share of the verification pipeline is full.  An unknown peer is
- * ignored. */
-void rumor_relay_peer_hold(struct rumor_relay *relay, rumor_peer_handle peer, int hold);
+/* At most max ids in flight to the peer from now on (capped at
+ * max_requests_per_peer, which is where a peer starts; 0: no new getdata
+ * to it).  Its announcements beyond wait, or go to another announcer;
+ * requests already out stay out.  The core lowers it as the peer's share
+ * of the verification pipeline fills, so what is in flight always fits
+ * the share.  An unknown peer is ignored. */
+void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, uint32_t max);
 
 /* 1 when the id is tracked (announced or asked for, not yet received). */
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE]);

@@ -263,6 +263,9 @@ static int w_drain(struct world *w, int i)
 			int to = (int)(uintptr_t)a.peer_data - 1;
 			if (a.msg->type < 16)
 				n->sent_by_type[a.msg->type]++;
+			/* written at once: nothing stays queued */
+			if (!n->hold_output)
+				rumor_core_peer_output(n->core, a.peer, 0, w->now);
 			if (w->on_send && w->on_send(w, i, to, a.msg))
 				break;
 			size_t len = 0;
@@ -278,9 +281,6 @@ static int w_drain(struct world *w, int i)
 			m->to = to;
 			m->bytes = buf;
 			m->len = len;
-			/* delivered at once: nothing stays queued */
-			if (!n->hold_output)
-				rumor_core_peer_output(n->core, a.peer, 0, w->now);
 			break;
 		}
 		case RUMOR_CORE_READ_PAUSE:
