@@ -123,6 +123,10 @@ typedef uint32_t rumor_core_target; /* a dial target */
 #define RUMOR_CORE_NO_TARGET UINT32_MAX
 
 #define RUMOR_CORE_HOST_MAX 256 /* a target's host name or address, with the NUL */
+/* The most inbound peers a shell may be configured for (rumord
+ * --maxinbound); rumord gives the core max_peers = inbound + targets_max,
+ * so every peer the options allow is one the core takes. */
+#define RUMOR_CORE_INBOUND_MAX 1024u
 
 /* Outcome of a submission (REPLY.status). */
 enum rumor_submit_status {

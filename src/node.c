@@ -702,6 +702,9 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	while (cc.hello_nonce == 0);
 	rumor_random(cc.seed, sizeof(cc.seed));
 	cc.relay.flush_interval_us = (uint64_t)cfg->inv_flush_ms * 1000;
+	/* Every peer the options allow is one the core takes: the inbound
+	 * ones (at most RUMOR_CORE_INBOUND_MAX) and one per dial target. */
+	cc.max_peers = cfg->max_inbound + cc.targets_max;
 	cc.relay.poisson_delay = cfg->inv_poisson;
 	cc.log = core_log;
 	cc.log_ctx = node;

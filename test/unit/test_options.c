@@ -276,6 +276,8 @@ static void test_p2p_errors_name_the_option(void **state)
 		{"--connect=host", "connect"},
 		{"--maxinbound=x", "maxinbound"},
 		{"--maxinboundperip=0", "maxinboundperip"},
+		{"--maxinbound=1025", "from 0 to 1024"}, /* past what the core takes */
+		{"--maxinboundperip=1025", "from 1 to 1024"},
 		{"--network-psk=/nonexistent/psk", "network-psk"},
 		{"--addnode=127.0.0.1:0", "addnode"},
 		{"--addnode=host", "addnode"},
