@@ -510,6 +510,12 @@ int rumor_node_disconnect(struct rumor_node *node, const uint8_t id[32])
 	return rc;
 }
 
+int rumor_node_peer_budget(const struct rumor_node *node, const struct rumor_peer *peer,
+			   struct rumor_core_peer_budget *out)
+{
+	return rumor_core_peer_budget(node->core, rumor_peer_handle_of(peer), out);
+}
+
 void rumor_node_core_stats(const struct rumor_node *node, struct rumor_core_stats *out)
 {
 	rumor_core_get_stats(node->core, out);
