@@ -26,6 +26,20 @@
  *   done: REPLY / peer outcome, pools released                    |
  *        ^--------------------------------------------------------+
  *
+ * A peer's block first takes a job of its own (BLOCK_VERIFY_QUEUED ->
+ * BLOCK_VERIFYING, holding the block, in verifying_blocks, not in
+ * in_flight): only a valid signature lets it on to the store check and
+ * the pools; from there it enters the life cycle above with sig_ok set,
+ * and skips VERIFY.
+ *
+ * Per-peer budgets (core.h): each peer's buckets are charged as its
+ * messages come (charge()); P_PAUSE / P_RESUME become READ_PAUSE /
+ * READ_RESUME; peers paused or whose serving waits for the output queue
+ * are "watched" (n_watch) and only then scanned by expiry().  Subs from a
+ * live peer are counted in its share (owner, counted; peer_items and
+ * peer_bytes for all peers together); hold_update() tells the relay the
+ * room left when it drops under max_requests_per_peer.
+ *
  * Store checks: the ids the core cannot answer from memory (peer items,
  * announced ids, a block's parent and transactions) are gathered as
  * "checks" and asked in ONE STORE_HAS per drain; the answer event
