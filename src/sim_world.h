@@ -83,6 +83,7 @@ struct sim_config {
 	uint64_t quiet_us;       /* end after this long without network events */
 	uint32_t max_peers;      /* core config overrides; 0 keeps the default */
 	uint32_t cache_items;
+	uint64_t peer_msg_rate;  /* and its burst, twice it; 0 keeps the default */
 	int verbose;             /* core log lines of level >= WARN to stderr */
 };
 

@@ -145,6 +145,19 @@ class Sim(TestBase):
         check(r["serve_blocked"] > 0, "serving was paced by the output queue (replay: %s)"
               % line)
         check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        log("a message budget below what relay needs: peers wait, nothing is lost")
+        args = ["--nodes=20", "--degree=6", "--items=2000", "--rate=2000",
+                "--peer-msg-rate=300", "--seed=9"]
+        r, _, _, line = self.sim(*args)
+        for name in INVARIANTS:
+            check(r["invariants"][name] == 0, "invariant %s: %s (replay: %s)"
+                  % (name, r["failures"].get(name), line))
+        check(r["throttle_pauses"] > 0, "peers were paused (replay: %s)" % line)
+        check_equal(r["throttle_closes"], 0, "no honest peer closed (replay: %s)" % line)
+        check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        again, _, _, _ = self.sim(*args)
+        for key in ("throttle_pauses", "events", "messages", "time_to_all_ms"):
+            check_equal(again[key], r[key], "the throttled run replays: %s" % key)
 
     def features(self):
         log("real signatures, blocks, random submitters, store delay, upload limit")
