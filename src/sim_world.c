@@ -1667,6 +1667,10 @@ void sim_world_del(struct sim_world *w)
 			free(ev.ptr);
 	}
 	sim_queue_free(&w->queue);
+	for (uint32_t c = 0; c < w->n_conns; c++) { /* held deliveries (before the pool goes) */
+		hold_free(w, &w->conns[c].hold[0]);
+		hold_free(w, &w->conns[c].hold[1]);
+	}
 	for (int c = 0; c < SIM_POOL_CLASSES; c++) {
 		void *p = w->pool[c];
 		while (p != NULL) {
