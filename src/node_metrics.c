@@ -142,6 +142,10 @@ static void wire(struct rumor_metrics_text *t, struct rumor_peers *peers)
 	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_refused_total", is.refused_full, r_full);
 	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_refused_total", is.refused_discouraged,
 				 r_disc);
+	rumor_metrics_family(t, "rumor_p2p_inbound_accepts_deferred_total", "counter",
+			     "Loop turns whose inbound accepts reached the per-turn cap (getinfo inbound.accepts_deferred).");
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_accepts_deferred_total", is.accepts_deferred,
+				 NULL);
 	rumor_metrics_family(t, "rumor_p2p_discouraged_addresses", "gauge",
 			     "Addresses discouraged now for breaking a protocol rule (getinfo inbound.discouraged).");
 	rumor_metrics_sample_u64(t, "rumor_p2p_discouraged_addresses", is.discouraged, NULL);

@@ -100,6 +100,15 @@ struct rumor_peers {
 	struct lookup *lookups;
 	uv_tcp_t listener;
 	int listener_open; /* handle initialised and not yet closed */
+	/* Accepts per loop turn are capped (RUMOR_PEERS_ACCEPTS_PER_TURN): past
+	 * it the connection waits in the listen backlog and the listener is
+	 * taken up again from this timer, at the next turn, after the close
+	 * callbacks of the turn have freed what was refused. */
+	uv_timer_t accept_timer;
+	int accept_timer_open;
+	int accept_waiting;        /* a connection is waiting for the timer */
+	uint64_t accept_turn_ms;   /* uv_now() of the turn counted */
+	unsigned accepts_in_turn;
 	int listen_port;
 	uint8_t noise_static[32];
 	int64_t wall_clock_offset_s;
@@ -213,7 +222,8 @@ void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 
 static void maybe_done(struct rumor_peers *peers)
 {
-	if (!peers->closing || peers->listener_open || peers->resolver_open || peers->n_peers)
+	if (!peers->closing || peers->listener_open || peers->accept_timer_open ||
+	    peers->resolver_open || peers->n_peers)
 		return;
 	void (*done)(void *) = peers->done;
 	void *arg = peers->done_arg;
@@ -786,6 +796,17 @@ static const struct rumor_io_handler io_handler = {
 
 /* ---- listening ------------------------------------------------------- */
 
+static void on_inbound(uv_stream_t *server, int status);
+
+static void on_accept_timer(uv_timer_t *timer)
+{
+	struct rumor_peers *peers = timer->data;
+	if (!peers->accept_waiting || peers->closing)
+		return;
+	peers->accept_waiting = 0;
+	on_inbound((uv_stream_t *)&peers->listener, 0);
+}
+
 static void on_inbound(uv_stream_t *server, int status)
 {
 	struct rumor_peers *peers = server->data;
@@ -793,6 +814,28 @@ static void on_inbound(uv_stream_t *server, int status)
 		log_warn("p2p: accept failed: %s", uv_strerror(status));
 		return;
 	}
+	/* libuv takes connections from the backlog in a loop for as long as
+	 * there are any, within one loop turn; a flood that reconnects as
+	 * soon as it is refused would keep the loop here (and the refused
+	 * connections, freed by close callbacks at the end of the turn,
+	 * would pile up: 2 GB and 40 s stalls measured).  Past the cap the
+	 * connection is left unaccepted, which makes libuv stop watching the
+	 * listener until uv_accept; the timer takes it up at the next turn. */
+	uint64_t now_ms = uv_now(peers->loop);
+	if (now_ms != peers->accept_turn_ms) {
+		peers->accept_turn_ms = now_ms;
+		peers->accepts_in_turn = 0;
+	}
+	if (peers->accepts_in_turn >= RUMOR_PEERS_ACCEPTS_PER_TURN && peers->accept_timer_open &&
+	    !peers->closing) {
+		if (!peers->accept_waiting) {
+			peers->accept_waiting = 1;
+			peers->inbound_stats.accepts_deferred++;
+			uv_timer_start(&peers->accept_timer, on_accept_timer, 1, 0);
+		}
+		return;
+	}
+	peers->accepts_in_turn++;
 	struct rumor_peer *p = peer_new(peers, 1);
 	if (!p)
 		return;
@@ -858,6 +901,21 @@ static void on_listener_closed(uv_handle_t *handle)
 	maybe_done(peers);
 }
 
+static void on_accept_timer_closed(uv_handle_t *handle)
+{
+	struct rumor_peers *peers = handle->data;
+	peers->accept_timer_open = 0;
+	maybe_done(peers);
+}
+
+static void close_listener(struct rumor_peers *peers)
+{
+	if (peers->listener_open && !uv_is_closing((uv_handle_t *)&peers->listener))
+		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
+	if (peers->accept_timer_open && !uv_is_closing((uv_handle_t *)&peers->accept_timer))
+		uv_close((uv_handle_t *)&peers->accept_timer, on_accept_timer_closed);
+}
+
 /* Returns 0, or a UV error with what failed in *what. */
 static int listen_on(struct rumor_peers *peers, const char **what)
 {
@@ -876,6 +934,13 @@ static int listen_on(struct rumor_peers *peers, const char **what)
 		return rc;
 	peers->listener.data = peers;
 	peers->listener_open = 1;
+	rc = uv_timer_init(peers->loop, &peers->accept_timer);
+	if (rc != 0) {
+		close_listener(peers);
+		return rc;
+	}
+	peers->accept_timer.data = peers;
+	peers->accept_timer_open = 1;
 	*what = "bind";
 	rc = uv_tcp_bind(&peers->listener, (struct sockaddr *)&ss, 0);
 	if (rc == 0) {
@@ -893,7 +958,7 @@ static int listen_on(struct rumor_peers *peers, const char **what)
 						     : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	}
 	if (rc != 0)
-		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
+		close_listener(peers);
 	return rc;
 }
 
@@ -931,8 +996,9 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 			snprintf(err, errlen, "cannot listen for peers on %s%s%s:%d: %s: %s",
 				 v6 ? "[" : "", h, v6 ? "]" : "", cfg->listen_port, what,
 				 uv_strerror(rc));
-			if (peers->listener_open) { /* let the handle close */
-				while (peers->listener_open)
+			if (peers->listener_open || peers->accept_timer_open) {
+				/* let the handles close */
+				while (peers->listener_open || peers->accept_timer_open)
 					uv_run(loop, UV_RUN_ONCE);
 			}
 			rumor_discourage_free(&peers->discouraged);
@@ -963,8 +1029,7 @@ void rumor_peers_close(struct rumor_peers *peers, void (*done)(void *arg), void 
 	peers->closing = 1;
 	peers->done = done;
 	peers->done_arg = arg;
-	if (peers->listener_open && !uv_is_closing((uv_handle_t *)&peers->listener))
-		uv_close((uv_handle_t *)&peers->listener, on_listener_closed);
+	close_listener(peers);
 	while (peers->lookups) { /* on_resolved will not run */
 		struct lookup *l = peers->lookups;
 		peers->lookups = l->next;

@@ -77,6 +77,10 @@ struct rumor_peer;
 
 /* An inbound handshake's deadline (outbound ones keep the session's 10 s). */
 #define RUMOR_PEERS_INBOUND_HANDSHAKE_US (5ull * 1000000)
+/* Inbound connections taken from the listen backlog in one loop turn; the
+ * rest wait in the backlog (128) for the next turn, so a connection flood
+ * costs each turn a bounded time and memory. */
+#define RUMOR_PEERS_ACCEPTS_PER_TURN 32
 /* How long an address that broke a rule stays discouraged, and how many
  * addresses are remembered. */
 #define RUMOR_PEERS_DISCOURAGE_US (24ull * 3600 * 1000000)
@@ -155,6 +159,9 @@ struct rumor_peers_inbound_stats {
 	uint64_t refused_at_accept;   /* handshake slots full, or discouraged when full */
 	uint64_t refused_full;        /* at READY: full, nobody to evict */
 	uint64_t refused_discouraged; /* at READY: full, newcomer discouraged */
+	uint64_t accepts_deferred;    /* times the accepts of a loop turn reached
+				       * RUMOR_PEERS_ACCEPTS_PER_TURN and the rest
+				       * waited for the next turn */
 };
 void rumor_peers_inbound_stats(const struct rumor_peers *peers,
 			       struct rumor_peers_inbound_stats *out);

@@ -483,13 +483,14 @@ static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 		rumor_peers_inbound_stats(rumor_node_peers(node), &in);
 	json_object_set_new(
 		o, "inbound",
-		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "peers", (json_int_t)in.ready_inbound,
+		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "peers", (json_int_t)in.ready_inbound,
 			  "handshakes", (json_int_t)in.handshakes, "evicted", (json_int_t)in.evicted,
 			  "refused_at_accept", (json_int_t)in.refused_at_accept, "refused_full",
 			  (json_int_t)in.refused_full, "refused_discouraged",
 			  (json_int_t)in.refused_discouraged, "discouraged",
 			  (json_int_t)in.discouraged, "discouraged_total",
-			  (json_int_t)in.discouraged_total));
+			  (json_int_t)in.discouraged_total, "accepts_deferred",
+			  (json_int_t)in.accepts_deferred));
 	rumor_jsonrpc_reply(call, o);
 }
 
