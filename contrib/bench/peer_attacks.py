@@ -37,8 +37,9 @@ BLOCK_BYTES = 4 << 20
 
 class Attack:
     """One attack of the battery.  args(ctx) gives peer_tool's arguments
-    (ctx: dict with "block_id", "tx", "block", "bad_tx", "bad_block",
-    "seconds"); multi: it opens many connections."""
+    (ctx: dict with "block_id", "tx", "block", "bad_tx", "bad_block", and
+    for Repeating "tx_signed", the valid tx bad_tx was made from); multi: it
+    opens many connections."""
 
     def __init__(self, name, mode, args, what, seconds=True, multi=False):
         self.name, self.mode, self.args, self.what = name, mode, args, what
@@ -46,11 +47,15 @@ class Attack:
         self.multi = multi
 
 
-def flip_last_byte(item_hex):
+def flip_last_byte(item_hex, variant=0):
     """The same item with its last signature byte flipped: well formed,
-    its signature no longer verifies (and its id is that of the new bytes)."""
+    its signature no longer verifies (and its id is that of the new bytes).
+    variant k > 0 flips one more signature byte, so that each variant is
+    an item of its own (a node never fetches a rejected id again)."""
     raw = bytearray(bytes.fromhex(item_hex))
     raw[-1] ^= 0x01
+    if variant:
+        raw[-2 - (variant - 1) % 62] ^= 0x80
     return raw.hex()
 
 
@@ -149,6 +154,9 @@ class PeerAttack:
         return self.rc
 
     def stop(self):
+        if self.proc and self.proc.poll() is not None and self.rc is None:
+            self.out, self.err = self.proc.communicate()  # ended on its own
+            self.rc = self.proc.returncode
         if self.proc and self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
@@ -202,3 +210,66 @@ def wait_for(pred, timeout, every=0.05):
         if time.monotonic() >= deadline:
             return None
         time.sleep(every)
+
+
+class Repeating:
+    """contrib/bench/hostile's runner: keeps one attack going for a whole
+    phase.  A flood runs for `seconds`; an attack that is over at once (a
+    payload, garbage, one oversized message) is started again as soon as
+    peer_tool exits, so the node meets it throughout.  start()/stop() like
+    rpc_attacks.Attack; stop() kills peer_tool by pid and returns counters."""
+
+    def __init__(self, peer_tool, attack, hostport, network, ctx, seconds):
+        import threading
+        self.peer_tool, self.attack = peer_tool, attack
+        self.hostport, self.network, self.ctx = hostport, network, ctx
+        self.seconds = seconds
+        self.name = attack.name
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.current = None
+        self.counters = {"runs": 0, "closed_by_node": 0}
+        self.errors = []
+        self.last = None
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                ctx = dict(self.ctx)
+                if self.counters["runs"]:  # a fresh invalid item each time
+                    ctx["bad_tx"] = flip_last_byte(self.ctx["tx_signed"], self.counters["runs"])
+                    ctx["bad_block"] = flip_last_byte(self.ctx["block"], self.counters["runs"])
+                pa = PeerAttack(self.peer_tool, self.attack, self.hostport, self.network, ctx,
+                                seconds=self.seconds, timeout=10.0)
+                self.current = pa.start()
+                while pa.running() and not self.stopping.is_set():
+                    self.stopping.wait(0.05)
+                pa.stop()
+                if pa.rc not in (0, 2, None, -signal.SIGTERM) and not self.stopping.is_set():
+                    self.errors.append("%s: peer_tool exit %s: %s" % (self.name, pa.rc,
+                                                                      pa.err.strip()[-200:]))
+                    self.stopping.wait(0.5)
+                self.counters["runs"] += 1
+                self.counters["closed_by_node"] += int(pa.closed_by_node())
+                self.last = pa
+        except Exception as e:  # reported by stop()
+            self.errors.append("%s: %r" % (self.name, e))
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        if self.last is not None:
+            self.counters["last"] = self.last.outcome()
+            for key, pattern in (("ids_sent", r"^sent (\d+) unique ids"),
+                                 ("getdata_ids", r"^getdata asked for (\d+)"),
+                                 ("opened", r"^opened (\d+)"),
+                                 ("ready", r"^opened \d+, ready (\d+)"),
+                                 ("bytes_in", r"^received (\d+) bytes")):
+                v = self.last.number(pattern)
+                if v is not None:
+                    self.counters[key] = v
+        return dict(self.counters)
