@@ -65,6 +65,8 @@ struct rumor_jsonrpc_call {
 	size_t text_len;
 	int answered;
 	void *data;
+	size_t reserved;   /* answer bytes held for it until it answers
+			    * (rumor_jsonrpc_call_reserve) */
 };
 
 struct rumor_jsonrpc_request {
@@ -76,7 +78,8 @@ struct rumor_jsonrpc_request {
 	int budget_spent;   /* an answer was refused: refuse the rest unrun */
 	size_t n_calls;
 	size_t outstanding; /* calls not yet answered, +1 while dispatching */
-	size_t answer_bytes; /* sum of the answers' text_len (results stay within
+	size_t answer_bytes; /* sum of the answers' text_len and of the
+			      * reservations of calls not yet answered (results stay within
 			      * response_max; errors may add a little past it) */
 	size_t response_max;
 	int batch;          /* the body was an array */
@@ -234,6 +237,9 @@ static void call_answer(struct rumor_jsonrpc_call *call, char *text, size_t text
 	assert(!call->answered);
 	assert(req->outstanding > 0);
 	call->answered = 1;
+	assert(req->answer_bytes >= call->reserved);
+	req->answer_bytes -= call->reserved; /* the real size replaces it */
+	call->reserved = 0;
 	if (call->id && req->answer_bytes + text_len > req->response_max) {
 		/* Over the request's budget: this call gets a short error
 		 * instead.  Errors may pass the budget, but each is small and a
@@ -717,7 +723,8 @@ static int dispatch_calls(struct rumor_jsonrpc_request *req)
 			break;
 		}
 		if (server->defer && (calls >= RUMOR_JSONRPC_SLICE_CALLS ||
-				      req->answer_bytes - bytes_at_start >= RUMOR_JSONRPC_SLICE_BYTES)) {
+				      (req->answer_bytes > bytes_at_start &&
+				       req->answer_bytes - bytes_at_start >= RUMOR_JSONRPC_SLICE_BYTES))) {
 			if (server->defer(req->arg, dispatch_slice, req) == 0)
 				return 1; /* the guard stays */
 			calls = 0;
@@ -801,6 +808,13 @@ struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_se
 	    server->defer(req->arg, dispatch_slice, req) == 0)
 		return req;
 	return dispatch_calls(req) ? req : NULL;
+}
+
+void rumor_jsonrpc_call_reserve(struct rumor_jsonrpc_call *call, size_t bytes)
+{
+	assert(call && !call->answered);
+	call->reserved += bytes;
+	call->req->answer_bytes += bytes;
 }
 
 void rumor_jsonrpc_request_cancel(struct rumor_jsonrpc_request *req)

@@ -89,6 +89,13 @@ void rumor_jsonrpc_reply_json(struct rumor_jsonrpc_call *call, const char *json,
 /* Answer a call with an error; message is copied; data (stolen) may be NULL. */
 void rumor_jsonrpc_error(struct rumor_jsonrpc_call *call, int code, const char *message,
 			 json_t *data);
+/* A method that answers later (say, after a read off the loop thread)
+ * holds bytes of its request's answer budget for the answer it expects,
+ * so that the calls after it in a batch, dispatched before it answers,
+ * see the budget as spent (RUMOR_JSONRPC_RESPONSE_MAX) and the batch
+ * slices by it (RUMOR_JSONRPC_SLICE_BYTES).  The answer's real size
+ * replaces the reservation when the call answers. */
+void rumor_jsonrpc_call_reserve(struct rumor_jsonrpc_call *call, size_t bytes);
 /* Attach/read caller data on a call (e.g. to find it again in a callback). */
 void *rumor_jsonrpc_call_data(const struct rumor_jsonrpc_call *call);
 void rumor_jsonrpc_set_call_data(struct rumor_jsonrpc_call *call, void *data);

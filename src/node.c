@@ -308,8 +308,50 @@ static void do_has(struct rumor_node *node, const struct rumor_core_action *a)
 	free(found);
 }
 
+/* A block to serve (up to 4 MiB) is read on the store's reader thread, so
+ * a getdata flood for large blocks does not hold the loop; a transaction
+ * (small) is read here, at once, so serving them stays one loop turn. */
+struct get_job {
+	struct rumor_store_read read;
+	struct rumor_node *node;
+	uint64_t job;
+	uint8_t kind;
+};
+
+static void on_get_done(struct rumor_store_read *read, int status)
+{
+	struct get_job *g = read->data;
+	struct rumor_node *node = g->node;
+	if (node->core && !node->closed_handles) {
+		if (status == 0 && (uint8_t)read->item.kind == g->kind && read->item.encoding)
+			rumor_core_store_get_answer(node->core, g->job, 0, read->item.encoding,
+						    read->item.size, now_us());
+		else
+			rumor_core_store_get_answer(node->core, g->job, status == 0 ? -1 : status,
+						    NULL, 0, now_us());
+		kick(node);
+	}
+	free(read->item.encoding);
+	free(g);
+}
+
 static void do_get(struct rumor_node *node, const struct rumor_core_action *a)
 {
+	if (node->store && a->kind == RUMOR_ITEM_BLOCK) {
+		struct get_job *g = calloc(1, sizeof(*g));
+		if (g) {
+			memcpy(g->read.id, a->ids, RUMOR_ID_SIZE);
+			g->read.want_encoding = 1;
+			g->read.cb = on_get_done;
+			g->read.data = g;
+			g->node = node;
+			g->job = a->job;
+			g->kind = a->kind;
+			if (rumor_store_read(node->store, &g->read) == 0)
+				return;
+			free(g); /* the read queue is full: read it here */
+		}
+	}
 	struct rumor_store_item it;
 	memset(&it, 0, sizeof(it));
 	int rc = node->store ? rumor_store_get(node->store, a->ids, &it, 1) : RUMOR_STORE_ECLOSED;

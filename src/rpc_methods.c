@@ -220,9 +220,9 @@ static void m_submitblock(struct rumor_jsonrpc_call *call, json_t *params, void 
 
 /* Looks up an item of the wanted kind (0: any).  Returns 0 or answers and -1. */
 static int lookup(struct rumor_jsonrpc_call *call, struct rumor_node *node, json_t *idv,
-		  int kind, int want_encoding, struct rumor_store_item *out)
+		  int kind, int want_encoding, struct rumor_store_item *out,
+		  uint8_t id[RUMOR_ID_SIZE])
 {
-	uint8_t id[RUMOR_ID_SIZE];
 	if (id_param(call, idv, id))
 		return -1;
 	struct rumor_store *store = rumor_node_store(node);
@@ -247,15 +247,126 @@ static int lookup(struct rumor_jsonrpc_call *call, struct rumor_node *node, json
 	return 0;
 }
 
+/* ---- reads off the loop thread ---- */
+
+/* getrawtransaction and getblock find the item's kind and size on the loop
+ * (one index lookup: the encoding is not read), so that not-found and
+ * wrong-kind answers come at once; then the encoding is read on the
+ * store's reader thread, which also writes the answer text (8 MiB of hex,
+ * or the verbose object, for a 4 MiB block), and the loop only copies that
+ * text into the answer.  The call holds its answer's size of the
+ * request's budget meanwhile (rumor_jsonrpc_call_reserve), so a batch of
+ * 1000 getblock calls reads at most about the budget's worth of blocks. */
+enum { ANSWER_HEX = 0, ANSWER_BLOCK_JSON = 1 };
+
+static char *block_json_text(const struct rumor_item *item, size_t *len);
+
+struct item_read {
+	struct rumor_store_read read;
+	struct rumor_jsonrpc_call *call;
+	int answer; /* ANSWER_HEX or ANSWER_BLOCK_JSON */
+	const char *why; /* work failed: why (static text) */
+};
+
+/* The reader thread: the answer text from the encoding. */
+static void item_read_work(struct rumor_store_read *read)
+{
+	struct item_read *r = read->data;
+	uint8_t *enc = read->item.encoding;
+	size_t size = read->item.size;
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!enc) {
+		r->why = "out of memory";
+		return;
+	}
+	if (r->answer == ANSWER_HEX) {
+		text = malloc(2 * size + 3);
+		if (text) {
+			text[0] = '"';
+			rumor_hex_encode(enc, size, text + 1); /* writes a NUL too */
+			text[2 * size + 1] = '"';
+			len = 2 * size + 2;
+		} else {
+			r->why = "out of memory";
+		}
+	} else {
+		struct rumor_item item;
+		if (rumor_item_decode(&item, enc, size))
+			r->why = "stored block does not decode (database damaged?)";
+		else if (!(text = block_json_text(&item, &len)))
+			r->why = "out of memory";
+	}
+	free(enc);
+	read->item.encoding = NULL;
+	read->result = text;
+	read->result_len = len;
+}
+
+static void item_read_done(struct rumor_store_read *read, int status)
+{
+	struct item_read *r = read->data;
+
+	if (status == 0 && read->result)
+		rumor_jsonrpc_reply_json(r->call, read->result, read->result_len);
+	else if (status == 0)
+		rumor_jsonrpc_error(r->call,
+				    strcmp(r->why, "out of memory") == 0 ? RUMOR_RPC_MISC_ERROR
+									 : RUMOR_RPC_DATABASE_ERROR,
+				    r->why, NULL);
+	else if (status == RUMOR_STORE_ENOTFOUND)
+		rumor_jsonrpc_error(r->call, RUMOR_RPC_NOT_FOUND, "no item with that id", NULL);
+	else
+		rumor_jsonrpc_error(r->call,
+				    status == -ENOMEM ? RUMOR_RPC_MISC_ERROR : RUMOR_RPC_DATABASE_ERROR,
+				    rumor_store_strerror(status), NULL);
+	free(read->item.encoding);
+	free(read->result);
+	free(r);
+}
+
+/* Reads the item (of the size the loop's lookup found) off the loop and
+ * answers with it. */
+static void answer_later(struct rumor_jsonrpc_call *call, struct rumor_node *node,
+			 const uint8_t id[RUMOR_ID_SIZE], size_t size, int answer)
+{
+	struct rumor_store *store = rumor_node_store(node);
+	struct item_read *r = calloc(1, sizeof(*r));
+	if (!r) {
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "out of memory", NULL);
+		return;
+	}
+	memcpy(r->read.id, id, RUMOR_ID_SIZE);
+	r->read.want_encoding = 1;
+	r->read.work = item_read_work;
+	r->read.cb = item_read_done;
+	r->read.data = r;
+	r->call = call;
+	r->answer = answer;
+	int rc = store ? rumor_store_read(store, &r->read) : RUMOR_STORE_ECLOSED;
+	if (rc != 0) {
+		free(r);
+		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR,
+				    rc == -EAGAIN ? "busy: too many reads queued; retry later"
+						  : rumor_store_strerror(rc),
+				    NULL);
+		return;
+	}
+	/* the answer: the hex (2 bytes a byte) or the verbose object (67
+	 * bytes for each 32-byte transaction id), plus the envelope */
+	rumor_jsonrpc_call_reserve(call, (answer == ANSWER_HEX ? 2 * size : 3 * size) + 1024);
+}
+
 static void m_getrawtransaction(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
 {
 	if (want_params(call, params, 1, 1, "one parameter: the transaction id"))
 		return;
 	struct rumor_store_item it;
-	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_TX, 1, &it))
+	uint8_t id[RUMOR_ID_SIZE];
+	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_TX, 0, &it, id))
 		return;
-	rumor_jsonrpc_reply_hex(call, it.encoding, it.size);
-	free(it.encoding);
+	answer_later(call, ctx, id, it.size, ANSWER_HEX);
 }
 
 /* A block as getblock's verbose object, in compact JSON text written
@@ -316,32 +427,10 @@ static void m_getblock(struct rumor_jsonrpc_call *call, json_t *params, void *ct
 		}
 	}
 	struct rumor_store_item it;
-	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_BLOCK, 1, &it))
+	uint8_t id[RUMOR_ID_SIZE];
+	if (lookup(call, ctx, json_array_get(params, 0), RUMOR_ITEM_BLOCK, 0, &it, id))
 		return;
-	if (!verbose) {
-		/* written straight into the answer: 8 MiB of hex for a 4 MiB
-		 * block, without three more copies on the loop thread */
-		rumor_jsonrpc_reply_hex(call, it.encoding, it.size);
-		free(it.encoding);
-		return;
-	}
-	struct rumor_item item;
-	const char *why = rumor_item_decode(&item, it.encoding, it.size);
-	if (why) {
-		free(it.encoding);
-		rumor_jsonrpc_error(call, RUMOR_RPC_DATABASE_ERROR,
-				    "stored block does not decode (database damaged?)", NULL);
-		return;
-	}
-	size_t len;
-	char *text = block_json_text(&item, &len);
-	free(it.encoding);
-	if (!text) {
-		rumor_jsonrpc_error(call, RUMOR_RPC_MISC_ERROR, "out of memory", NULL);
-		return;
-	}
-	rumor_jsonrpc_reply_json(call, text, len);
-	free(text);
+	answer_later(call, ctx, id, it.size, verbose ? ANSWER_BLOCK_JSON : ANSWER_HEX);
 }
 
 static void m_getiteminfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
@@ -349,7 +438,8 @@ static void m_getiteminfo(struct rumor_jsonrpc_call *call, json_t *params, void 
 	if (want_params(call, params, 1, 1, "one parameter: the item id"))
 		return;
 	struct rumor_store_item it;
-	if (lookup(call, ctx, json_array_get(params, 0), 0, 0, &it))
+	uint8_t id[RUMOR_ID_SIZE];
+	if (lookup(call, ctx, json_array_get(params, 0), 0, 0, &it, id))
 		return;
 	json_t *o = json_object();
 	json_object_set_new(o, "kind", json_string(rumor_item_kind_name(it.kind)));

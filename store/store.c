@@ -16,6 +16,12 @@
  *   rumor_store_get/has/has_many/counts: read connection, loop thread only
  *   (has_many wraps its lookups in one read transaction).
  *
+ *   rumor_store_read() --> read queue -->  reader thread: its own read
+ *                          (mutex+cond)    connection; each read, then the
+ *                                          caller's work (e.g. hex)
+ *   async_cb(): runs each  <-- read done list <-- uv_async_send
+ *   read's cb on the loop
+ *
  * Invariants:
  *  - item_counts.n for a kind equals the number of rows of that kind: every
  *    transaction that inserts adds its new rows' count in the same
@@ -28,8 +34,12 @@
  *  - every put accepted by rumor_store_put() is in exactly one of pending,
  *    the writer's current batch, done or ready, until its cb runs; after its
  *    cb runs the store never touches it again (the cb may free it);
- *  - in_flight counts accepted puts whose cb has not run; the async handle
- *    is referenced exactly while in_flight > 0;
+ *  - every read accepted by rumor_store_read() is in exactly one of
+ *    read_pending, the reader's current list, read_done or read_ready until
+ *    its cb runs; the reader connection and its statements are used only by
+ *    the reader thread between thread start and join;
+ *  - in_flight counts accepted puts and reads whose cb has not run; the
+ *    async handle is referenced exactly while in_flight > 0;
  *  - statements bound to a put's memory are reset and cleared before the
  *    put is handed back, so nothing keeps a pointer into caller memory.
  *
@@ -134,6 +144,14 @@ struct rumor_store {
 	int lazy_unsynced; /* a lazy commit ran since the last synced one */
 	uv_thread_t writer;
 
+	/* reader thread: its own connection */
+	sqlite3 *xdb;
+	sqlite3_stmt *x_meta, *x_full;
+	uv_thread_t reader;
+	int reader_started;
+	struct rumor_store_read *read_ready_head, *read_ready_tail; /* loop thread */
+	size_t reads_queued; /* loop thread: accepted reads whose cb has not run */
+
 	/* checkpointer thread: its own connection */
 	sqlite3 *cdb;
 	uv_thread_t checkpointer;
@@ -146,6 +164,9 @@ struct rumor_store {
 	uv_cond_t cond;
 	struct rumor_store_put *pending_head, *pending_tail;
 	struct rumor_store_put *done_head, *done_tail;
+	uv_cond_t read_cond;
+	struct rumor_store_read *read_pending_head, *read_pending_tail;
+	struct rumor_store_read *read_done_head, *read_done_tail;
 	int stop;
 	uv_cond_t checkpoint_cond;
 	int checkpoint_wanted;
@@ -464,8 +485,27 @@ static int open_reader_db(struct rumor_store *store, char *err, size_t errlen)
 	return 0;
 }
 
+static int open_thread_reader_db(struct rumor_store *store, char *err, size_t errlen)
+{
+	const char *path = store->path;
+	int rc;
+
+	if ((rc = open_connection(&store->xdb, path, err, errlen)) < 0)
+		return rc;
+	rc = sqlite3_exec(store->xdb, "PRAGMA query_only = ON", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return open_fail(store->xdb, rc, path, "setting pragmas", err, errlen);
+	if ((rc = prepare(store->xdb, SQL_GET_META, &store->x_meta, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->xdb, SQL_GET_FULL, &store->x_full, path, err, errlen)) < 0)
+		return rc;
+	return 0;
+}
+
 static void close_databases(struct rumor_store *store)
 {
+	sqlite3_finalize(store->x_meta);
+	sqlite3_finalize(store->x_full);
+	store->x_meta = store->x_full = NULL;
 	sqlite3_finalize(store->get_meta);
 	sqlite3_finalize(store->get_full);
 	sqlite3_finalize(store->has);
@@ -484,7 +524,8 @@ static void close_databases(struct rumor_store *store)
 	sqlite3_close(store->rdb);
 	sqlite3_close(store->wdb);
 	sqlite3_close(store->cdb);
-	store->rdb = store->wdb = store->cdb = NULL;
+	sqlite3_close(store->xdb);
+	store->rdb = store->wdb = store->cdb = store->xdb = NULL;
 }
 
 /* ---- The writer thread ---- */
@@ -714,6 +755,46 @@ static void writer_main(void *arg)
 	uv_mutex_unlock(&store->mutex);
 }
 
+/* ---- The reader thread ---- */
+
+static int read_row(struct rumor_store *store, sqlite3 *db, sqlite3_stmt *st,
+		    const uint8_t id[RUMOR_ID_SIZE], struct rumor_store_item *out,
+		    int want_encoding);
+
+static void reader_main(void *arg)
+{
+	struct rumor_store *store = arg;
+
+	uv_mutex_lock(&store->mutex);
+	for (;;) {
+		while (!store->read_pending_head && !store->stop)
+			uv_cond_wait(&store->read_cond, &store->mutex);
+		if (store->stop)
+			break; /* close answers what is still queued */
+		struct rumor_store_read *read = store->read_pending_head;
+		store->read_pending_head = read->next_;
+		if (!store->read_pending_head)
+			store->read_pending_tail = NULL;
+		read->next_ = NULL;
+		uv_mutex_unlock(&store->mutex);
+
+		sqlite3_stmt *st = read->want_encoding ? store->x_full : store->x_meta;
+		read->status_ = read_row(store, store->xdb, st, read->id, &read->item,
+					 read->want_encoding);
+		if (read->status_ == 0 && read->work)
+			read->work(read);
+
+		uv_mutex_lock(&store->mutex);
+		if (store->read_done_tail)
+			store->read_done_tail->next_ = read;
+		else
+			store->read_done_head = read;
+		store->read_done_tail = read;
+		uv_async_send(&store->async);
+	}
+	uv_mutex_unlock(&store->mutex);
+}
+
 /* ---- Checkpoints ---- */
 
 /* SQLite calls this on the writer thread after each commit, with the
@@ -806,9 +887,13 @@ static void stop_threads(struct rumor_store *store, int writer)
 	store->stop = 1;
 	uv_cond_signal(&store->cond);
 	uv_cond_signal(&store->checkpoint_cond);
+	uv_cond_signal(&store->read_cond);
 	uv_mutex_unlock(&store->mutex);
 	if (writer)
 		uv_thread_join(&store->writer);
+	if (store->reader_started)
+		uv_thread_join(&store->reader);
+	store->reader_started = 0;
 	if (store->checkpointer_started)
 		uv_thread_join(&store->checkpointer);
 	store->checkpointer_started = 0;
@@ -827,11 +912,19 @@ static void collect_done(struct rumor_store *store)
 		store->ready_tail = store->done_tail;
 		store->done_head = store->done_tail = NULL;
 	}
+	if (store->read_done_head) {
+		if (store->read_ready_tail)
+			store->read_ready_tail->next_ = store->read_done_head;
+		else
+			store->read_ready_head = store->read_done_head;
+		store->read_ready_tail = store->read_done_tail;
+		store->read_done_head = store->read_done_tail = NULL;
+	}
 	uv_mutex_unlock(&store->mutex);
 }
 
-/* Pops one put at a time, so a cb that closes the store (which runs the
- * rest itself) leaves this loop with nothing to do. */
+/* Pops one put (then read) at a time, so a cb that closes the store
+ * (which runs the rest itself) leaves these loops with nothing to do. */
 static void run_ready(struct rumor_store *store)
 {
 	struct rumor_store_put *put;
@@ -845,6 +938,18 @@ static void run_ready(struct rumor_store *store)
 		if (--store->in_flight == 0)
 			uv_unref((uv_handle_t *)&store->async);
 		put->cb(put, put->status_); /* may free put: not touched again */
+	}
+	struct rumor_store_read *read;
+	while ((read = store->read_ready_head) != NULL) {
+		store->read_ready_head = read->next_;
+		if (!store->read_ready_head)
+			store->read_ready_tail = NULL;
+		read->next_ = NULL;
+		assert(store->in_flight > 0 && store->reads_queued > 0);
+		store->reads_queued--;
+		if (--store->in_flight == 0)
+			uv_unref((uv_handle_t *)&store->async);
+		read->cb(read, read->status_); /* may free read */
 	}
 }
 
@@ -876,7 +981,8 @@ int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path
 	store->loop = loop;
 
 	if ((rc = open_writer_db(store, err, errlen)) < 0 ||
-	    (rc = open_reader_db(store, err, errlen)) < 0)
+	    (rc = open_reader_db(store, err, errlen)) < 0 ||
+	    (rc = open_thread_reader_db(store, err, errlen)) < 0)
 		goto fail_db;
 	if ((rc = open_connection(&store->cdb, path, err, errlen)) < 0)
 		goto fail_db;
@@ -899,6 +1005,12 @@ int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path
 		uv_cond_destroy(&store->cond);
 		goto fail_mutex;
 	}
+	if ((rc = uv_cond_init(&store->read_cond)) < 0) {
+		set_err(err, errlen, "%s: %s", path, uv_strerror(rc));
+		uv_cond_destroy(&store->checkpoint_cond);
+		uv_cond_destroy(&store->cond);
+		goto fail_mutex;
+	}
 	/* From here on the writer's commits wake the checkpointer. */
 	sqlite3_wal_hook(store->wdb, on_wal_commit, store);
 	if ((rc = uv_thread_create(&store->checkpointer, checkpointer_main, store)) < 0) {
@@ -907,6 +1019,14 @@ int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path
 		goto fail_cond;
 	}
 	store->checkpointer_started = 1;
+	/* The reader sends on the async handle only after a read, and there is
+	 * no read before open returns. */
+	if ((rc = uv_thread_create(&store->reader, reader_main, store)) < 0) {
+		set_err(err, errlen, "%s: cannot start the reader thread: %s", path,
+			uv_strerror(rc));
+		goto fail_cond;
+	}
+	store->reader_started = 1;
 	/* The writer sends on the async handle only after a batch, and there is
 	 * no batch before open returns: so start the thread first, and a failed
 	 * uv_async_init can still stop it without leaving anything on the loop. */
@@ -926,7 +1046,8 @@ int rumor_store_open(struct rumor_store **out, uv_loop_t *loop, const char *path
 	return 0;
 
 fail_cond:
-	stop_threads(store, 0); /* the checkpointer, if it started */
+	stop_threads(store, 0); /* the checkpointer and reader, if they started */
+	uv_cond_destroy(&store->read_cond);
 	uv_cond_destroy(&store->checkpoint_cond);
 	uv_cond_destroy(&store->cond);
 fail_mutex:
@@ -956,11 +1077,28 @@ void rumor_store_close(struct rumor_store *store)
 	/* The writer has committed everything and left: report it all here.
 	 * A cb may call the read functions (still open) or put (refused). */
 	collect_done(store);
+	/* Reads the reader had not taken are answered ECLOSED, after the ones
+	 * it finished (cbs may look things up: the loop's read connection is
+	 * still open). */
+	struct rumor_store_read *r = store->read_pending_head;
+	store->read_pending_head = store->read_pending_tail = NULL;
+	while (r) {
+		struct rumor_store_read *next = r->next_;
+		r->next_ = NULL;
+		r->status_ = RUMOR_STORE_ECLOSED;
+		if (store->read_ready_tail)
+			store->read_ready_tail->next_ = r;
+		else
+			store->read_ready_head = r;
+		store->read_ready_tail = r;
+		r = next;
+	}
 	run_ready(store);
-	assert(store->in_flight == 0);
+	assert(store->in_flight == 0 && store->reads_queued == 0);
 	assert(!store->pending_head && !store->done_head);
 
 	close_databases(store);
+	uv_cond_destroy(&store->read_cond);
 	uv_cond_destroy(&store->checkpoint_cond);
 	uv_cond_destroy(&store->cond);
 	uv_mutex_destroy(&store->mutex);
@@ -1026,25 +1164,24 @@ static int read_error(struct rumor_store *store, sqlite3_stmt *stmt)
 	return RUMOR_STORE_EIO;
 }
 
-int rumor_store_get(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE],
-		    struct rumor_store_item *out, int want_encoding)
+/* One row by id through db's statement st (get_meta or get_full of that
+ * connection).  As rumor_store_get. */
+static int read_row(struct rumor_store *store, sqlite3 *db, sqlite3_stmt *st,
+		    const uint8_t id[RUMOR_ID_SIZE], struct rumor_store_item *out,
+		    int want_encoding)
 {
-	sqlite3_stmt *st = want_encoding ? store->get_full : store->get_meta;
 	const void *peer, *text;
 	int rc, result = 0;
 
-	out->encoding = NULL;
-	if (!store->rdb)
-		return RUMOR_STORE_ECLOSED;
 	if (sqlite3_bind_blob(st, 1, id, RUMOR_ID_SIZE, SQLITE_STATIC) != SQLITE_OK)
-		return read_error(store, st);
+		goto fail;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		result = RUMOR_STORE_ENOTFOUND;
 		goto out;
 	}
 	if (rc != SQLITE_ROW)
-		return read_error(store, st);
+		goto fail;
 
 	out->kind = (enum rumor_item_kind)sqlite3_column_int(st, 0);
 	out->first_seen_us = sqlite3_column_int64(st, 1);
@@ -1060,7 +1197,7 @@ int rumor_store_get(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE],
 		const void *blob = sqlite3_column_blob(st, 4);
 		size_t size = (size_t)sqlite3_column_bytes(st, 4);
 
-		if (!blob && sqlite3_errcode(store->rdb) == SQLITE_NOMEM) {
+		if (!blob && sqlite3_errcode(db) == SQLITE_NOMEM) {
 			result = -ENOMEM;
 			goto out;
 		}
@@ -1079,6 +1216,46 @@ out:
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return result;
+fail:
+	note_error(store, db);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return RUMOR_STORE_EIO;
+}
+
+int rumor_store_get(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE],
+		    struct rumor_store_item *out, int want_encoding)
+{
+	out->encoding = NULL;
+	if (!store->rdb)
+		return RUMOR_STORE_ECLOSED;
+	return read_row(store, store->rdb, want_encoding ? store->get_full : store->get_meta, id,
+			out, want_encoding);
+}
+
+int rumor_store_read(struct rumor_store *store, struct rumor_store_read *read)
+{
+	if (store->closing)
+		return RUMOR_STORE_ECLOSED;
+	if (!read->cb)
+		return -EINVAL;
+	if (store->reads_queued >= RUMOR_STORE_READS_MAX)
+		return -EAGAIN;
+	memset(&read->item, 0, sizeof(read->item));
+	read->next_ = NULL;
+	read->status_ = 0;
+	store->reads_queued++;
+	if (store->in_flight++ == 0)
+		uv_ref((uv_handle_t *)&store->async);
+	uv_mutex_lock(&store->mutex);
+	if (store->read_pending_tail)
+		store->read_pending_tail->next_ = read;
+	else
+		store->read_pending_head = read;
+	store->read_pending_tail = read;
+	uv_cond_signal(&store->read_cond);
+	uv_mutex_unlock(&store->mutex);
+	return 0;
 }
 
 int rumor_store_has(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE])

@@ -1,8 +1,12 @@
 /*
  * store/store.h: the item store, a SQLite database in WAL mode.
  *
- * Two connections to one file:
- *  - a read connection, used on the caller's (loop) thread for lookups;
+ * Connections to one file:
+ *  - a read connection, used on the caller's (loop) thread for small
+ *    lookups (metadata, presence, counts);
+ *  - a read connection owned by a reader thread, for reads queued with
+ *    rumor_store_read() (encodings up to 4 MiB, off the loop);
+ *  - a checkpoint connection owned by a checkpoint thread;
  *  - a write connection owned by one writer thread.  Writes are queued with
  *    rumor_store_put(); the writer takes everything queued so far (at most
  *    RUMOR_STORE_BATCH_PUTS puts or RUMOR_STORE_BATCH_BYTES bytes of
@@ -32,11 +36,11 @@
  * may free it.
  *
  * Threads: every function must be called from the thread that called
- * rumor_store_open() (the loop thread), and put callbacks run there.  The
- * writer thread is internal.
+ * rumor_store_open() (the loop thread), and put and read callbacks run
+ * there.  The writer, reader and checkpoint threads are internal.
  *
- * The loop: the store's uv_async_t keeps the loop alive only while puts are
- * in flight, so uv_run(loop, UV_RUN_DEFAULT) returns once every queued put's
+ * The loop: the store's uv_async_t keeps the loop alive only while puts or
+ * reads are in flight, so uv_run(loop, UV_RUN_DEFAULT) returns once every queued put's
  * callback has run (if nothing else is active).
  */
 #ifndef RUMOR_STORE_STORE_H
@@ -170,6 +174,44 @@ struct rumor_store_put {
  * field is out of range: bad kind, size, empty or unterminated source, no
  * cb); on error cb will not run. */
 int rumor_store_put(struct rumor_store *store, struct rumor_store_put *put);
+
+/* One read off the loop thread (rumor_store_read).  Caller-owned; must stay
+ * alive until cb runs.  Reads run in order on the store's reader thread,
+ * with its own read connection, so a large encoding (a 4 MiB block) is
+ * fetched, and optionally turned into the caller's answer by work, without
+ * holding the loop. */
+struct rumor_store_read;
+typedef void (*rumor_store_read_cb)(struct rumor_store_read *read, int status);
+struct rumor_store_read {
+	/* set by the caller */
+	uint8_t id[RUMOR_ID_SIZE];
+	int want_encoding;
+	/* Optional: runs on the reader thread after a successful read (status
+	 * 0), before cb; it may replace item.encoding (e.g. by the answer text
+	 * built from it; it owns the buffer either way) and use data and
+	 * result.  It must not call into the store, libuv or the loop
+	 * thread's state. */
+	void (*work)(struct rumor_store_read *read);
+	rumor_store_read_cb cb;
+	void *data;      /* for the caller */
+	void *result;    /* for work's output; the store never touches it */
+	size_t result_len;
+	/* filled in before cb: as rumor_store_get's out (item.encoding
+	 * malloc'd, the caller frees it in cb or later; NULL on error) */
+	struct rumor_store_item item;
+	/* private */
+	struct rumor_store_read *next_;
+	int status_;
+};
+
+/* Queues a read.  Returns 0 (cb will run exactly once, on the loop thread,
+ * with status 0, RUMOR_STORE_ENOTFOUND, -ENOMEM, RUMOR_STORE_EIO or, for a
+ * read still queued when close starts, RUMOR_STORE_ECLOSED),
+ * RUMOR_STORE_ECLOSED (close has started) or -EINVAL (no cb); on error cb
+ * will not run.  At most RUMOR_STORE_READS_MAX reads may be queued at once:
+ * past it -EAGAIN (the caller answers "busy" or retries). */
+#define RUMOR_STORE_READS_MAX 4096
+int rumor_store_read(struct rumor_store *store, struct rumor_store_read *read);
 
 /* While held (hold = 1), puts are queued without waking the writer; on
  * release (hold = 0) the writer is woken once for all of them, so they go

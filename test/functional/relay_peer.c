@@ -28,6 +28,10 @@
  *                messages); when a getdata asks for --item2, answer it and
  *                close.  ok only when --item's id was never requested
  *                (the node remembers ids it rejected).
+ *   fetch        ask the node for --item (getdata, kind from --kind: tx or
+ *                block) as a peer catching up would; ok only when the
+ *                node sends exactly --item's bytes ("recv item ID"),
+ *                fail on notfound.
  *
  * Exit status: 0 "result ok", 1 "result fail", 2 usage or setup error.
  * Every wait is bounded by --timeout (default 20 s).
@@ -55,7 +59,7 @@
 #include "net/message.h"
 #include "net/session.h"
 
-enum mode { MODE_INVALID, MODE_UNREQUESTED, MODE_REANNOUNCE };
+enum mode { MODE_INVALID, MODE_UNREQUESTED, MODE_REANNOUNCE, MODE_FETCH };
 
 struct peer {
 	enum mode mode;
@@ -66,6 +70,7 @@ struct peer {
 	uint8_t item_id[RUMOR_ID_SIZE], item2_id[RUMOR_ID_SIZE];
 	int item_requested;  /* a getdata named item */
 	int item_sent;       /* we sent item's payload */
+	uint8_t fetch_kind;  /* fetch: the kind asked for */
 	int done;            /* the script finished: exit with result */
 	int ok;
 	char why[256];
@@ -166,6 +171,17 @@ static void on_ready(struct peer *p)
 {
 	print_id("ready ", rumor_session_remote_id(p->session));
 	switch (p->mode) {
+	case MODE_FETCH: {
+		struct rumor_inv_entry e = { .kind = p->fetch_kind };
+		struct rumor_msg m = { .type = RUMOR_MSG_GETDATA };
+
+		memcpy(e.id, p->item_id, RUMOR_ID_SIZE);
+		m.u.getdata.entries.entries = &e;
+		m.u.getdata.entries.count = 1;
+		send_msg(p, &m);
+		print_id("sent getdata ", p->item_id);
+		break;
+	}
 	case MODE_INVALID:
 		send_inv(p, p->item_id);
 		break;
@@ -210,6 +226,8 @@ static void on_getdata(struct peer *p, const struct rumor_msg_list *list)
 		p->item_requested = 1;
 
 	switch (p->mode) {
+	case MODE_FETCH:
+		break;
 	case MODE_INVALID:
 		if (has_item && !p->item_sent) {
 			send_tx(p, p->item, p->item_len, p->item_id);
@@ -257,7 +275,27 @@ static void on_node_gone(struct peer *p)
 	case MODE_REANNOUNCE:
 		finish(p, 0, "disconnected during the reannounce script");
 		break;
+	case MODE_FETCH:
+		finish(p, 0, "disconnected before sending the item");
+		break;
 	}
+}
+
+/* fetch: the node's answer to our getdata. */
+static void on_item(struct peer *p, const struct rumor_msg *m)
+{
+	const struct rumor_msg_blob *b = m->type == RUMOR_MSG_TX ? &m->u.tx.item : &m->u.block.item;
+	uint8_t id[RUMOR_ID_SIZE];
+
+	rumor_sha256(b->ptr, b->len, id);
+	print_id("recv item ", id);
+	if (p->mode != MODE_FETCH)
+		return;
+	if (b->len == p->item_len && memcmp(b->ptr, p->item, p->item_len) == 0 &&
+	    (m->type == RUMOR_MSG_TX) == (p->fetch_kind == RUMOR_ITEM_TX))
+		finish(p, 1, "the node sent the item (%zu bytes)", p->item_len);
+	else
+		finish(p, 0, "the node sent other bytes (%u, not %zu)", b->len, p->item_len);
 }
 
 static void handle_event(struct peer *p, const struct rumor_session_event *ev)
@@ -271,7 +309,11 @@ static void handle_event(struct peer *p, const struct rumor_session_event *ev)
 	case RUMOR_SESSION_EV_MESSAGE:
 		if (ev->msg->type == RUMOR_MSG_GETDATA) {
 			on_getdata(p, &ev->msg->u.getdata.entries);
+		} else if (ev->msg->type == RUMOR_MSG_TX || ev->msg->type == RUMOR_MSG_BLOCK) {
+			on_item(p, ev->msg);
 		} else {
+			if (ev->msg->type == RUMOR_MSG_NOTFOUND && p->mode == MODE_FETCH)
+				finish(p, 0, "the node answered notfound");
 			const char *name = rumor_msg_type_name(ev->msg->type);
 
 			printf("recv %s\n", name ? name : "unknown");
@@ -355,10 +397,11 @@ int main(int argc, char **argv)
 		{ "item", required_argument, NULL, 'i' },
 		{ "item2", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "kind", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *connect_arg = NULL, *network_name = NULL, *mode_name = NULL;
-	const char *item_hex = NULL, *item2_hex = NULL;
+	const char *item_hex = NULL, *item2_hex = NULL, *kind_name = NULL;
 	double timeout_s = 20.0;
 	struct rumor_network net;
 	struct rumor_session_config cfg;
@@ -378,6 +421,7 @@ int main(int argc, char **argv)
 		case 'i': item_hex = optarg; break;
 		case 'j': item2_hex = optarg; break;
 		case 't': timeout_s = atof(optarg); break;
+		case 'k': kind_name = optarg; break;
 		default: setup_error("unknown option (see the header of relay_peer.c)");
 		}
 	}
@@ -389,8 +433,15 @@ int main(int argc, char **argv)
 		p.mode = MODE_UNREQUESTED;
 	else if (strcmp(mode_name, "reannounce") == 0)
 		p.mode = MODE_REANNOUNCE;
+	else if (strcmp(mode_name, "fetch") == 0)
+		p.mode = MODE_FETCH;
 	else
-		setup_error("--mode: invalid, unrequested or reannounce");
+		setup_error("--mode: invalid, unrequested, reannounce or fetch");
+	p.fetch_kind = RUMOR_ITEM_TX;
+	if (kind_name && strcmp(kind_name, "block") == 0)
+		p.fetch_kind = RUMOR_ITEM_BLOCK;
+	else if (kind_name && strcmp(kind_name, "tx") != 0)
+		setup_error("--kind: tx or block");
 	if (p.mode == MODE_REANNOUNCE && !item2_hex)
 		setup_error("--mode=reannounce needs --item2");
 	if (!(timeout_s > 0 && timeout_s <= 600))

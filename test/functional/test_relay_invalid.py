@@ -17,6 +17,10 @@ the node's own session code under a fresh identity) dials A and misbehaves:
      rejected ids are not fetched again) and stores it.
   3. unrequested: a crafted peer sends a tx payload nobody asked for; A
      closes the connection and logs the reason.
+  4. fetch: after A restarts (its recent-items cache empty), a crafted
+     peer's getdata is served from A's store: a block (read on the store's
+     reader thread) and a tx (read on the loop), byte for byte; an id A
+     lacks is answered notfound.
 
 Skipped (77) only while rumord has no relay (no --addnode in --help)."""
 
@@ -27,7 +31,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from framework import (BUILDDIR, SkipTest, TestBase, TestFailure, _PROCS, check, check_equal,
-                       createtx, expect_rpc_error, item_id, keygen, log, relay_node_args,
+                       createblock, createtx, expect_rpc_error, item_id, keygen, log, relay_node_args,
                        rumord_help_has, scan_for_bugs, wait_for_items, wait_for_peers,
                        wait_until)
 
@@ -44,13 +48,15 @@ def tamper(tx_hex):
     return raw.hex()
 
 
-def run_peer(node, mode, item, item2=None):
+def run_peer(node, mode, item, item2=None, kind=None):
     """Run the crafted peer against node; returns (exit status, output lines)."""
     args = [RELAY_PEER, "--connect=" + node.p2p_target(),
             "--network=" + NET, "--mode=" + mode, "--item=" + item,
             "--timeout=%d" % PEER_TIMEOUT_S]
     if item2:
         args.append("--item2=" + item2)
+    if kind:
+        args.append("--kind=" + kind)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _PROCS.append(p)
     try:
@@ -158,8 +164,23 @@ class RelayInvalid(TestBase):
         wait_until(lambda: len(a.rpc("getpeerinfo")) == 1, "A to list only B again")
         check_equal(len(b.rpc("getpeerinfo")), 1, "B still has A")
         check_equal(b.rpc("getrelayinfo")["invalid_received"], 0, "B: still nothing invalid")
-        for n in (a, b):
-            n.stop()
+        b.stop()
+
+        log("4. after a restart (nothing cached), A serves stored items to a peer")
+        blk = createblock(key, NET, 0, "00" * 32, [good[1], good[2]])
+        blk_id = a.rpc("submitblock", blk)
+        check_equal(blk_id, item_id(blk), "submitblock returned the block's id")
+        a.stop()
+        a.start(relay_node_args(a), base=False)
+        rc, lines = run_peer(a, "fetch", blk, kind="block")
+        check("recv item " + blk_id in lines, "A sent the block, read from its store")
+        check_equal(rc, 0, "relay_peer result (fetch block)")
+        rc, lines = run_peer(a, "fetch", good[1], kind="tx")
+        check("recv item " + good_id[1] in lines, "A sent the tx, read from its store")
+        check_equal(rc, 0, "relay_peer result (fetch tx)")
+        rc, lines = run_peer(a, "fetch", good[3] + "00", kind="block")
+        check_equal(rc, 1, "relay_peer result (fetch of an id A lacks: notfound)")
+        a.stop()
 
 
 if __name__ == "__main__":

@@ -909,6 +909,238 @@ static void test_large_items(void **state)
 	free(enc);
 }
 
+/* ---- Reads off the loop thread ---- */
+
+struct test_read {
+	struct rumor_store_read read;
+	int calls;
+	int status;
+	int work_calls;
+	struct fixture *f;
+	struct test_read *chain; /* read queued from this one's cb */
+	int chain_rc;
+};
+
+static void test_read_cb(struct rumor_store_read *read, int status)
+{
+	struct test_read *tr = read->data;
+
+	tr->calls++;
+	tr->status = status;
+	if (tr->chain)
+		tr->chain_rc = rumor_store_read(tr->f->store, &tr->chain->read);
+}
+
+/* Runs on the reader thread: replaces the encoding by its length as text,
+ * the way the RPC layer replaces it by its hex answer. */
+static void test_read_work(struct rumor_store_read *read)
+{
+	struct test_read *tr = read->data;
+	char *text = malloc(32);
+
+	tr->work_calls++;
+	assert_non_null(text);
+	read->result_len = (size_t)snprintf(text, 32, "%zu", read->item.size);
+	free(read->item.encoding);
+	read->item.encoding = NULL;
+	read->result = text;
+}
+
+static void fill_read(struct test_read *tr, struct fixture *f, const uint8_t *id, int want)
+{
+	memset(tr, 0, sizeof(*tr));
+	memcpy(tr->read.id, id, RUMOR_ID_SIZE);
+	tr->read.want_encoding = want;
+	tr->read.cb = test_read_cb;
+	tr->read.data = tr;
+	tr->f = f;
+}
+
+static void test_read_async(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put tx, block;
+	struct test_read full, meta, missing, worked, chained, second;
+	uint8_t peer[32], none[RUMOR_ID_SIZE];
+
+	for (int i = 0; i < 32; i++)
+		peer[i] = (uint8_t)(100 + i);
+	open_store(f);
+	fill_put(&tx, 1, RUMOR_ITEM_TX, 150, "rpc", NULL);
+	fill_put(&block, 2, RUMOR_ITEM_BLOCK, 256, "peer", peer);
+	put_ok(f, &tx);
+	put_ok(f, &block);
+	run_loop(f);
+
+	make_id(none, 77);
+	fill_read(&full, f, block.put.id, 1);
+	fill_read(&meta, f, tx.put.id, 0);
+	fill_read(&missing, f, none, 1);
+	fill_read(&worked, f, block.put.id, 1);
+	worked.read.work = test_read_work;
+	fill_read(&chained, f, tx.put.id, 1);
+	fill_read(&second, f, tx.put.id, 1);
+	chained.chain = &second; /* a cb may queue another read */
+	assert_int_equal(rumor_store_read(f->store, &full.read), 0);
+	assert_int_equal(rumor_store_read(f->store, &meta.read), 0);
+	assert_int_equal(rumor_store_read(f->store, &missing.read), 0);
+	assert_int_equal(rumor_store_read(f->store, &worked.read), 0);
+	assert_int_equal(rumor_store_read(f->store, &chained.read), 0);
+	/* nothing is answered before the loop runs */
+	assert_int_equal(full.calls + meta.calls + missing.calls + worked.calls, 0);
+	run_loop(f); /* returns: the reads keep the loop alive only while queued */
+
+	assert_int_equal(full.calls, 1);
+	assert_int_equal(full.status, 0);
+	assert_int_equal(full.read.item.kind, RUMOR_ITEM_BLOCK);
+	assert_int_equal(full.read.item.size, 256);
+	assert_memory_equal(full.read.item.encoding, block.encoding, 256);
+	assert_string_equal(full.read.item.source, "peer");
+	assert_int_equal(full.read.item.has_peer, 1);
+	assert_memory_equal(full.read.item.peer, peer, 32);
+	assert_int_equal(full.read.item.first_seen_us, 1700000000000002LL);
+	free(full.read.item.encoding);
+
+	assert_int_equal(meta.calls, 1);
+	assert_int_equal(meta.status, 0);
+	assert_null(meta.read.item.encoding);
+	assert_int_equal(meta.read.item.size, 150);
+	assert_string_equal(meta.read.item.source, "rpc");
+
+	assert_int_equal(missing.calls, 1);
+	assert_int_equal(missing.status, RUMOR_STORE_ENOTFOUND);
+	assert_null(missing.read.item.encoding);
+
+	assert_int_equal(worked.calls, 1);
+	assert_int_equal(worked.status, 0);
+	assert_int_equal(worked.work_calls, 1);
+	assert_null(worked.read.item.encoding);
+	assert_int_equal(worked.read.result_len, 3);
+	assert_string_equal(worked.read.result, "256");
+	free(worked.read.result);
+
+	assert_int_equal(chained.calls, 1);
+	assert_int_equal(chained.chain_rc, 0);
+	assert_int_equal(second.calls, 1);
+	assert_int_equal(second.status, 0);
+	assert_memory_equal(second.read.item.encoding, tx.encoding, 150);
+	free(chained.read.item.encoding);
+	free(second.read.item.encoding);
+
+	/* work runs only for a read that found its row */
+	fill_read(&missing, f, none, 1);
+	missing.read.work = test_read_work;
+	assert_int_equal(rumor_store_read(f->store, &missing.read), 0);
+	run_loop(f);
+	assert_int_equal(missing.status, RUMOR_STORE_ENOTFOUND);
+	assert_int_equal(missing.work_calls, 0);
+
+	/* no cb: refused, nothing queued */
+	fill_read(&missing, f, none, 1);
+	missing.read.cb = NULL;
+	assert_int_equal(rumor_store_read(f->store, &missing.read), -EINVAL);
+}
+
+/* A 4 MiB encoding comes back whole through the reader thread. */
+static void test_read_large(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *enc = malloc(RUMOR_ITEM_SIZE_MAX);
+	struct test_put big;
+	struct test_read r;
+
+	assert_non_null(enc);
+	for (size_t i = 0; i < RUMOR_ITEM_SIZE_MAX; i++)
+		enc[i] = (uint8_t)(i * 2654435761u >> 24);
+	open_store(f);
+	fill_put(&big, 5, RUMOR_ITEM_BLOCK, 1, "rpc", NULL);
+	big.put.encoding = enc;
+	big.put.size = RUMOR_ITEM_SIZE_MAX;
+	put_ok(f, &big);
+	run_loop(f);
+	fill_read(&r, f, big.put.id, 1);
+	assert_int_equal(rumor_store_read(f->store, &r.read), 0);
+	run_loop(f);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.read.item.size, RUMOR_ITEM_SIZE_MAX);
+	assert_memory_equal(r.read.item.encoding, enc, RUMOR_ITEM_SIZE_MAX);
+	free(r.read.item.encoding);
+	free(enc);
+}
+
+/* At most RUMOR_STORE_READS_MAX queued; more get -EAGAIN, and a read
+ * accepted once the queue has room again is answered. */
+static void test_read_queue_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put tx;
+	struct test_read *reads = calloc(RUMOR_STORE_READS_MAX + 1, sizeof(*reads));
+
+	assert_non_null(reads);
+	open_store(f);
+	fill_put(&tx, 1, RUMOR_ITEM_TX, 20, "rpc", NULL);
+	put_ok(f, &tx);
+	run_loop(f);
+	for (size_t i = 0; i < RUMOR_STORE_READS_MAX; i++) {
+		fill_read(&reads[i], f, tx.put.id, 0);
+		assert_int_equal(rumor_store_read(f->store, &reads[i].read), 0);
+	}
+	fill_read(&reads[RUMOR_STORE_READS_MAX], f, tx.put.id, 0);
+	assert_int_equal(rumor_store_read(f->store, &reads[RUMOR_STORE_READS_MAX].read), -EAGAIN);
+	run_loop(f);
+	for (size_t i = 0; i < RUMOR_STORE_READS_MAX; i++) {
+		assert_int_equal(reads[i].calls, 1);
+		assert_int_equal(reads[i].status, 0);
+	}
+	assert_int_equal(reads[RUMOR_STORE_READS_MAX].calls, 0);
+	assert_int_equal(rumor_store_read(f->store, &reads[RUMOR_STORE_READS_MAX].read), 0);
+	run_loop(f);
+	assert_int_equal(reads[RUMOR_STORE_READS_MAX].calls, 1);
+	free(reads);
+}
+
+/* Close answers every accepted read exactly once: finished ones with their
+ * status, those never taken with ECLOSED; reads asked after are refused. */
+static void test_read_close(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200 };
+	struct test_put tx;
+	struct test_read *reads = calloc(N, sizeof(*reads));
+	struct test_read late;
+
+	assert_non_null(reads);
+	open_store(f);
+	fill_put(&tx, 1, RUMOR_ITEM_TX, 20, "rpc", NULL);
+	put_ok(f, &tx);
+	run_loop(f);
+	for (size_t i = 0; i < N; i++) {
+		fill_read(&reads[i], f, tx.put.id, 1);
+		assert_int_equal(rumor_store_read(f->store, &reads[i].read), 0);
+	}
+	reads[0].chain = &late; /* its cb runs during close: refused */
+	fill_read(&late, f, tx.put.id, 1);
+	rumor_store_close(f->store); /* without running the loop first */
+	f->store = NULL;
+	int ok = 0, closed = 0;
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(reads[i].calls, 1);
+		if (reads[i].status == 0)
+			ok++;
+		else {
+			assert_int_equal(reads[i].status, RUMOR_STORE_ECLOSED);
+			assert_null(reads[i].read.item.encoding);
+			closed++;
+		}
+		free(reads[i].read.item.encoding);
+	}
+	assert_int_equal(ok + closed, N);
+	assert_int_equal(reads[0].chain_rc, RUMOR_STORE_ECLOSED);
+	assert_int_equal(late.calls, 0);
+	run_loop(f); /* frees the store */
+	free(reads);
+}
+
 /* ---- Closing ---- */
 
 struct close_ctx {
@@ -1158,6 +1390,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_schema_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_is_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_items, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_queue_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_after_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_put, setup, teardown),
