@@ -65,6 +65,7 @@ NET = "testnet"
 BENCH_INGEST = os.path.join(BUILDDIR, "contrib", "bench", "bench-ingest")
 ATTACK_S = 6.0           # how long a flood runs
 SQUAT_S = 14.0           # squatters stay this long (H3 connects meanwhile)
+BIGBLOCKS_S = 14.0       # 12 blocks of 4 MiB, sent as T takes them (ASan is slow)
 RELAY_WAIT_S = 40.0      # bound of the relay probe (ASan on a loaded machine)
 TRACKED_MARGIN = 50      # ids the honest side may have tracked at once
 # What T may queue for a peer that does not read: the session's hard limit
@@ -303,7 +304,7 @@ class Battery(TestBase):
                 most["pending"] = max(most["pending"], self.t.rpc("getrelayinfo")["pending_blocks"])
                 time.sleep(0.1)
             return most
-        pa, rc, most, _, r1 = self.battle(name, during=watch_pool)
+        pa, rc, most, _, r1 = self.battle(name, during=watch_pool, seconds=BIGBLOCKS_S)
         sent = pa.number(r"^sent (\d+) of \d+ block")
         check(sent is not None and sent > peer_attacks.POOL_BLOCKS_4MIB,
               "%s: more blocks sent (%s) than the pool holds" % (name, sent))
