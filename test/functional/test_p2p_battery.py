@@ -329,12 +329,18 @@ class Battery(TestBase):
 
     def slow_reader(self, name):
         def watch_queue(pa):
+            # Only while it does not read: ATTACK_S from its handshake (it
+            # then reads for 3 s to see whether T closed the connection).
             most = {"sent": 0, "samples": 0}
-            while pa.running():
+            wait_until(lambda: self.attacker_peer(name) or not pa.running(),
+                       "%s: the attacker to be listed by T" % name)
+            until = time.monotonic() + ATTACK_S - 0.5
+            while pa.running() and time.monotonic() < until:
                 p = self.attacker_peer(name)
-                if p is not None:
-                    most["sent"] = max(most["sent"], p["bytes_sent"])
-                    most["samples"] += 1
+                if p is None:
+                    break
+                most["sent"] = max(most["sent"], p["bytes_sent"])
+                most["samples"] += 1
                 time.sleep(0.1)
             return most
         pa, rc, most, _, _ = self.battle(name, during=watch_queue)
