@@ -251,7 +251,8 @@ class Repeating:
                     self.stopping.wait(0.5)
                 self.counters["runs"] += 1
                 self.counters["closed_by_node"] += int(pa.closed_by_node())
-                self.last = pa
+                if pa.rc not in (-signal.SIGTERM, -signal.SIGKILL) or self.last is None:
+                    self.last = pa  # the last run that ended on its own
         except Exception as e:  # reported by stop()
             self.errors.append("%s: %r" % (self.name, e))
 
