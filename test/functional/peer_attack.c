@@ -31,7 +31,10 @@
  *                 (a flood), until --seconds.
  *   squat         --conns (64) connections, each a full handshake and hello
  *                 under its own random identity, then idle (pings
- *                 answered), until --seconds; none is reopened.
+ *                 answered), until --seconds.  One refused before its
+ *                 hello (a slot limit) tries again 200 ms later, until it
+ *                 gets in; one that got in and was closed (evicted) stays
+ *                 out.
  *
  * Source addresses: single-connection modes use --bind (default: the
  * kernel's choice).  connflood and squat spread their connections over
@@ -72,6 +75,7 @@
 #define BLOCK_QUEUE_BELOW (8u << 20) /* bigblock: queue the next block below this */
 #define DRAIN_US 3000000u            /* slowreader: reading at the end */
 #define TICK_MS 100
+#define RETRY_US 200000u             /* squat: a refused squatter tries again */
 
 struct conn {
 	int fd;             /* -1 when not open */
@@ -87,6 +91,8 @@ struct conn {
 	uint8_t id_pub[32], id_secret[RUMOR_SECRET_SIZE], noise_static[32];
 	uint64_t bytes_in;
 	size_t raw_off;     /* connflood: bytes of the half message sent */
+	int ever_ready;     /* squat: this slot's connection got in once */
+	uint64_t retry_us;  /* squat: when to try again after a refusal */
 };
 
 struct swarm {
@@ -97,6 +103,7 @@ struct swarm {
 	const uint8_t *raw_msg;
 	size_t raw_len;
 	int reconnect;           /* reopen what the node closed */
+	int retry_unready;       /* squat: reopen what was closed before READY */
 	int stop_reading_ready;  /* slowreader */
 	int discard_ready;       /* getdataflood */
 	uint64_t opened, ended_by_node, ended_before_ready, ready_total;
@@ -125,6 +132,7 @@ static void conn_end(struct swarm *sw, struct conn *c, int by_node, const char *
 	c->over = 1;
 	c->by_node = by_node;
 	snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "?");
+	c->retry_us = now_us() + RETRY_US;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -177,6 +185,7 @@ static void conn_event(struct swarm *sw, struct conn *c, const struct rumor_sess
 		break;
 	case RUMOR_SESSION_EV_READY:
 		c->ready = 1;
+		c->ever_ready = 1;
 		sw->ready_total++;
 		if (sw->stop_reading_ready)
 			c->reading = 0;
@@ -320,7 +329,9 @@ static int swarm_run(struct swarm *sw, uint64_t deadline_us)
 		for (i = 0; i < sw->n; i++) {
 			struct conn *c = &sw->c[i];
 
-			if (c->over && sw->reconnect && conn_open(sw, c, i) != 0)
+			if (c->over && (sw->reconnect || (sw->retry_unready && !c->ever_ready &&
+							   now >= c->retry_us)) &&
+			    conn_open(sw, c, i) != 0)
 				continue;
 			if (c->over || c->fd < 0)
 				continue;
@@ -1001,6 +1012,7 @@ int mode_squat(struct tool *t)
 
 	if (swarm_init(&sw, t, t->conns > 1 ? t->conns : 64) != 0)
 		return EXIT_IO;
+	sw.retry_unready = 1;
 	if (swarm_open_all(&sw) == 0 && swarm_run(&sw, now_us() + t->hold_us) == 0) {
 		report_many(&sw, "squat");
 		rc = EXIT_OK;
