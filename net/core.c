@@ -78,6 +78,7 @@ struct core_peer {
 	int in_map;   /* the kept connection of its node id */
 	uint32_t serve_queued; /* getdata entries waiting to be served */
 	char addr[64];
+	uint64_t last_new_tx_us, last_new_block_us; /* it delivered a new item (0: never) */
 };
 
 enum waiter_type { WAITER_RPC, WAITER_PEER };
@@ -675,8 +676,13 @@ static void item_valid(struct rumor_core *core, struct sub *sub)
 	rumor_core_peer from = RUMOR_CORE_NO_PEER;
 	if (sub->from_peer) {
 		struct core_peer *p = rumor_idmap_get(&core->by_id, sub->peer_id);
-		if (p)
+		if (p) {
 			from = p->handle;
+			if (sub->item.kind == RUMOR_ITEM_TX)
+				p->last_new_tx_us = core->now_us;
+			else
+				p->last_new_block_us = core->now_us;
+		}
 	}
 	rumor_relay_on_accepted(core->relay, (uint8_t)sub->item.kind, sub->item.id, from,
 				core->now_us);
@@ -2143,6 +2149,17 @@ int rumor_core_peer_stats(const struct rumor_core *core, rumor_core_peer peer,
 	if (!peer_get(core, peer))
 		return -ENOENT;
 	return rumor_relay_get_peer_stats(core->relay, peer, out);
+}
+
+int rumor_core_peer_last_new(const struct rumor_core *core, rumor_core_peer peer,
+			     uint64_t *tx_us, uint64_t *block_us)
+{
+	const struct core_peer *p = peer_get(core, peer);
+	if (!p)
+		return -ENOENT;
+	*tx_us = p->last_new_tx_us;
+	*block_us = p->last_new_block_us;
+	return 0;
 }
 
 static size_t idmap_memory(const struct rumor_idmap *m)

@@ -334,6 +334,12 @@ void rumor_core_get_stats(const struct rumor_core *core, struct rumor_core_stats
 /* Returns 0 or -ENOENT. */
 int rumor_core_peer_stats(const struct rumor_core *core, rumor_core_peer peer,
 			  struct rumor_relay_peer_stats *out);
+/* When the peer last delivered an item that was new to us and valid (a
+ * transaction, a block; now_us of that event, 0: never): the eviction
+ * rule "protect those that relayed new items recently" (net/evict.h).
+ * Returns 0 or -ENOENT. */
+int rumor_core_peer_last_new(const struct rumor_core *core, rumor_core_peer peer,
+			     uint64_t *tx_us, uint64_t *block_us);
 /* Bytes the core has allocated now (its tables, queues, cached items). */
 size_t rumor_core_memory(const struct rumor_core *core);
 

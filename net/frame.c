@@ -91,10 +91,11 @@ int rumor_frame_encode(struct rumor_frame_encoder *e, const uint8_t *msg, size_t
 			rc = rumor_noise_cipher_encrypt(&e->cs, NULL, 0, e->scratch, 1 + frag,
 							out + pos, cap - pos, &n);
 		}
+		/* only scratch[0..1 + frag) held plaintext: wipe that, not 64 KiB a frame */
+		sodium_memzero(e->scratch, 1 + frag);
 		if (rc < 0) {
 			/* Only nonce exhaustion can get here: sizes were checked. */
 			e->failed = 1;
-			sodium_memzero(e->scratch, sizeof(e->scratch));
 			return rc;
 		}
 		assert(n == payload_len);
@@ -106,7 +107,6 @@ int rumor_frame_encode(struct rumor_frame_encoder *e, const uint8_t *msg, size_t
 			e->frames = 0;
 		}
 	}
-	sodium_memzero(e->scratch, sizeof(e->scratch));
 	assert(done == len && pos == rumor_frame_encoded_size(len));
 	*out_len = pos;
 	return 0;
@@ -138,6 +138,7 @@ int rumor_frame_decoder_init(struct rumor_frame_decoder *d, const struct rumor_n
 		return -ENOMEM;
 	}
 	d->cs = *recv;
+	d->wipe = RUMOR_FRAME_HEADER_SIZE;
 	d->rekey_interval = rekey_interval;
 	d->state = RUMOR_FRAME_WANT_HEADER;
 	return 0;
@@ -244,6 +245,8 @@ int rumor_frame_decoder_feed(struct rumor_frame_decoder *d, const uint8_t *in, s
 			    RUMOR_FRAME_MESSAGE_MAX)
 				return fail(d, "message larger than the transport limit", -EBADMSG);
 			d->payload_len = payload_len;
+			if (payload_len > d->wipe)
+				d->wipe = payload_len;
 			d->state = RUMOR_FRAME_WANT_PAYLOAD;
 			continue;
 		}
@@ -301,10 +304,11 @@ void rumor_frame_decoder_free(struct rumor_frame_decoder *d)
 	if (!d)
 		return;
 	rumor_noise_cipher_free(&d->cs);
+	/* frame and plain never held more than the largest frame seen */
 	if (d->frame)
-		sodium_memzero(d->frame, RUMOR_FRAME_PAYLOAD_MAX);
+		sodium_memzero(d->frame, d->wipe);
 	if (d->plain)
-		sodium_memzero(d->plain, RUMOR_NOISE_MAX_PLAINTEXT);
+		sodium_memzero(d->plain, d->wipe - RUMOR_NOISE_TAG_SIZE);
 	free(d->frame);
 	free(d->plain);
 	free(d->msg);

@@ -102,6 +102,7 @@ struct rumor_frame_decoder {
 	uint8_t *plain;     /* RUMOR_NOISE_MAX_PLAINTEXT bytes */
 	uint8_t *msg;       /* reassembly buffer */
 	size_t msg_len, msg_cap;
+	size_t wipe; /* bytes of frame (less the tag: of plain) ever written, wiped at free */
 };
 
 /* Returns 0, -EINVAL or -ENOMEM (then nothing needs freeing). */

@@ -80,6 +80,7 @@ struct rumor_session {
 	uint8_t proof[RUMOR_IDENTITY_PROOF_SIZE]; /* ours, signed at creation */
 	uint8_t *hbuf;                            /* u16 length || message being read */
 	size_t hbuf_cap, hbuf_have;
+	size_t hbuf_wipe; /* the most of hbuf ever filled: what is wiped at the end */
 	size_t handshake_in; /* bytes consumed before the handshake completed */
 	unsigned int handshake_read; /* handshake messages read so far */
 	uint64_t created_us;
@@ -204,10 +205,10 @@ static void release_crypto(struct rumor_session *s)
 {
 	rumor_noise_handshake_free(&s->hs);
 	if (s->hbuf) {
-		sodium_memzero(s->hbuf, s->hbuf_cap);
+		sodium_memzero(s->hbuf, s->hbuf_wipe);
 		free(s->hbuf);
 		s->hbuf = NULL;
-		s->hbuf_cap = s->hbuf_have = 0;
+		s->hbuf_cap = s->hbuf_have = s->hbuf_wipe = 0;
 	}
 	if (s->transport_up) {
 		rumor_frame_encoder_free(&s->enc);
@@ -554,10 +555,10 @@ static void start_transport(struct rumor_session *s, uint64_t now_us)
 		return;
 	}
 	s->transport_up = 1;
-	sodium_memzero(s->hbuf, s->hbuf_cap);
+	sodium_memzero(s->hbuf, s->hbuf_wipe);
 	free(s->hbuf);
 	s->hbuf = NULL;
-	s->hbuf_cap = s->hbuf_have = 0;
+	s->hbuf_cap = s->hbuf_have = s->hbuf_wipe = 0;
 	sodium_memzero(s->proof, sizeof(s->proof));
 	s->state = RUMOR_SESSION_AWAIT_HELLO;
 	rc = queue_hello(s, now_us);
@@ -639,6 +640,8 @@ static size_t handshake_recv(struct rumor_session *s, const uint8_t *in, size_t 
 			take = len - used;
 		memcpy(s->hbuf + s->hbuf_have, in + used, take);
 		s->hbuf_have += take;
+		if (s->hbuf_have > s->hbuf_wipe)
+			s->hbuf_wipe = s->hbuf_have;
 		used += take;
 		s->handshake_in += take;
 		s->stats.bytes_recv += take;

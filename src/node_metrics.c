@@ -121,6 +121,30 @@ static void wire(struct rumor_metrics_text *t, struct rumor_peers *peers)
 	const char *out[] = {"direction", "outbound", NULL};
 	rumor_metrics_sample_u64(t, "rumor_peers", pc.inbound, in);
 	rumor_metrics_sample_u64(t, "rumor_peers", pc.outbound, out);
+
+	struct rumor_peers_inbound_stats is;
+	memset(&is, 0, sizeof(is));
+	if (peers)
+		rumor_peers_inbound_stats(peers, &is);
+	rumor_metrics_family(t, "rumor_p2p_inbound_handshakes", "gauge",
+			     "Inbound connections still in the handshake (getinfo inbound.handshakes).");
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_handshakes", is.handshakes, NULL);
+	rumor_metrics_family(t, "rumor_p2p_inbound_evicted_total", "counter",
+			     "Inbound peers evicted to make room for a newcomer (getinfo inbound.evicted).");
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_evicted_total", is.evicted, NULL);
+	rumor_metrics_family(t, "rumor_p2p_inbound_refused_total", "counter",
+			     "Inbound connections refused, by stage (getinfo inbound.refused_*).");
+	const char *r_accept[] = {"stage", "accept", NULL};
+	const char *r_full[] = {"stage", "full", NULL};
+	const char *r_disc[] = {"stage", "discouraged", NULL};
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_refused_total", is.refused_at_accept,
+				 r_accept);
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_refused_total", is.refused_full, r_full);
+	rumor_metrics_sample_u64(t, "rumor_p2p_inbound_refused_total", is.refused_discouraged,
+				 r_disc);
+	rumor_metrics_family(t, "rumor_p2p_discouraged_addresses", "gauge",
+			     "Addresses discouraged now for breaking a protocol rule (getinfo inbound.discouraged).");
+	rumor_metrics_sample_u64(t, "rumor_p2p_discouraged_addresses", is.discouraged, NULL);
 }
 
 /* The node core's counters (net/core.h), the ones getrelayinfo shows. */

@@ -40,6 +40,9 @@ enum option_id {
 	OPT_NETWORK_PSK,
 	OPT_MAXINBOUND,
 	OPT_MAXINBOUNDPERIP,
+	OPT_MAXHANDSHAKES,
+	OPT_MAXHANDSHAKESPERNETGROUP,
+	OPT_LOOPBACKNETGROUPS,
 	OPT_LOGFILE,
 	OPT_METRICSBIND,
 	OPT_RPCALLOWREMOTE,
@@ -80,9 +83,16 @@ static const struct option_spec options[] = {
 	 "        randomise announcement delays (exponential, mean --invflushms) for privacy (default: off)"},
 	{"network-psk", OPT_NETWORK_PSK, 1, 1,
 	 "FILE  pre-shared network key: 64 hex characters and a newline (default: none)"},
-	{"maxinbound", OPT_MAXINBOUND, 1, 1, "N      most inbound peer connections (default 64)"},
+	{"maxinbound", OPT_MAXINBOUND, 1, 1,
+	 "N      most inbound peers past the handshake; when full, a newcomer evicts one (default 64)"},
+	{"maxhandshakes", OPT_MAXHANDSHAKES, 1, 1,
+	 "N   most inbound connections still in the handshake (default 16)"},
+	{"maxhandshakespernetgroup", OPT_MAXHANDSHAKESPERNETGROUP, 1, 1,
+	 "N  most inbound handshakes from one network group, IPv4 /16 or IPv6 /32 (default 4)"},
 	{"maxinboundperip", OPT_MAXINBOUNDPERIP, 1, 1,
-	 "N inbound peer connections per IP address (default 4)"},
+	 "N deprecated: sets --maxhandshakespernetgroup (default 4)"},
+	{"loopbacknetgroups", OPT_LOOPBACKNETGROUPS, 2, 1,
+	 " for tests only: each 127.a.0.0/16 is a network group of its own (default: off)"},
 	{"logfile", OPT_LOGFILE, 1, 1,
 	 "FILE     append the log to FILE, reopened on SIGHUP (default: stderr)"},
 	{"metricsbind", OPT_METRICSBIND, 1, 1,
@@ -110,7 +120,8 @@ void rumor_config_defaults(struct rumor_config *cfg)
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
 	cfg->listen_port = RUMOR_DEFAULT_P2P_PORT;
 	cfg->max_inbound = 64;
-	cfg->max_inbound_per_ip = 4;
+	cfg->max_handshakes = 16;
+	cfg->max_handshakes_per_netgroup = 4;
 	cfg->inv_flush_ms = 5;
 }
 
@@ -320,7 +331,25 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 	case OPT_MAXINBOUNDPERIP:
 		if (parse_u64(value, 1, 100000, &n))
 			return "maxinboundperip must be a number from 1 to 100000";
-		cfg->max_inbound_per_ip = (unsigned)n;
+		cfg->max_handshakes_per_netgroup = (unsigned)n;
+		return NULL;
+	case OPT_MAXHANDSHAKES:
+		if (parse_u64(value, 1, 100000, &n))
+			return "maxhandshakes must be a number from 1 to 100000";
+		cfg->max_handshakes = (unsigned)n;
+		return NULL;
+	case OPT_MAXHANDSHAKESPERNETGROUP:
+		if (parse_u64(value, 1, 100000, &n))
+			return "maxhandshakespernetgroup must be a number from 1 to 100000";
+		cfg->max_handshakes_per_netgroup = (unsigned)n;
+		return NULL;
+	case OPT_LOOPBACKNETGROUPS:
+		if (strcmp(value, "") == 0 || strcmp(value, "1") == 0)
+			cfg->loopback_netgroups = 1;
+		else if (strcmp(value, "0") == 0)
+			cfg->loopback_netgroups = 0;
+		else
+			return "loopbacknetgroups takes no value (or 1/0 in the config file)";
 		return NULL;
 	case OPT_LOGFILE:
 		if (!*value || strlen(value) >= sizeof(cfg->logfile))

@@ -60,8 +60,11 @@ struct rumor_config {
 	int has_psk;
 	uint8_t psk[32];    /* from --network-psk=FILE */
 	char psk_file[RUMOR_PATH_MAX];
-	unsigned max_inbound;
-	unsigned max_inbound_per_ip;
+	unsigned max_inbound;         /* peers past the handshake */
+	unsigned max_handshakes;      /* inbound connections in the handshake */
+	unsigned max_handshakes_per_netgroup; /* ... from one network group
+					       * (--maxinboundperip too) */
+	int loopback_netgroups;       /* test-only: 127.a/16 each a group */
 	/* relay */
 	unsigned inv_flush_ms; /* announcement batch interval (default 5) */
 	int inv_poisson;       /* randomised (Poisson) delays of that mean */

@@ -1,10 +1,12 @@
 /*
  * src/peers.c: see peers.h.  The shell around the connections: listening
- * and per-address limits, carrying out the core's DIALs (name lookup,
- * connect), logging, and the view getpeerinfo reads.  Every policy
- * decision (self and duplicate connections, which targets to dial and
- * when) is the core's (net/core.h): this file reports READY, messages,
- * closes and failed dials to it.
+ * and the inbound slots (handshake slots per network group, eviction,
+ * discouraged addresses; the policy is net/evict.c's), carrying out the
+ * core's DIALs (name lookup, connect), logging, and the view getpeerinfo
+ * reads.  Every decision about ready peers (self and duplicate
+ * connections, which targets to dial and when) is the core's
+ * (net/core.h): this file reports READY, messages, closes and failed
+ * dials to it.
  *
  * A connection (struct rumor_peer) lives from rumor_io_conn_init until io's
  * released callback, which unlinks and frees it (a safe point: no other
@@ -28,6 +30,7 @@
 
 #include "src/peers.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -39,9 +42,22 @@
 
 #include "crypto/hex.h"
 #include "crypto/sign.h"
+#include "net/evict.h"
 #include "src/conn.h"
 #include "src/log.h"
 #include "src/resolver.h"
+
+/* Node ids of the core's dial targets (the operator's peers), so that an
+ * inbound connection from one of them (kept over ours by the
+ * simultaneous-dial rule) is never evicted: from the NODEID@ of a DIAL, or
+ * learnt when a dial's handshake proves the id; dropped when the target
+ * is removed. */
+#define MANUAL_IDS_MAX 512
+
+struct manual_id {
+	rumor_core_target target;
+	uint8_t id[32];
+};
 
 /* A name being resolved for a DIAL of the core. */
 struct lookup {
@@ -66,6 +82,13 @@ struct rumor_peer {
 	int session_ready; /* the session reached READY (id and transport proven) */
 	int ready;         /* ... and the core keeps it (not self, duplicate, ...) */
 	char ip[48];
+	uint8_t addr16[16];  /* ip as IPv6 (IPv4 mapped) */
+	int addr_ok;         /* addr16 parsed from ip */
+	char netgroup_text[48];
+	uint64_t netgroup;   /* rumor_netgroup(addr16): inbound slot rules */
+	int discouraged;     /* inbound from a discouraged address */
+	uint64_t serial;     /* eviction tie-break input */
+	uint64_t ready_mono_us; /* when it became ready (monotonic) */
 	uint8_t id[32];
 	int64_t since_us;
 	struct rumor_peer *prev, *next;
@@ -82,6 +105,12 @@ struct rumor_peers {
 	int64_t wall_clock_offset_s;
 	struct rumor_peer *head, *tail;
 	size_t n_peers, n_inbound;
+	uint64_t next_serial;
+	uint8_t evict_key[16];            /* secret: eviction tie-breaks */
+	struct rumor_discourage discouraged;
+	struct rumor_peers_inbound_stats inbound_stats; /* counters only */
+	struct manual_id manual[MANUAL_IDS_MAX];
+	size_t n_manual;
 	/* Wire bytes of connections that are over (getrelayinfo totals). */
 	struct rumor_session_stats closed_totals;
 	struct rumor_resolver *resolver; /* made at the first name to resolve */
@@ -108,6 +137,47 @@ static void id_hex(const uint8_t *id, char out[65])
 		snprintf(out, 65, "-");
 }
 
+static void manual_remember(struct rumor_peers *peers, rumor_core_target target,
+			    const uint8_t id[32])
+{
+	if (target == RUMOR_CORE_NO_TARGET)
+		return;
+	for (size_t i = 0; i < peers->n_manual; i++) {
+		if (peers->manual[i].target == target) {
+			memcpy(peers->manual[i].id, id, 32);
+			return;
+		}
+	}
+	if (peers->n_manual == MANUAL_IDS_MAX) { /* the oldest goes */
+		memmove(peers->manual, peers->manual + 1,
+			(MANUAL_IDS_MAX - 1) * sizeof(peers->manual[0]));
+		peers->n_manual--;
+	}
+	peers->manual[peers->n_manual].target = target;
+	memcpy(peers->manual[peers->n_manual].id, id, 32);
+	peers->n_manual++;
+}
+
+static void manual_forget(struct rumor_peers *peers, rumor_core_target target)
+{
+	for (size_t i = 0; i < peers->n_manual; i++) {
+		if (peers->manual[i].target == target) {
+			memmove(peers->manual + i, peers->manual + i + 1,
+				(peers->n_manual - i - 1) * sizeof(peers->manual[0]));
+			peers->n_manual--;
+			return;
+		}
+	}
+}
+
+static int manual_has(const struct rumor_peers *peers, const uint8_t id[32])
+{
+	for (size_t i = 0; i < peers->n_manual; i++)
+		if (memcmp(peers->manual[i].id, id, 32) == 0)
+			return 1;
+	return 0;
+}
+
 /* ---- configuration --------------------------------------------------- */
 
 void rumor_peers_config_default(struct rumor_peers_config *cfg)
@@ -115,7 +185,11 @@ void rumor_peers_config_default(struct rumor_peers_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
 	cfg->max_inbound = 64;
-	cfg->max_inbound_per_ip = 4;
+	cfg->max_handshakes = 16;
+	cfg->max_handshakes_per_netgroup = 4;
+	cfg->inbound_handshake_timeout_us = RUMOR_PEERS_INBOUND_HANDSHAKE_US;
+	cfg->discourage_us = RUMOR_PEERS_DISCOURAGE_US;
+	cfg->discourage_max = RUMOR_PEERS_DISCOURAGE_MAX;
 	rumor_session_limits_default(&cfg->limits);
 }
 
@@ -130,7 +204,9 @@ void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
 	cfg->has_psk = opts->has_psk;
 	memcpy(cfg->psk, opts->psk, sizeof(cfg->psk));
 	cfg->max_inbound = opts->max_inbound;
-	cfg->max_inbound_per_ip = opts->max_inbound_per_ip;
+	cfg->max_handshakes = opts->max_handshakes;
+	cfg->max_handshakes_per_netgroup = opts->max_handshakes_per_netgroup;
+	cfg->loopback_netgroups = opts->loopback_netgroups;
 }
 
 /* ---- the connection list and shutdown -------------------------------- */
@@ -143,6 +219,8 @@ static void maybe_done(struct rumor_peers *peers)
 	void *arg = peers->done_arg;
 	sodium_memzero(peers->noise_static, sizeof(peers->noise_static));
 	sodium_memzero(peers->cfg.psk, sizeof(peers->cfg.psk));
+	sodium_memzero(peers->evict_key, sizeof(peers->evict_key));
+	rumor_discourage_free(&peers->discouraged);
 	free(peers);
 	if (done)
 		done(arg);
@@ -163,6 +241,7 @@ static struct rumor_peer *peer_new(struct rumor_peers *peers, int inbound)
 	p->inbound = inbound;
 	p->target = RUMOR_CORE_NO_TARGET;
 	p->handle = RUMOR_CORE_NO_PEER;
+	p->serial = ++peers->next_serial;
 	p->prev = peers->tail;
 	if (peers->tail)
 		peers->tail->next = p;
@@ -197,6 +276,10 @@ static void fill_session_config(struct rumor_peers *peers, struct rumor_session_
 	sc->hello_nonce = peers->cfg.hello_nonce;
 	sc->wall_clock_offset_s = peers->wall_clock_offset_s;
 	sc->limits = peers->cfg.limits;
+	/* An inbound handshake holds one of few slots: it gets little time. */
+	if (p->inbound && peers->cfg.inbound_handshake_timeout_us &&
+	    peers->cfg.inbound_handshake_timeout_us < sc->limits.handshake_timeout_us)
+		sc->limits.handshake_timeout_us = peers->cfg.inbound_handshake_timeout_us;
 }
 
 static void start_session(struct rumor_peer *p, int initiator)
@@ -306,6 +389,8 @@ void rumor_peers_dial(struct rumor_peers *peers, rumor_core_target target,
 {
 	if (peers->closing)
 		return;
+	if (addr->has_id)
+		manual_remember(peers, target, addr->id);
 	char label[RUMOR_CORE_HOST_MAX + 16];
 	int v6 = strchr(addr->host, ':') != NULL;
 	snprintf(label, sizeof(label), "%s%s%s:%u", v6 ? "[" : "", addr->host, v6 ? "]" : "",
@@ -350,6 +435,7 @@ void rumor_peers_cancel_dial(struct rumor_peers *peers, rumor_core_target target
 {
 	if (target == RUMOR_CORE_NO_TARGET)
 		return;
+	manual_forget(peers, target);
 	struct lookup **pp = &peers->lookups;
 	while (*pp) {
 		struct lookup *l = *pp;
@@ -382,6 +468,86 @@ static void on_connected(struct rumor_io_conn *c, int status)
 	start_session(p, 1);
 }
 
+/* ---- inbound slots ---------------------------------------------------- */
+
+/* Inbound slot events (evictions, refusals after the handshake,
+ * discouragement): at info at most once a second, the others at debug, so
+ * a party that keeps completing handshakes or breaking rules cannot flood
+ * the log (getinfo's "inbound" counts them all). */
+static enum rumor_log_level slot_log_level(void)
+{
+	static struct rumor_log_ratelimit limit = {.interval_ms = 1000};
+	uint64_t left_out = 0;
+	return rumor_log_ratelimit(&limit, &left_out) ? RUMOR_LOG_INFO : RUMOR_LOG_DEBUG;
+}
+
+/* Returns 1 when ip parsed (else out is all zero). */
+static int addr16_of(const char *ip, uint8_t out[16])
+{
+	struct in_addr v4;
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, ip, &v4) == 1) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &v4, 4);
+		return 1;
+	}
+	if (inet_pton(AF_INET6, ip, out) == 1)
+		return 1;
+	memset(out, 0, 16);
+	return 0;
+}
+
+static size_t ready_inbound(const struct rumor_peers *peers)
+{
+	size_t n = 0;
+	for (const struct rumor_peer *q = peers->head; q; q = q->next)
+		n += q->ready && q->inbound;
+	return n;
+}
+
+/* The ready peer to evict for a newcomer (net/evict.h), or NULL. */
+static struct rumor_peer *choose_victim(struct rumor_peers *peers)
+{
+	size_t n = 0;
+	for (struct rumor_peer *q = peers->head; q; q = q->next)
+		n += q->ready;
+	if (n == 0)
+		return NULL;
+	struct rumor_evict_candidate *c = calloc(n, sizeof(*c));
+	struct rumor_peer **who = calloc(n, sizeof(*who));
+	struct rumor_peer *victim = NULL;
+	if (c && who) {
+		size_t i = 0;
+		for (struct rumor_peer *q = peers->head; q; q = q->next) {
+			if (!q->ready)
+				continue;
+			const struct rumor_session *s = rumor_io_conn_session_const(&q->conn);
+			who[i] = q;
+			c[i].id = q->serial;
+			c[i].inbound = q->inbound;
+			/* every outbound peer is a dial target; an inbound one may
+			 * be too (simultaneous dials keep one connection) */
+			c[i].manual = !q->inbound || manual_has(peers, q->id);
+			c[i].discouraged = q->discouraged;
+			c[i].netgroup = q->netgroup;
+			c[i].connected_us = q->ready_mono_us;
+			c[i].ping_us = s ? rumor_session_stats(s)->ping_us : -1;
+			if (peers->cfg.core)
+				(void)rumor_core_peer_last_new(peers->cfg.core, q->handle,
+							       &c[i].last_tx_us, &c[i].last_block_us);
+			i++;
+		}
+		size_t v;
+		if (rumor_evict_select(c, n, peers->evict_key, &v) == 0)
+			victim = who[v];
+	} else {
+		log_warn("p2p: out of memory choosing an inbound peer to evict");
+	}
+	free(c);
+	free(who);
+	return victim;
+}
+
 static void on_ready(struct rumor_io_conn *c)
 {
 	struct rumor_peer *p = c->data;
@@ -392,9 +558,46 @@ static void on_ready(struct rumor_io_conn *c)
 	assert(id && hello);
 	p->session_ready = 1;
 	memcpy(p->id, id, 32);
+	if (!p->inbound) { /* inbound ones have theirs from accept */
+		manual_remember(peers, p->target, id);
+		rumor_io_conn_ip(c, p->ip, sizeof(p->ip));
+		p->addr_ok = addr16_of(p->ip, p->addr16);
+		p->netgroup = rumor_netgroup(p->addr16, peers->cfg.loopback_netgroups);
+		rumor_netgroup_format(p->netgroup, p->netgroup_text, sizeof(p->netgroup_text));
+	}
 	if (peers->closing || !peers->cfg.core) {
 		rumor_io_conn_close(c, RUMOR_DISCONNECT_SHUTDOWN, "node is shutting down");
 		return;
+	}
+	/* Inbound slots full: a newcomer takes the slot of the peer the
+	 * eviction rules choose; a discouraged newcomer, or one for whom no
+	 * peer may be evicted, is turned away (before the core hears of it). */
+	struct rumor_peer *victim = NULL;
+	size_t in_slots = p->inbound ? ready_inbound(peers) : 0;
+	if (p->inbound && in_slots >= peers->cfg.max_inbound) {
+		char hex[65];
+		id_hex(id, hex);
+		if (p->discouraged) {
+			peers->inbound_stats.refused_discouraged++;
+			rumor_log(slot_log_level(),
+				  "p2p: refusing %s %s: inbound slots full (%zu) and its address is "
+				  "discouraged (it broke a protocol rule)",
+				  hex, rumor_io_conn_addr(c), in_slots);
+			rumor_io_conn_close(c, RUMOR_DISCONNECT_TOO_MANY,
+					    "inbound slots full (address discouraged)");
+			return;
+		}
+		victim = choose_victim(peers);
+		if (!victim) {
+			peers->inbound_stats.refused_full++;
+			rumor_log(slot_log_level(),
+				  "p2p: refusing %s %s: inbound slots full (%zu) and every inbound "
+				  "peer is protected from eviction",
+				  hex, rumor_io_conn_addr(c), in_slots);
+			rumor_io_conn_close(c, RUMOR_DISCONNECT_TOO_MANY,
+					    "inbound slots full, no peer to evict");
+			return;
+		}
 	}
 	/* The node-wide rules (self, duplicate, limits) are the core's: it
 	 * answers with CLOSE actions, carried out at the end of the turn. */
@@ -415,8 +618,26 @@ static void on_ready(struct rumor_io_conn *c)
 		return; /* its CLOSE comes with the core's actions */
 	p->ready = 1;
 	p->since_us = wall_clock_us();
+	p->ready_mono_us = mono_us();
 	char hex[65];
 	id_hex(id, hex);
+	if (victim && victim->ready) {
+		char vhex[65], group[48];
+		size_t same = 0;
+		for (const struct rumor_peer *q = peers->head; q; q = q->next)
+			same += q->ready && q->inbound && q != p && q->netgroup == victim->netgroup;
+		id_hex(victim->id, vhex);
+		rumor_netgroup_format(victim->netgroup, group, sizeof(group));
+		peers->inbound_stats.evicted++;
+		rumor_log(slot_log_level(),
+			  "p2p: evicting %s %s%s (network group %s, %zu inbound peers) to make room "
+			  "for %s %s",
+			  vhex, rumor_io_conn_addr(&victim->conn),
+			  victim->discouraged ? ", discouraged address" : "", group, same, hex,
+			  rumor_io_conn_addr(c));
+		rumor_io_conn_close(&victim->conn, RUMOR_DISCONNECT_TOO_MANY,
+				    "evicted: inbound slots full");
+	}
 	log_info("peer connected: %s %s %s", hex, rumor_io_conn_addr(c),
 		 p->inbound ? "inbound" : "outbound");
 	if (peers->cfg.on_ready)
@@ -492,6 +713,14 @@ static void on_closed(struct rumor_io_conn *c, const char *reason, uint16_t code
 	 * read the responder's id when the responder rejects message 3. */
 	const uint8_t *id = p->session_ready ? p->id : NULL;
 	p->ready = 0;
+	/* We closed it for breaking a rule: its address is discouraged. */
+	if (!remote && (code == RUMOR_DISCONNECT_MISBEHAVIOUR ||
+			(code == RUMOR_DISCONNECT_PROTOCOL && p->session_ready)) &&
+	    p->addr_ok) {
+		rumor_discourage_add(&peers->discouraged, p->addr16, mono_us());
+		rumor_log(slot_log_level(), "p2p: discouraging %s for %llu s: %s", p->ip,
+			  (unsigned long long)(peers->cfg.discourage_us / 1000000), reason);
+	}
 	log_id_mismatch(p, reason);
 	char hex[65];
 	id_hex(id, hex);
@@ -558,23 +787,55 @@ static void on_inbound(uv_stream_t *server, int status)
 	if (rumor_io_conn_accept(&p->conn, server) != 0)
 		return; /* closing; released frees it */
 	rumor_io_conn_ip(&p->conn, p->ip, sizeof(p->ip));
-	/* Limits first, before any handshake work (n_inbound counts p). */
-	size_t same_ip = 0;
-	for (struct rumor_peer *q = peers->head; q; q = q->next)
-		if (q->inbound && strcmp(q->ip, p->ip) == 0)
-			same_ip++;
+	p->addr_ok = addr16_of(p->ip, p->addr16);
+	p->netgroup = rumor_netgroup(p->addr16, peers->cfg.loopback_netgroups);
+	rumor_netgroup_format(p->netgroup, p->netgroup_text, sizeof(p->netgroup_text));
+	p->discouraged = rumor_discourage_check(&peers->discouraged, p->addr16, mono_us());
+	/* Limits first, before any handshake work.  Handshakes (connections
+	 * not yet past it, closing ones included) have slots of their own, in
+	 * all and per network group; peers past it are counted at READY. */
+	size_t handshakes = 0, same_group = 0;
+	for (struct rumor_peer *q = peers->head; q; q = q->next) {
+		if (q == p || !q->inbound || q->session_ready)
+			continue;
+		handshakes++;
+		same_group += q->netgroup == p->netgroup;
+	}
+	char why[160];
 	const char *refuse = NULL;
-	if (peers->closing)
+	if (peers->closing) {
 		refuse = "node is shutting down";
-	else if (peers->n_inbound > peers->cfg.max_inbound)
-		refuse = "too many inbound connections";
-	else if (same_ip > peers->cfg.max_inbound_per_ip)
-		refuse = "too many connections from this address";
+	} else if (peers->cfg.max_inbound == 0) {
+		refuse = "not accepting inbound peers (--maxinbound=0)";
+	} else if (handshakes >= peers->cfg.max_handshakes) {
+		snprintf(why, sizeof(why), "too many inbound handshakes at once (%zu)", handshakes);
+		refuse = why;
+	} else if (same_group >= peers->cfg.max_handshakes_per_netgroup) {
+		char group[48];
+		rumor_netgroup_format(p->netgroup, group, sizeof(group));
+		snprintf(why, sizeof(why), "too many handshakes from network group %s (%zu)", group,
+			 same_group);
+		refuse = why;
+	} else if (p->discouraged && ready_inbound(peers) >= peers->cfg.max_inbound) {
+		refuse = "inbound slots full and the address is discouraged";
+	}
 	if (refuse) {
-		log_debug("p2p: refusing %s: %s", rumor_io_conn_addr(&p->conn), refuse);
+		peers->inbound_stats.refused_at_accept++;
+		/* one line per refusal would let a flood fill the log */
+		static struct rumor_log_ratelimit limit = {.interval_ms = 10000};
+		uint64_t left_out = 0;
+		if (rumor_log_ratelimit(&limit, &left_out))
+			log_info("p2p: refusing %s: %s (%llu more refused since the last line)",
+				 rumor_io_conn_addr(&p->conn), refuse, (unsigned long long)left_out);
+		else
+			log_debug("p2p: refusing %s: %s", rumor_io_conn_addr(&p->conn), refuse);
 		rumor_io_conn_abort(&p->conn, refuse);
 		return;
 	}
+	if (p->discouraged)
+		rumor_log(slot_log_level(),
+			  "p2p: accepting %s from a discouraged address: slots are free; it is the "
+			  "first evicted", rumor_io_conn_addr(&p->conn));
 	start_session(p, 0);
 }
 
@@ -638,7 +899,15 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 	}
 	peers->loop = loop;
 	peers->cfg = *cfg;
+	if (rumor_discourage_init(&peers->discouraged,
+				  cfg->discourage_max ? cfg->discourage_max : 1,
+				  cfg->discourage_us) != 0) {
+		free(peers);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	rumor_random(peers->noise_static, sizeof(peers->noise_static));
+	rumor_random(peers->evict_key, sizeof(peers->evict_key));
 	peers->wall_clock_offset_s = wall_clock_us() / 1000000 - (int64_t)(uv_hrtime() / 1000000000u);
 
 	if (cfg->listen) {
@@ -654,6 +923,7 @@ int rumor_peers_start(struct rumor_peers **out, uv_loop_t *loop,
 				while (peers->listener_open)
 					uv_run(loop, UV_RUN_ONCE);
 			}
+			rumor_discourage_free(&peers->discouraged);
 			free(peers);
 			return -1;
 		}
@@ -738,6 +1008,8 @@ void rumor_peers_foreach(struct rumor_peers *peers,
 		}
 		info.stats = rumor_session_stats(s);
 		info.conn_since_us = p->since_us;
+		info.netgroup = p->netgroup_text;
+		info.discouraged = p->discouraged;
 		fn(arg, &info);
 	}
 }
@@ -781,4 +1053,16 @@ void rumor_peers_wire_totals(const struct rumor_peers *peers, struct rumor_sessi
 			stats_add(out, rumor_session_stats(s));
 	}
 	out->ping_us = -1;
+}
+
+void rumor_peers_inbound_stats(const struct rumor_peers *peers,
+			       struct rumor_peers_inbound_stats *out)
+{
+	*out = peers->inbound_stats;
+	out->ready_inbound = ready_inbound(peers);
+	out->handshakes = 0;
+	for (const struct rumor_peer *q = peers->head; q; q = q->next)
+		out->handshakes += q->inbound && !q->session_ready;
+	out->discouraged = rumor_discourage_count(&peers->discouraged, mono_us());
+	out->discouraged_total = peers->discouraged.added_total;
 }

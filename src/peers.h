@@ -1,8 +1,27 @@
 /*
  * src/peers.h: the peer manager: every peer-to-peer connection of a node.
  *
- * It listens for inbound connections (refusing them beyond max_inbound in
- * total and max_inbound_per_ip per address, before any handshake work),
+ * It listens for inbound connections and keeps the inbound slot rules
+ * (net/evict.h holds the policy, this file applies it):
+ *   - a connection still in the handshake holds a handshake slot:
+ *     max_handshakes in all, max_handshakes_per_netgroup per network group
+ *     (IPv4 /16, IPv6 /32; loopback one group unless loopback_netgroups),
+ *     checked right after accept, before any handshake work; an inbound
+ *     handshake must finish within inbound_handshake_timeout_us (5 s);
+ *   - at READY an inbound peer needs one of max_inbound slots; when they
+ *     are full, the eviction rules (net/evict.h) choose an inbound peer to
+ *     close (disconnect TOO_MANY, "evicted: inbound slots full") and the
+ *     newcomer takes its slot; with nobody to evict the newcomer is
+ *     closed (TOO_MANY).  Outbound peers are never evicted, nor is an
+ *     inbound peer whose node id is one of the core's dial targets (the
+ *     operator's peers: the simultaneous-dial rule may keep their
+ *     connection to us rather than ours to them);
+ *   - a peer we close with MISBEHAVIOUR, or with PROTOCOL after its
+ *     handshake, has its address discouraged for discourage_us (24 h; a
+ *     table of discourage_max addresses, the oldest dropped): while
+ *     discouraged, a new inbound connection from it is accepted only when
+ *     a slot is free, and it is the first evicted.
+ * It
  * carries out the node core's DIALs (rumor_peers_dial: name lookup, then
  * connect), runs each connection through src/conn.h (libuv shell) and
  * net/session.h (handshake, hello, keep-alive, limits), and reports to the
@@ -20,6 +39,14 @@
  *           the session reached READY; " (by the peer)" follows REASON when
  *           the peer sent disconnect or hung up)
  *   warn    "peer at HOST:PORT proved node id X, expected Y"
+ *   info    "p2p: refusing ADDR: WHY (N more refused since the last line)"
+ *           (at accept; at most one line per 10 s, the rest at debug)
+ *   info    "p2p: refusing NODEID ADDR: inbound slots full (N) and ..."
+ *   info    "p2p: evicting NODEID ADDR[, discouraged address] (network
+ *           group G, N inbound peers) to make room for NODEID ADDR"
+ *   info    "p2p: discouraging IP for N s: REASON"
+ *   info    "p2p: accepting ADDR from a discouraged address: ..."
+ *           (these four: at info at most once a second, the rest at debug)
  *
  * Ownership: rumor_peers_start copies the config (the connect targets
  * too) except network and identity_secret, which are borrowed and must
@@ -48,6 +75,13 @@
 struct rumor_peers;
 struct rumor_peer;
 
+/* An inbound handshake's deadline (outbound ones keep the session's 10 s). */
+#define RUMOR_PEERS_INBOUND_HANDSHAKE_US (5ull * 1000000)
+/* How long an address that broke a rule stays discouraged, and how many
+ * addresses are remembered. */
+#define RUMOR_PEERS_DISCOURAGE_US (24ull * 3600 * 1000000)
+#define RUMOR_PEERS_DISCOURAGE_MAX 1024
+
 /* Hooks for the layers above (tests, logs).  peer is borrowed for the call.
  * on_ready: a connection passed the handshake and hello and the core kept
  * it (not self, not a duplicate).  on_message: a message from such a peer (not hello,
@@ -69,8 +103,13 @@ struct rumor_peers_config {
 	int listen_port;         /* 0: any free port */
 	int has_psk;
 	uint8_t psk[32];
-	unsigned max_inbound;
-	unsigned max_inbound_per_ip;
+	unsigned max_inbound;     /* peers past the handshake (0: none) */
+	unsigned max_handshakes;  /* inbound connections in the handshake */
+	unsigned max_handshakes_per_netgroup;
+	int loopback_netgroups;   /* test-only: 127.a.0.0/16 each a group */
+	uint64_t inbound_handshake_timeout_us; /* RUMOR_PEERS_INBOUND_HANDSHAKE_US */
+	uint64_t discourage_us;   /* RUMOR_PEERS_DISCOURAGE_US */
+	size_t discourage_max;    /* RUMOR_PEERS_DISCOURAGE_MAX */
 	uint64_t best_height;
 	uint64_t hello_nonce;     /* this node's (the core's self-connection rule) */
 	struct rumor_core *core;  /* borrowed: told of every READY, message, close */
@@ -84,7 +123,8 @@ struct rumor_peers_config {
 };
 
 /* Defaults for everything but network, identity_secret, hello_nonce and
- * core: not listening, limits 64/4, session defaults. */
+ * core: not listening, 64 inbound peers, 16 handshakes (4 per network
+ * group), session defaults. */
 void rumor_peers_config_default(struct rumor_peers_config *cfg);
 /* From rumord's options. */
 void rumor_peers_config_from_options(struct rumor_peers_config *cfg,
@@ -105,6 +145,20 @@ int rumor_peers_listen_port(const struct rumor_peers *peers);
 /* Connections in READY. */
 size_t rumor_peers_ready_count(const struct rumor_peers *peers);
 
+/* The inbound slots (getinfo's "inbound" object, metrics). */
+struct rumor_peers_inbound_stats {
+	size_t ready_inbound;         /* inbound peers past the handshake */
+	size_t handshakes;            /* inbound connections in the handshake */
+	size_t discouraged;           /* addresses discouraged now */
+	uint64_t discouraged_total;   /* addresses discouraged since start */
+	uint64_t evicted;             /* peers evicted for a newcomer */
+	uint64_t refused_at_accept;   /* handshake slots full, or discouraged when full */
+	uint64_t refused_full;        /* at READY: full, nobody to evict */
+	uint64_t refused_discouraged; /* at READY: full, newcomer discouraged */
+};
+void rumor_peers_inbound_stats(const struct rumor_peers *peers,
+			       struct rumor_peers_inbound_stats *out);
+
 /* One READY connection, for getpeerinfo.  Strings and stats are borrowed
  * until the loop runs again. */
 struct rumor_peer_info {
@@ -117,6 +171,8 @@ struct rumor_peer_info {
 	size_t user_agent_len;
 	const struct rumor_session_stats *stats;
 	int64_t conn_since_us;   /* Unix time when it became READY */
+	const char *netgroup;    /* "1.2.0.0/16", "2001:db8::/32", "loopback" */
+	int discouraged;         /* inbound from a discouraged address */
 };
 /* Calls fn for every READY connection, oldest first. */
 void rumor_peers_foreach(struct rumor_peers *peers,

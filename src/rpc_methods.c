@@ -477,6 +477,19 @@ static void m_getinfo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)rumor_node_uptime_s(node)));
 	json_object_set_new(o, "rpc_auth_failures",
 			    json_integer((json_int_t)rumor_http_auth_failures_total()));
+	struct rumor_peers_inbound_stats in;
+	memset(&in, 0, sizeof(in));
+	if (rumor_node_peers(node))
+		rumor_peers_inbound_stats(rumor_node_peers(node), &in);
+	json_object_set_new(
+		o, "inbound",
+		json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "peers", (json_int_t)in.ready_inbound,
+			  "handshakes", (json_int_t)in.handshakes, "evicted", (json_int_t)in.evicted,
+			  "refused_at_accept", (json_int_t)in.refused_at_accept, "refused_full",
+			  (json_int_t)in.refused_full, "refused_discouraged",
+			  (json_int_t)in.refused_discouraged, "discouraged",
+			  (json_int_t)in.discouraged, "discouraged_total",
+			  (json_int_t)in.discouraged_total));
 	rumor_jsonrpc_reply(call, o);
 }
 
@@ -519,6 +532,8 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "bytes_recv_per_msg", per_msg_json(st->recv_by_type));
 	json_object_set_new(o, "conn_since_us", json_integer((json_int_t)info->conn_since_us));
 	json_object_set_new(o, "ping_us", json_integer((json_int_t)st->ping_us));
+	json_object_set_new(o, "netgroup", json_string(info->netgroup));
+	json_object_set_new(o, "discouraged", json_boolean(info->discouraged));
 	struct rumor_relay_peer_stats rs;
 	memset(&rs, 0, sizeof(rs));
 	rumor_node_peer_relay_stats(pl->node, info->peer, &rs);
@@ -679,15 +694,17 @@ static const struct rumor_jsonrpc_method methods[] = {
 	 "getblock \"id\" ( verbose )\n"
 	 "Returns a stored block: an object (verbose true, the default) or its hex (false)."},
 	{"getinfo", m_getinfo, p_none,
-	 "getinfo\nReturns version, network, node_id, item counts, uptime_s and\n"
-	 "rpc_auth_failures (failed RPC authentications since start)."},
+	 "getinfo\nReturns version, network, node_id, item counts, uptime_s,\n"
+	 "rpc_auth_failures (failed RPC authentications since start) and inbound\n"
+	 "(inbound slots: peers, handshakes, evicted, refused_*, discouraged)."},
 	{"getiteminfo", m_getiteminfo, p_id,
 	 "getiteminfo \"id\"\nReturns kind, size, first_seen_us and source of a stored item."},
 	{"getpeerinfo", m_getpeerinfo, p_none,
 	 "getpeerinfo\n"
 	 "Returns an array with one object per connected peer (handshake and hello done):\n"
 	 "node_id, addr, inbound, version, user_agent, bytes_sent, bytes_recv,\n"
-	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us, and the relay's\n"
+	 "bytes_sent_per_msg, bytes_recv_per_msg, conn_since_us, ping_us, netgroup,\n"
+	 "discouraged, and the relay's\n"
 	 "announced_to_us, announced_by_us, requested and delivered (item counts)."},
 	{"getrawtransaction", m_getrawtransaction, p_id,
 	 "getrawtransaction \"id\"\nReturns a stored transaction as hex."},

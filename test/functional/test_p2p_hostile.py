@@ -20,10 +20,13 @@ as the same connection (same conn_since_us), answers RPC, and accepts a
 fresh well-behaved crafted peer.  When the handshake was done before the
 attack, A logs "peer disconnected" with the attacker's node id.
 
-Connection limits: node L with --maxinboundperip=2 holds two peers from
-127.0.0.1 and refuses a third from 127.0.0.1 while accepting one from
-127.0.0.2; node T with --maxinbound=1 refuses a second peer from any
-address."""
+Connection limits: node L with --maxhandshakespernetgroup=2 and
+--loopbacknetgroups holds two silent handshakes from 127.0.0.1, refuses a
+third from 127.0.0.2 (the same /16) at once while accepting one from
+127.1.0.1, and closes all three by its inbound handshake deadline; past
+the handshake, three peers from one address are fine.  Node T with
+--maxinbound=1 refuses a second peer from any address (its one peer is
+protected from eviction).  test_p2p_evict.py covers eviction."""
 
 import os
 import re
@@ -82,37 +85,51 @@ class P2PHostile(TestBase):
         a.wait_peer_ids([])
         a.stop()
 
-        log("limit: --maxinboundperip=2")
-        node_l = self.node("L").start(["--maxinboundperip=2"])
+        log("limit: --maxhandshakespernetgroup=2 --loopbacknetgroups")
+        node_l = self.node("L").start(["--maxhandshakespernetgroup=2", "--loopbacknetgroups"])
         idl = node_l.node_id()
         _, lport = node_l.p2p_address()
         ltarget = "%s@127.0.0.1:%d" % (idl, lport)
         holders = []
+
+        def handshakes():
+            return node_l.rpc("getinfo")["inbound"]["handshakes"]
         try:
             for i in range(2):
+                holders.append(PeerToolProcess(ltarget, "truncated", timeout=30))
+                wait_until(lambda: handshakes() == i + 1, "L to hold %d handshakes" % (i + 1))
+            log("  ok: two silent handshakes from 127.0.0.1 are held")
+            mark = node_l.log_mark()
+            peer_tool(ltarget, "truncated", expect_rc=0, bind="127.0.0.2", timeout=30)
+            node_l.wait_log(r"refusing 127\.0\.0\.2:\d+: too many handshakes from network "
+                            r"group 127\.0\.0\.0/16 \(2\)", "L: refusing 127.0.0.2", since=mark)
+            log("  ok: a third from 127.0.0.2 (the same /16) is refused at once")
+            holders.append(PeerToolProcess(ltarget, "truncated", timeout=30, bind="127.1.0.1"))
+            wait_until(lambda: handshakes() == 3, "L to hold a handshake from 127.1.0.1")
+            log("  ok: one from 127.1.0.1 (another /16) is accepted meanwhile")
+            for h in holders:  # each is closed by the node's inbound handshake deadline
+                h.wait_line(r"^closed", timeout=30)
+            # a closed connection holds its slot until its handles are closed
+            wait_until(lambda: handshakes() == 0, "L to hold no handshake once they timed out")
+            log("  ok: the node closed all three (inbound handshake deadline)")
+        finally:
+            for h in holders:
+                h.stop()
+        holders = []
+        try:
+            for i in range(3):  # past the handshake, peers are not limited per group
                 h = PeerToolProcess(ltarget, "hold", seconds=60)
-                h.wait_line(r"^ready " + idl)
                 holders.append(h)
-            log("  ok: two peers from 127.0.0.1 connected")
-            wait_until(lambda: len(node_l.peers()) == 2, "L to list the two holders")
-            cp = peer_tool(ltarget, "handshake", expect_rc=1)
-            log("  ok: a third from 127.0.0.1 is refused (%s)" % cp.stderr.strip()[-100:])
-            other = PeerToolProcess(ltarget, "hold", seconds=60, bind="127.0.0.2")
-            holders.append(other)
-            other.wait_line(r"^ready " + idl)
+                h.wait_line(r"^ready " + idl)
             peers = wait_until(lambda: (lambda p: p if len(p) == 3 else None)(node_l.peers()),
                                "L to list three peers")
-            check_equal(sorted(p["addr"].rsplit(":", 1)[0] for p in peers),
-                        ["127.0.0.1", "127.0.0.1", "127.0.0.2"], "L's peers by address")
-            log("  ok: one from 127.0.0.2 is accepted meanwhile")
+            check_equal([p["addr"].rsplit(":", 1)[0] for p in peers], ["127.0.0.1"] * 3,
+                        "L's peers by address")
+            log("  ok: three peers from 127.0.0.1 past the handshake")
         finally:
             for h in holders:
                 h.stop()
         node_l.wait_peer_ids([])
-        # the slots may be released a moment after the list entry: retry
-        wait_until(lambda: peer_tool(ltarget, "handshake").returncode == 0,
-                   "L to accept a peer from 127.0.0.1 again")
-        log("  ok: once they are gone, 127.0.0.1 is welcome again")
         node_l.stop()
 
         log("limit: --maxinbound=1")
@@ -123,7 +140,13 @@ class P2PHostile(TestBase):
         h = PeerToolProcess(ttarget, "hold", seconds=60)
         try:
             h.wait_line(r"^ready " + idt)
+            mark = node_t.log_mark()
             peer_tool(ttarget, "handshake", expect_rc=1, bind="127.0.0.2")
+            node_t.wait_log(r"p2p: refusing [0-9a-f]{64} 127\.0\.0\.2:\d+: inbound slots full "
+                            r"\(1\) and every inbound peer is protected from eviction",
+                            "T: refusing the second peer", since=mark)
+            check_equal(node_t.rpc("getinfo")["inbound"]["refused_full"], 1,
+                        "getinfo inbound.refused_full")
             log("  ok: a second inbound peer (from 127.0.0.2) is refused")
             check_equal(len(node_t.peers()), 1, "T still lists its one peer")
         finally:

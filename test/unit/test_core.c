@@ -495,6 +495,53 @@ static void test_orphan_then_parent(void **state)
 	w_free(&w);
 }
 
+/* The core remembers when each peer last delivered a new valid item, per
+ * kind: the input of the eviction rule that protects useful peers
+ * (net/evict.h, src/peers.c). */
+static void test_last_new_item(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, NULL);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	rumor_core_peer a_at_b = w.n[1].peer_of[0], b_at_a = w.n[0].peer_of[1];
+	uint64_t tx_us = 1, block_us = 1;
+	assert_int_equal(rumor_core_peer_last_new(w.n[1].core, a_at_b, &tx_us, &block_us), 0);
+	assert_int_equal(tx_us, 0);
+	assert_int_equal(block_us, 0);
+	size_t len;
+	uint8_t *tx = make_tx(&w, 9, &len);
+	uint64_t t_submit = w.now;
+	rumor_core_submit(w.n[0].core, 1, tx, len, RUMOR_ITEM_TX, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(w.n[1].n_store, 1);
+	assert_int_equal(rumor_core_peer_last_new(w.n[1].core, a_at_b, &tx_us, &block_us), 0);
+	assert_true(tx_us > t_submit && tx_us <= w.now); /* when B found it valid and new */
+	assert_int_equal(block_us, 0);
+	uint64_t first_tx_us = tx_us;
+	/* A got nothing new from B */
+	assert_int_equal(rumor_core_peer_last_new(w.n[0].core, b_at_a, &tx_us, &block_us), 0);
+	assert_int_equal(tx_us, 0);
+	assert_int_equal(block_us, 0);
+	/* a block: its own time; the transaction's stays */
+	size_t blen;
+	uint8_t *b = make_block(&w, 0, NULL, NULL, 0, &blen);
+	rumor_core_submit(w.n[0].core, 2, b, blen, 0, w.now, w.wall);
+	w_advance(&w, w.now + 10000);
+	assert_int_equal(w.n[1].n_store, 2);
+	assert_int_equal(rumor_core_peer_last_new(w.n[1].core, a_at_b, &tx_us, &block_us), 0);
+	assert_int_equal(tx_us, first_tx_us);
+	assert_true(block_us > first_tx_us && block_us <= w.now);
+	/* unknown and closed handles */
+	assert_int_equal(rumor_core_peer_last_new(w.n[1].core, RUMOR_CORE_NO_PEER, &tx_us, &block_us),
+			 -ENOENT);
+	rumor_core_peer_closed(w.n[1].core, a_at_b, 0, w.now);
+	assert_int_equal(rumor_core_peer_last_new(w.n[1].core, a_at_b, &tx_us, &block_us), -ENOENT);
+	free(tx);
+	free(b);
+	w_free(&w);
+}
+
 static void test_pending_then_txs(void **state)
 {
 	(void)state;
@@ -936,6 +983,7 @@ int main(void)
 		cmocka_unit_test(test_reject_closes_and_never_refetched),
 		cmocka_unit_test(test_peer_item_outcomes),
 		cmocka_unit_test(test_orphan_then_parent),
+		cmocka_unit_test(test_last_new_item),
 		cmocka_unit_test(test_pending_then_txs),
 		cmocka_unit_test(test_pool_expiry_and_cap),
 		cmocka_unit_test(test_getdata_serving),

@@ -159,7 +159,9 @@ static void test_p2p_defaults(void **state)
 	assert_int_equal(cfg.n_connect, 0);
 	assert_int_equal(cfg.has_psk, 0);
 	assert_int_equal(cfg.max_inbound, 64);
-	assert_int_equal(cfg.max_inbound_per_ip, 4);
+	assert_int_equal(cfg.max_handshakes, 16);
+	assert_int_equal(cfg.max_handshakes_per_netgroup, 4);
+	assert_int_equal(cfg.loopback_netgroups, 0);
 	assert_int_equal(cfg.inv_flush_ms, 5);
 	assert_int_equal(cfg.inv_poisson, 0);
 }
@@ -252,7 +254,13 @@ static void test_p2p_options(void **state)
 	assert_int_equal(cfg.psk[0], 1);
 	assert_int_equal(cfg.psk[31], 1);
 	assert_int_equal(cfg.max_inbound, 20);
-	assert_int_equal(cfg.max_inbound_per_ip, 2);
+	assert_int_equal(cfg.max_handshakes_per_netgroup, 2); /* the deprecated name */
+	assert_int_equal(load(&cfg, err, sizeof(err), 3, "--maxhandshakes=7",
+			      "--maxhandshakespernetgroup=3", "--loopbacknetgroups"),
+			 0);
+	assert_int_equal(cfg.max_handshakes, 7);
+	assert_int_equal(cfg.max_handshakes_per_netgroup, 3);
+	assert_int_equal(cfg.loopback_netgroups, 1);
 
 	/* --nolisten wins over --listen; in the file it is nolisten=1. */
 	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--nolisten", "--listen=[::]:1"), 0);
@@ -276,6 +284,9 @@ static void test_p2p_errors_name_the_option(void **state)
 		{"--connect=host", "connect"},
 		{"--maxinbound=x", "maxinbound"},
 		{"--maxinboundperip=0", "maxinboundperip"},
+		{"--maxhandshakes=0", "maxhandshakes"},
+		{"--maxhandshakespernetgroup=x", "maxhandshakespernetgroup"},
+		{"--loopbacknetgroups=2", "loopbacknetgroups"},
 		{"--network-psk=/nonexistent/psk", "network-psk"},
 		{"--addnode=127.0.0.1:0", "addnode"},
 		{"--addnode=host", "addnode"},

@@ -575,17 +575,18 @@ static void test_inbound_limits(void **state)
 	struct rumor_peers_config cfg;
 	side_config(&a, &cfg);
 	listen_config(&cfg);
-	cfg.max_inbound = 3;
-	cfg.max_inbound_per_ip = 2;
+	cfg.max_handshakes = 3;
+	cfg.max_handshakes_per_netgroup = 2;
+	cfg.loopback_netgroups = 1; /* 127.a.0.0/16: one group per a */
 	start_side(&a, &cfg);
 	int port = rumor_peers_listen_port(a.peers);
 
 	struct raw r[5];
 	struct raws rs = {r, 0};
-	/* Two from 127.0.0.1 are kept (waiting in the handshake); the third is
-	 * refused at once. */
+	/* Two from 127.0.0.1 are kept (waiting in the handshake); a third
+	 * from the same network group (127.0.0.2) is refused at once. */
 	for (int i = 0; i < 3; i++) {
-		raw_connect(&r[i], "127.0.0.1", port);
+		raw_connect(&r[i], i == 2 ? "127.0.0.2" : "127.0.0.1", port);
 		rs.n = i + 1;
 		assert_true(run_until(all_connected, &rs, WAIT_MS));
 		run_for(50);
@@ -593,14 +594,14 @@ static void test_inbound_limits(void **state)
 	assert_true(run_until(eof_of, &r[2], WAIT_MS));
 	assert_int_equal(r[0].eof, 0);
 	assert_int_equal(r[1].eof, 0);
-	/* Another address is welcome: 3 inbound in all. */
-	raw_connect(&r[3], "127.0.0.2", port);
+	/* Another group is welcome: 3 handshakes in all. */
+	raw_connect(&r[3], "127.1.0.1", port);
 	rs.n = 4;
 	assert_true(run_until(all_connected, &rs, WAIT_MS));
 	run_for(100);
 	assert_int_equal(r[3].eof, 0);
-	/* The fourth inbound connection is over max_inbound, whatever its address. */
-	raw_connect(&r[4], "127.0.0.3", port);
+	/* A fourth handshake is over max_handshakes, whatever its group. */
+	raw_connect(&r[4], "127.2.0.1", port);
 	rs.n = 5;
 	assert_true(run_until(eof_of, &r[4], WAIT_MS));
 	assert_int_equal(r[0].eof + r[1].eof + r[3].eof, 0);
