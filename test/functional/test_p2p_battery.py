@@ -54,8 +54,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from framework import (BUILDDIR, PEER_TOOL, SRCDIR, RPCError, TestBase, TestFailure, check,
                        check_equal, createblock, createtx, item_id, keygen, log, peer_tool,
-                       require_p2p, rumor_tx_many, rumord_help_has, wait_for_items, wait_until,
-                       run_tool)
+                       require_p2p, rumor_tx_many, rumord_help_has, run_tool, scan_for_bugs,
+                       wait_for_items, wait_until)
 
 sys.path.insert(0, os.path.join(SRCDIR, "contrib", "bench"))
 import peer_attacks  # noqa: E402
@@ -128,6 +128,7 @@ class Battery(TestBase):
         finally:
             pa.stop()
             honest.stop()
+        scan_for_bugs(pa.err, "peer_tool %s" % attack.mode)
         for line in pa.lines():
             log("    peer_tool: " + line)
         for line in pa.err.strip().splitlines()[-3:]:
