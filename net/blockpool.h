@@ -32,6 +32,7 @@ struct rumor_held_block {
 	uint64_t deadline_us; /* dropped when now_us reaches it */
 	uint8_t *missing;     /* pending pool: ids (32 bytes each) still missing */
 	uint32_t n_missing;
+	int sig_ok;           /* its signature was verified before it waited */
 };
 
 struct rumor_blockpool {

@@ -26,6 +26,20 @@
  *   done: REPLY / peer outcome, pools released                    |
  *        ^--------------------------------------------------------+
  *
+ * A peer's block first takes a job of its own (BLOCK_VERIFY_QUEUED ->
+ * BLOCK_VERIFYING, holding the block, in verifying_blocks, not in
+ * in_flight): only a valid signature lets it on to the store check and
+ * the pools; from there it enters the life cycle above with sig_ok set,
+ * and skips VERIFY.
+ *
+ * Per-peer budgets (core.h): each peer's buckets are charged as its
+ * messages come (charge()); P_PAUSE / P_RESUME become READ_PAUSE /
+ * READ_RESUME; peers paused or whose serving waits for the output queue
+ * are "watched" (n_watch) and only then scanned by expiry().  Subs from a
+ * live peer are counted in its share (owner, counted; peer_items and
+ * peer_bytes for all peers together); hold_update() tells the relay the
+ * room left when it drops under max_requests_per_peer.
+ *
  * Store checks: the ids the core cannot answer from memory (peer items,
  * announced ids, a block's parent and transactions) are gathered as
  * "checks" and asked in ONE STORE_HAS per drain; the answer event
@@ -61,9 +75,11 @@
 #include "crypto/idmap.h"
 #include "net/blockpool.h"
 #include "net/dialer.h"
+#include "net/frame.h"
 #include "net/handles.h"
 #include "net/idset.h"
 #include "net/itemcache.h"
+#include "net/ratelimit.h"
 #include "net/rng.h"
 
 /* ---- types ---------------------------------------------------------- */
@@ -79,6 +95,22 @@ struct core_peer {
 	uint32_t serve_queued; /* getdata entries waiting to be served */
 	char addr[64];
 	uint64_t last_new_tx_us, last_new_block_us; /* it delivered a new item (0: never) */
+	/* message budgets (core.h "Per-peer budgets") */
+	struct rumor_bucket msg_bucket, byte_bucket;
+	int paused;               /* READ_PAUSE out, READ_RESUME not yet */
+	uint64_t paused_since_us;
+	uint64_t resume_at_us;
+	uint64_t window_start_us; /* abuse window */
+	uint64_t window_paused_us; /* paused time in it (finished pauses) */
+	uint64_t pauses;
+	uint64_t paused_total_us;
+	/* pipeline share */
+	uint32_t in_pipeline;
+	uint32_t req_limit; /* as told to the relay (rumor_relay_peer_limit) */
+	int held;           /* req_limit is 0 */
+	/* serving */
+	size_t out_queued;        /* output queue: reported + sent since */
+	uint64_t blocked_since_us; /* serving found the window full (0: not) */
 };
 
 enum waiter_type { WAITER_RPC, WAITER_PEER };
@@ -101,6 +133,8 @@ enum sub_state {
 	SUB_VERIFYING,
 	SUB_WRITING,
 	SUB_WRITING_SYNC,
+	SUB_BLOCK_VERIFY_QUEUED, /* a peer's block verified before its pool: */
+	SUB_BLOCK_VERIFYING,     /* hb holds it; not in in_flight */
 };
 
 struct sub {
@@ -117,9 +151,13 @@ struct sub {
 	int last_put_sync;
 	int stored_status;
 	int64_t first_seen_us;
+	int sig_ok;             /* verified already (a block from a pool) */
+	rumor_core_peer owner;  /* the peer whose pipeline share it takes */
+	int counted;            /* counted in owner's share and peer_items */
+	struct rumor_held_block *hb; /* SUB_BLOCK_*: the block (owned) */
 };
 
-enum pending_type { P_CLOSE, P_VERIFY, P_PUT, P_REPLY };
+enum pending_type { P_CLOSE, P_VERIFY, P_PUT, P_REPLY, P_PAUSE, P_RESUME };
 
 struct pending {
 	struct pending *next;
@@ -199,6 +237,15 @@ struct rumor_core {
 	struct check *checks, **checks_tail;
 	uint32_t checks_ids;
 	struct rumor_idmap checking_blocks; /* id -> held block being checked */
+	struct rumor_idmap verifying_blocks; /* id -> sub of a block verified before its pool */
+	uint32_t peer_items;   /* subs counted in a peer's share */
+	size_t peer_bytes;     /* their bytes */
+	int peers_full;        /* peer_items or peer_bytes at the peers' cap */
+	uint32_t n_watch;      /* peers paused or with serving blocked */
+	uint32_t serve_turn;   /* store reads for getdata since the last reset */
+	int serve_yield;       /* serving stopped at serve_turn_max: expiry now */
+	uint32_t n_serves;
+	uint64_t throttle_pauses, throttle_closes, serve_blocked, serve_stall_closes;
 
 	struct pending *pend, **pend_tail;
 	uint32_t n_pend;
@@ -260,8 +307,10 @@ static void hex32(const uint8_t *id, char out[65])
 
 static void touch(struct rumor_core *core, uint64_t now_us)
 {
-	if (now_us > core->now_us)
+	if (now_us > core->now_us) {
 		core->now_us = now_us;
+		core->serve_turn = 0; /* a new event: a new getdata serving turn */
+	}
 }
 
 /* The latest wall time any event brought (for first_seen_us and the
@@ -296,6 +345,7 @@ static int known_in_memory(const struct rumor_core *core, const uint8_t id[RUMOR
 {
 	return rumor_idmap_get(&core->in_flight, id) || rumor_idset_has(&core->recent, id) ||
 	       rumor_idmap_get(&core->checking_blocks, id) ||
+	       rumor_idmap_get(&core->verifying_blocks, id) ||
 	       rumor_blockpool_has(&core->pending_pool, id) ||
 	       rumor_blockpool_has(&core->orphan_pool, id);
 }
@@ -332,6 +382,218 @@ static struct pending *pending_pop(struct rumor_core *core)
 	return pe;
 }
 
+/* ---- per-peer budgets ----------------------------------------------- */
+
+/* A peer is watched (scanned by expiry) while paused or while serving
+ * waits for its output to drain; a closing peer no longer is. */
+static void watch_clear(struct rumor_core *core, struct core_peer *p)
+{
+	if (p->paused || p->blocked_since_us) {
+		assert(core->n_watch > 0);
+		core->n_watch--;
+	}
+	p->paused = 0;
+	p->blocked_since_us = 0;
+}
+
+/* The cap on the peers' items together. */
+static int peers_at_cap(const struct rumor_core *core, size_t more_bytes)
+{
+	return core->peer_items >= core->cfg.pending_max - core->cfg.rpc_reserve ||
+	       core->peer_bytes + more_bytes >
+		       core->cfg.pending_bytes_max - core->cfg.rpc_reserve_bytes;
+}
+
+/* The relay may have at most the room left in the peer's share in flight
+ * to it, so what it delivers always fits: told only when the room is
+ * under max_requests_per_peer (near the share), so usually never. */
+static void hold_update(struct rumor_core *core, struct core_peer *p)
+{
+	if (p->closing)
+		return;
+	uint32_t share = core->cfg.peer_pipeline_max;
+	uint32_t room = core->peers_full || p->in_pipeline >= share ? 0 : share - p->in_pipeline;
+	uint32_t max = core->cfg.relay.max_requests_per_peer;
+	uint32_t limit = room < max ? room : max;
+	if (limit == p->req_limit)
+		return;
+	p->req_limit = limit;
+	p->held = limit == 0;
+	rumor_relay_peer_limit(core->relay, p->handle, limit);
+}
+
+/* peers_full may have changed: every peer's hold follows. */
+static void peers_full_update(struct rumor_core *core)
+{
+	int full = peers_at_cap(core, 0);
+	if (full == core->peers_full)
+		return;
+	core->peers_full = full;
+	for (uint32_t i = 0; i < core->peers.used; i++) {
+		uint64_t h;
+		struct core_peer *q = rumor_handles_at(&core->peers, i, &h);
+		if (q)
+			hold_update(core, q);
+	}
+}
+
+static void share_add(struct rumor_core *core, struct sub *sub, struct core_peer *p, size_t bytes)
+{
+	sub->owner = p->handle;
+	sub->counted = 1;
+	p->in_pipeline++;
+	core->peer_items++;
+	core->peer_bytes += bytes;
+	hold_update(core, p);
+	peers_full_update(core);
+}
+
+static void share_del(struct rumor_core *core, struct sub *sub, size_t bytes)
+{
+	if (!sub->counted)
+		return;
+	sub->counted = 0;
+	assert(core->peer_items > 0 && core->peer_bytes >= bytes);
+	core->peer_items--;
+	core->peer_bytes -= bytes;
+	struct core_peer *p = peer_get(core, sub->owner);
+	if (p) {
+		assert(p->in_pipeline > 0);
+		p->in_pipeline--;
+		hold_update(core, p);
+	}
+	peers_full_update(core);
+}
+
+static void close_peer(struct rumor_core *core, struct core_peer *p, uint16_t code,
+		       const char *reason);
+
+/* The abuse window: evaluated when it ends (at a pause or a resume). */
+static int abuse_check(struct rumor_core *core, struct core_peer *p)
+{
+	uint64_t len = core->now_us - p->window_start_us;
+	if (len < core->cfg.abuse_window_us)
+		return 0;
+	uint64_t paused = p->window_paused_us;
+	if (p->paused)
+		paused += core->now_us - p->paused_since_us;
+	if (paused > len / 100 * core->cfg.abuse_paused_pct) {
+		char reason[RUMOR_MSG_REASON_MAX];
+		snprintf(reason, sizeof(reason),
+			 "over its message budget persistently (reading paused %llu%% of %llu s)",
+			 (unsigned long long)(paused * 100 / len),
+			 (unsigned long long)(len / 1000000));
+		core_log(core, RUMOR_CORE_LOG_INFO, "p2p: closing %s: %s", p->addr, reason);
+		core->throttle_closes++;
+		close_peer(core, p, RUMOR_DISCONNECT_MISBEHAVIOUR, reason);
+		return 1;
+	}
+	p->window_start_us = core->now_us;
+	p->req_limit = core->cfg.relay.max_requests_per_peer;
+	p->window_paused_us = 0;
+	if (p->paused)
+		p->paused_since_us = core->now_us; /* the rest counts in the new window */
+	return 0;
+}
+
+/* What a message costs: 1, plus 1 per entry of a list. */
+static uint64_t msg_cost(const struct rumor_msg *msg)
+{
+	switch ((enum rumor_msg_type)msg->type) {
+	case RUMOR_MSG_INV:
+		return 1 + (uint64_t)msg->u.inv.entries.count;
+	case RUMOR_MSG_GETDATA:
+		return 1 + (uint64_t)msg->u.getdata.entries.count;
+	case RUMOR_MSG_NOTFOUND:
+		return 1 + (uint64_t)msg->u.notfound.entries.count;
+	case RUMOR_MSG_TX:
+	case RUMOR_MSG_BLOCK:
+	case RUMOR_MSG_GETADDR:
+	case RUMOR_MSG_ADDR:
+	case RUMOR_MSG_HELLO:
+	case RUMOR_MSG_PING:
+	case RUMOR_MSG_PONG:
+	case RUMOR_MSG_DISCONNECT:
+		break;
+	}
+	return 1;
+}
+
+/* Charges a message to the peer's buckets; 0 when the peer may go on,
+ * -1 when it was closed. */
+static int charge(struct rumor_core *core, struct core_peer *p, const struct rumor_msg *msg)
+{
+	size_t len = 0;
+	if (rumor_msg_encoded_size(msg, &len) != 0)
+		len = 0;
+	uint64_t bytes = rumor_frame_encoded_size(len);
+	if (bytes > RUMOR_BUCKET_MAX)
+		bytes = RUMOR_BUCKET_MAX;
+	int debt = rumor_bucket_take(&p->msg_bucket, msg_cost(msg), core->now_us);
+	debt |= rumor_bucket_take(&p->byte_bucket, bytes, core->now_us);
+	if (!debt)
+		return 0;
+	if (rumor_bucket_level(&p->msg_bucket, core->now_us) < -(int64_t)core->cfg.peer_msg_burst ||
+	    rumor_bucket_level(&p->byte_bucket, core->now_us) < -(int64_t)core->cfg.peer_byte_burst) {
+		core_log(core, RUMOR_CORE_LOG_INFO,
+			 "p2p: closing %s: over its message budget by more than a burst", p->addr);
+		core->throttle_closes++;
+		close_peer(core, p, RUMOR_DISCONNECT_MISBEHAVIOUR,
+			   "over its message budget by more than a whole burst (kept sending while "
+			   "paused)");
+		return -1;
+	}
+	uint64_t a = rumor_bucket_ready_at(&p->msg_bucket, core->now_us);
+	uint64_t b = rumor_bucket_ready_at(&p->byte_bucket, core->now_us);
+	p->resume_at_us = a > b ? a : b;
+	if (p->paused)
+		return 0; /* already read: the pause gets longer */
+	if (abuse_check(core, p))
+		return -1;
+	p->paused = 1;
+	p->paused_since_us = core->now_us;
+	p->pauses++;
+	core->throttle_pauses++;
+	if (!p->blocked_since_us)
+		core->n_watch++;
+	struct pending *pe = pending_push(core, P_PAUSE);
+	if (pe)
+		pe->peer = p->handle;
+	core_log(core, RUMOR_CORE_LOG_DEBUG, "p2p: %s over its message budget: reading paused %.3f s",
+		 p->addr, (double)(p->resume_at_us - core->now_us) / 1e6);
+	return 0;
+}
+
+static void resume_peer(struct rumor_core *core, struct core_peer *p)
+{
+	uint64_t d = core->now_us - p->paused_since_us;
+	p->window_paused_us += d;
+	p->paused_total_us += d;
+	p->paused = 0;
+	if (!p->blocked_since_us)
+		core->n_watch--;
+	if (abuse_check(core, p))
+		return;
+	struct pending *pe = pending_push(core, P_RESUME);
+	if (pe)
+		pe->peer = p->handle;
+}
+
+/* Serving found the peer's output window full (or no longer). */
+static void serve_blocked_set(struct rumor_core *core, struct core_peer *p, int blocked)
+{
+	if (blocked && !p->blocked_since_us) {
+		p->blocked_since_us = core->now_us ? core->now_us : 1;
+		core->serve_blocked++;
+		if (!p->paused)
+			core->n_watch++;
+	} else if (!blocked && p->blocked_since_us) {
+		p->blocked_since_us = 0;
+		if (!p->paused)
+			core->n_watch--;
+	}
+}
+
 /* ---- closing peers -------------------------------------------------- */
 
 static void close_peer(struct rumor_core *core, struct core_peer *p, uint16_t code,
@@ -340,6 +602,8 @@ static void close_peer(struct rumor_core *core, struct core_peer *p, uint16_t co
 	if (p->closing)
 		return;
 	p->closing = 1;
+	watch_clear(core, p);
+	p->held = 0; /* the relay forgets the peer below */
 	if (p->in_map) {
 		void *v = rumor_idmap_del(&core->by_id, p->id);
 		assert(v == p);
@@ -441,6 +705,7 @@ static void sub_free(struct rumor_core *core, struct sub *sub)
 static void finish(struct rumor_core *core, struct sub *sub, enum rumor_submit_status status,
 		   const char *reason)
 {
+	share_del(core, sub, sub->item.size);
 	void *removed = rumor_idmap_del(&core->in_flight, sub->item.id);
 	assert(removed == sub);
 	(void)removed;
@@ -464,8 +729,9 @@ static void finish(struct rumor_core *core, struct sub *sub, enum rumor_submit_s
 /* ---- block pools ---------------------------------------------------- */
 
 static void process_block(struct rumor_core *core, struct rumor_held_block *hb);
+static void block_verified(struct rumor_core *core, struct sub *sub, const char *reason, int drop);
 static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct rumor_item *item,
-			 const struct waiter *w, int64_t wall_us);
+			 const struct waiter *w, int64_t wall_us, int sig_ok);
 
 static void pool_add(struct rumor_core *core, struct rumor_blockpool *pool,
 		     struct rumor_held_block *hb)
@@ -500,7 +766,7 @@ static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
 	struct rumor_item item = hb->item;
 	hb->bytes = NULL;
 	/* first_seen: when it became complete (the latest wall time given) */
-	submit_owned(core, bytes, &item, &w, core->wall_us);
+	submit_owned(core, bytes, &item, &w, core->wall_us, hb->sig_ok);
 	rumor_held_block_free(hb);
 }
 
@@ -726,7 +992,7 @@ static void start_write(struct rumor_core *core, struct sub *sub, int announce)
 
 /* Takes bytes (malloc'd; item points into it, decoded and checked). */
 static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct rumor_item *item,
-			 const struct waiter *w, int64_t wall_us)
+			 const struct waiter *w, int64_t wall_us, int sig_ok)
 {
 	struct sub *running = rumor_idmap_get(&core->in_flight, item->id);
 	if (running) {
@@ -756,6 +1022,14 @@ static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct r
 		free(bytes);
 		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY,
 			       "node is busy: too many items awaiting verification", item->id,
+			       item->id);
+		return;
+	}
+	if (w->type == WAITER_PEER && peers_at_cap(core, item->size)) {
+		/* The rest is kept for RPC submitters. */
+		free(bytes);
+		waiter_outcome(core, w, RUMOR_SUBMIT_EBUSY,
+			       "node is busy: the peers' share of the pipeline is full", item->id,
 			       item->id);
 		return;
 	}
@@ -790,6 +1064,13 @@ static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct r
 	}
 	core->in_flight_bytes += sub->item.size;
 	core->dyn_bytes += sizeof(*sub) + sub->item.size;
+	sub->sig_ok = sig_ok;
+	sub->owner = RUMOR_CORE_NO_PEER;
+	if (w->type == WAITER_PEER) {
+		struct core_peer *owner = peer_live(core, w->peer);
+		if (owner)
+			share_add(core, sub, owner, sub->item.size);
+	}
 	if (sub->rpc_waiter) {
 		/* RPC items skip the store check: the write finds an item
 		 * already stored; they are announced at their commit. */
@@ -814,6 +1095,82 @@ static void submit_owned(struct rumor_core *core, uint8_t *bytes, const struct r
 	c->ids = ids;
 	sub->state = SUB_CHECK;
 	check_push(core, c);
+}
+
+/* A peer's block that passed the cheap checks: its signature is verified
+ * before it may wait in a pool (a forged block never takes pool space).
+ * Takes hb. */
+static void preverify_block(struct rumor_core *core, struct core_peer *p,
+			    struct rumor_held_block *hb)
+{
+	if (peers_at_cap(core, hb->len)) {
+		if (core->cfg.peer_item)
+			core->cfg.peer_item(core->cfg.peer_item_ctx, RUMOR_ITEM_BLOCK,
+					    RUMOR_SUBMIT_EBUSY, 0);
+		core_log(core, RUMOR_CORE_LOG_DEBUG,
+			 "relay: block from %s not verified: the peers' share of the pipeline is "
+			 "full",
+			 p->addr);
+		rumor_held_block_free(hb);
+		return;
+	}
+	struct sub *sub = calloc(1, sizeof(*sub));
+	if (!sub || rumor_handles_put(&core->jobs, sub, &sub->job) != 0) {
+		free(sub);
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: no room to verify a block");
+		rumor_held_block_free(hb);
+		return;
+	}
+	if (rumor_idmap_put(&core->verifying_blocks, hb->item.id, sub) != 0) {
+		rumor_handles_del(&core->jobs, sub->job);
+		free(sub);
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory verifying a block");
+		rumor_held_block_free(hb);
+		return;
+	}
+	sub->hb = hb;
+	sub->item = hb->item;
+	sub->from_peer = 1;
+	memcpy(sub->peer_id, p->id, 32);
+	sub->owner = RUMOR_CORE_NO_PEER;
+	sub->state = SUB_BLOCK_VERIFY_QUEUED;
+	core->dyn_bytes += sizeof(*sub) + hb->len;
+	share_add(core, sub, p, hb->len);
+	struct pending *pe = pending_push(core, P_VERIFY);
+	if (!pe) {
+		block_verified(core, sub, NULL, 1);
+		return;
+	}
+	pe->job = sub->job;
+}
+
+/* The answer for a block verified before its pool (drop: cancelled or
+ * no memory; it is forgotten). */
+static void block_verified(struct rumor_core *core, struct sub *sub, const char *reason, int drop)
+{
+	struct rumor_held_block *hb = sub->hb;
+	sub->hb = NULL;
+	void *v = rumor_idmap_del(&core->verifying_blocks, hb->item.id);
+	assert(v == sub);
+	(void)v;
+	rumor_handles_del(&core->jobs, sub->job);
+	share_del(core, sub, hb->len);
+	core->dyn_bytes -= sizeof(*sub) + hb->len;
+	free(sub);
+	if (drop || core->shutting_down) {
+		rumor_held_block_free(hb);
+		return;
+	}
+	if (reason) {
+		if (core->cfg.peer_item)
+			core->cfg.peer_item(core->cfg.peer_item_ctx, RUMOR_ITEM_BLOCK,
+					    RUMOR_SUBMIT_EREJECT, 0);
+		reject_item(core, hb->from, hb->from_id, hb->item.id, reason);
+		rumor_held_block_free(hb);
+		return;
+	}
+	hb->sig_ok = 1;
+	process_block(core, hb);
 }
 
 /* Decodes and checks bytes (borrowed) and enters the pipeline. */
@@ -847,7 +1204,7 @@ static void submit_bytes(struct rumor_core *core, const uint8_t *bytes, size_t l
 	}
 	/* A joiner needs no copy. */
 	if (rumor_idmap_get(&core->in_flight, item.id)) {
-		submit_owned(core, NULL, &item, w, wall_us);
+		submit_owned(core, NULL, &item, w, wall_us, 0);
 		return;
 	}
 	uint8_t *copy = malloc(len ? len : 1);
@@ -856,7 +1213,7 @@ static void submit_bytes(struct rumor_core *core, const uint8_t *bytes, size_t l
 		return;
 	}
 	memcpy(copy, bytes, len);
-	submit_owned(core, copy, &item, w, wall_us);
+	submit_owned(core, copy, &item, w, wall_us, 0);
 }
 
 void rumor_core_submit(struct rumor_core *core, uint64_t token, const uint8_t *bytes, size_t len,
@@ -898,6 +1255,10 @@ void rumor_core_cancelled(struct rumor_core *core, uint64_t job, uint64_t now_us
 {
 	touch(core, now_us);
 	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (sub && sub->state == SUB_BLOCK_VERIFYING) {
+		block_verified(core, sub, NULL, 1);
+		return;
+	}
 	if (!sub || (sub->state != SUB_VERIFYING && sub->state != SUB_WRITING &&
 		     sub->state != SUB_WRITING_SYNC))
 		return;
@@ -910,6 +1271,10 @@ void rumor_core_verified(struct rumor_core *core, uint64_t job, const char *reas
 {
 	touch(core, now_us);
 	struct sub *sub = rumor_handles_get(&core->jobs, job);
+	if (sub && sub->state == SUB_BLOCK_VERIFYING) {
+		block_verified(core, sub, reason, 0);
+		return;
+	}
 	if (!sub || sub->state != SUB_VERIFYING)
 		return;
 	if (reason)
@@ -1044,6 +1409,8 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 		} else if (found[0]) {
 			rumor_idset_add(&core->recent, sub->item.id, 0);
 			finish(core, sub, RUMOR_SUBMIT_KNOWN, NULL);
+		} else if (sub->sig_ok) {
+			start_write(core, sub, !sub->unchecked); /* verified before its pool */
 		} else {
 			queue_verify(core, sub);
 		}
@@ -1301,6 +1668,7 @@ static void on_getdata(struct rumor_core *core, struct core_peer *p,
 	core->dyn_bytes += sizeof(*s) + (size_t)n * (sizeof(*s->want) + sizeof(*s->missing));
 	*core->serve_tail = s;
 	core->serve_tail = &s->next;
+	core->n_serves++;
 }
 
 static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
@@ -1372,7 +1740,7 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 		reject_item(core, p->handle, p->id, id, why);
 		return;
 	}
-	process_block(core, hb);
+	preverify_block(core, p, hb);
 }
 
 void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
@@ -1381,7 +1749,9 @@ void rumor_core_on_message(struct rumor_core *core, rumor_core_peer peer,
 	touch(core, now_us);
 	touch_wall(core, wall_us);
 	struct core_peer *p = peer_live(core, peer);
-	if (!p || core->shutting_down || msg->skipped)
+	if (!p || core->shutting_down)
+		return;
+	if (charge(core, p, msg) != 0 || msg->skipped)
 		return;
 	switch ((enum rumor_msg_type)msg->type) {
 	case RUMOR_MSG_INV:
@@ -1443,6 +1813,11 @@ rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
 	p->outbound = info->outbound ? 1 : 0;
 	p->target = info->target;
 	snprintf(p->addr, sizeof(p->addr), "%s", info->addr ? info->addr : "");
+	rumor_bucket_init(&p->msg_bucket, core->cfg.peer_msg_rate, core->cfg.peer_msg_burst,
+			  core->now_us);
+	rumor_bucket_init(&p->byte_bucket, core->cfg.peer_byte_rate, core->cfg.peer_byte_burst,
+			  core->now_us);
+	p->window_start_us = core->now_us;
 	struct rumor_dial_target *t = rumor_dialer_get(&core->dialer, info->target);
 
 	if (info->hello_nonce == core->cfg.hello_nonce) {
@@ -1494,6 +1869,7 @@ rumor_core_peer rumor_core_peer_ready(struct rumor_core *core,
 		return p->handle;
 	}
 	p->in_map = 1;
+	hold_update(core, p); /* held from the start when the peers' share is full */
 	if (t)
 		rumor_dialer_connected(&core->dialer, info->target, p->handle);
 	return p->handle;
@@ -1528,7 +1904,9 @@ void rumor_core_peer_closed(struct rumor_core *core, rumor_core_peer peer, uint1
 		}
 		dial_ended(core, p->target);
 	}
-	/* Serve jobs of this peer find it gone and end. */
+	/* Serve jobs of this peer find it gone and end; its pipeline items
+	 * stay counted in peer_items until they end. */
+	watch_clear(core, p);
 	rumor_handles_del(&core->peers, peer);
 	free(p);
 }
@@ -1623,6 +2001,13 @@ static int pending_action(struct rumor_core *core, struct pending *pe,
 	}
 	case P_VERIFY: {
 		struct sub *sub = rumor_handles_get(&core->jobs, pe->job);
+		if (sub && sub->state == SUB_BLOCK_VERIFY_QUEUED) {
+			sub->state = SUB_BLOCK_VERIFYING;
+			out->type = RUMOR_CORE_VERIFY;
+			out->job = sub->job;
+			out->item = &sub->hb->item;
+			return 1;
+		}
 		if (!sub || sub->state != SUB_VERIFY_QUEUED)
 			return 0;
 		sub->state = SUB_VERIFYING;
@@ -1643,6 +2028,17 @@ static int pending_action(struct rumor_core *core, struct pending *pe,
 		out->source = sub->from_peer ? "peer" : "rpc";
 		out->source_peer = sub->from_peer ? sub->peer_id : NULL;
 		out->sync = sub->last_put_sync;
+		return 1;
+	}
+	case P_PAUSE:
+	case P_RESUME: {
+		struct core_peer *p = peer_live(core, pe->peer);
+		if (!p)
+			return 0;
+		out->type = pe->type == P_PAUSE ? RUMOR_CORE_READ_PAUSE : RUMOR_CORE_READ_RESUME;
+		out->peer = p->handle;
+		out->peer_data = p->data;
+		out->until_us = pe->type == P_PAUSE ? p->resume_at_us : 0;
 		return 1;
 	}
 	case P_REPLY:
@@ -1733,14 +2129,46 @@ static void serve_pop(struct rumor_core *core)
 	core->serve_head = s->next;
 	if (!core->serve_head)
 		core->serve_tail = &core->serve_head;
+	assert(core->n_serves > 0);
+	core->n_serves--;
 	serve_free(core, s);
+}
+
+/* The head job goes behind the others (round robin across jobs). */
+static void serve_rotate(struct rumor_core *core)
+{
+	struct serve *s = core->serve_head;
+	if (!s || !s->next)
+		return;
+	core->serve_head = s->next;
+	s->next = NULL;
+	*core->serve_tail = s;
+	core->serve_tail = &s->next;
+}
+
+/* A peer with getdata waiting whose output stayed over the window for
+ * serve_stall_us: it does not read what it asked for.  1 when closed. */
+static int serve_stalled(struct rumor_core *core, struct core_peer *p)
+{
+	if (!p->blocked_since_us || core->now_us - p->blocked_since_us < core->cfg.serve_stall_us)
+		return 0;
+	core->serve_stall_closes++;
+	core_log(core, RUMOR_CORE_LOG_INFO,
+		 "p2p: closing %s: its output queue stayed over %zu bytes for %llu s with getdata "
+		 "waiting",
+		 p->addr, core->cfg.serve_window_bytes,
+		 (unsigned long long)(core->cfg.serve_stall_us / 1000000));
+	close_peer(core, p, RUMOR_DISCONNECT_TIMEOUT,
+		   "does not read what it asked for (output queue full while getdata waits)");
+	return 1;
 }
 
 /* One step of serving the oldest getdata: 1 with an action in out, 0 when
  * nothing to do now (waiting for the store, or nothing queued). */
 static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 {
-	while (core->serve_head) {
+	uint32_t skipped = 0; /* jobs passed over in this call (window full) */
+	while (core->serve_head && skipped < core->n_serves) {
 		struct serve *s = core->serve_head;
 		struct core_peer *p = peer_live(core, s->peer);
 		if (!p) { /* closing: stop serving it */
@@ -1764,6 +2192,8 @@ static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 				s->want[s->n_served++] = *want;
 				s->got_sent = 1;
 				send_item(core, out, p, want->kind, s->got, s->got_len);
+				if (s->pos < s->count)
+					serve_rotate(core);
 				return 1;
 			}
 			s->missing[s->n_missing].kind = want->kind;
@@ -1772,12 +2202,24 @@ static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 			continue;
 		}
 		if (s->pos < s->count) {
+			if (p->out_queued >= core->cfg.serve_window_bytes) {
+				/* Paced by the peer's output: wait for it to drain. */
+				serve_blocked_set(core, p, 1);
+				if (serve_stalled(core, p))
+					continue; /* closing: popped next round */
+				serve_rotate(core);
+				skipped++;
+				continue;
+			}
+			serve_blocked_set(core, p, 0);
 			const struct rumor_relay_inv_entry *want = &s->want[s->pos];
 			const struct rumor_itemcache_entry *e = rumor_itemcache_get(&core->cache, want->id);
 			if (e && e->kind == want->kind) {
 				s->want[s->n_served++] = *want;
 				s->pos++;
 				send_item(core, out, p, e->kind, e->bytes, e->len);
+				if (s->pos < s->count)
+					serve_rotate(core);
 				return 1;
 			}
 			if (e || (want->kind != RUMOR_ITEM_TX && want->kind != RUMOR_ITEM_BLOCK)) {
@@ -1787,6 +2229,14 @@ static int serve_step(struct rumor_core *core, struct rumor_core_action *out)
 				s->pos++;
 				continue;
 			}
+			if (core->serve_turn >= core->cfg.serve_turn_max) {
+				/* Enough store reads for this event: the rest at the
+				 * next handle_expiry (due at once), so other work and
+				 * other peers are not starved. */
+				core->serve_yield = 1;
+				return 0;
+			}
+			core->serve_turn++;
 			struct query *q = calloc(1, sizeof(*q));
 			uint64_t h;
 			if (!q || rumor_handles_put(&core->queries, q, &h) != 0) {
@@ -1874,7 +2324,21 @@ static int relay_action(struct rumor_core *core, struct rumor_core_action *out)
 	}
 }
 
+static void next_action(struct rumor_core *core, struct rumor_core_action *out);
+
 void rumor_core_next_action(struct rumor_core *core, struct rumor_core_action *out)
+{
+	next_action(core, out);
+	if (out->type != RUMOR_CORE_SEND)
+		return;
+	/* Counted in the peer's output queue until the shell reports it. */
+	struct core_peer *p = peer_get(core, out->peer);
+	size_t len = 0;
+	if (p && rumor_msg_encoded_size(out->msg, &len) == 0)
+		p->out_queued += rumor_frame_encoded_size(len);
+}
+
+static void next_action(struct rumor_core *core, struct rumor_core_action *out)
 {
 	action_clear(out);
 	for (;;) {
@@ -1890,7 +2354,7 @@ void rumor_core_next_action(struct rumor_core *core, struct rumor_core_action *o
 	if (core->checks && checks_action(core, out))
 		return;
 	if (core->pend) { /* a failed check queued outcomes */
-		rumor_core_next_action(core, out);
+		next_action(core, out);
 		return;
 	}
 	if (core->shutting_down)
@@ -1908,7 +2372,7 @@ void rumor_core_next_action(struct rumor_core *core, struct rumor_core_action *o
 		return;
 	int r = relay_action(core, out);
 	if (r == 2) {
-		rumor_core_next_action(core, out);
+		next_action(core, out);
 		return;
 	}
 	if (r == 0)
@@ -1934,6 +2398,20 @@ uint64_t rumor_core_expiry(const struct rumor_core *core)
 		if (u < t)
 			t = u;
 	}
+	if (core->serve_yield && core->serve_head && core->now_us < t)
+		t = core->now_us;
+	if (core->n_watch) {
+		for (uint32_t i = 0; i < core->peers.used; i++) {
+			uint64_t h;
+			const struct core_peer *p = rumor_handles_at(&core->peers, i, &h);
+			if (!p || p->closing)
+				continue;
+			if (p->paused && p->resume_at_us < t)
+				t = p->resume_at_us;
+			if (p->blocked_since_us && p->blocked_since_us + core->cfg.serve_stall_us < t)
+				t = p->blocked_since_us + core->cfg.serve_stall_us;
+		}
+	}
 	return t;
 }
 
@@ -1943,6 +2421,22 @@ void rumor_core_handle_expiry(struct rumor_core *core, uint64_t now_us)
 	if (core->shutting_down)
 		return;
 	rumor_relay_run_timers(core->relay, core->now_us);
+	core->serve_yield = 0;
+	core->serve_turn = 0;
+	for (uint32_t i = 0; core->n_watch && i < core->peers.used; i++) {
+		uint64_t h;
+		struct core_peer *p = rumor_handles_at(&core->peers, i, &h);
+		if (!p || p->closing)
+			continue;
+		if (p->paused && p->resume_at_us <= core->now_us)
+			resume_peer(core, p);
+		if (p->closing || !p->blocked_since_us)
+			continue;
+		if (!p->serve_queued)
+			serve_blocked_set(core, p, 0);
+		else
+			serve_stalled(core, p);
+	}
 	pools_expire(core, &core->pending_pool);
 	pools_expire(core, &core->orphan_pool);
 	if (core->store_err_quiet && core->now_us - core->store_err_logged_us >= STORE_ERR_LOG_US)
@@ -1963,6 +2457,8 @@ void rumor_core_shutdown(struct rumor_core *core, uint64_t now_us)
 		if (sub && (sub->state == SUB_CHECK || sub->state == SUB_CHECKING ||
 			    sub->state == SUB_VERIFY_QUEUED))
 			finish(core, sub, RUMOR_SUBMIT_ESHUTDOWN, "node is shutting down");
+		else if (sub && sub->state == SUB_BLOCK_VERIFY_QUEUED)
+			block_verified(core, sub, NULL, 1);
 	}
 	rumor_blockpool_free(&core->pending_pool);
 	rumor_blockpool_free(&core->orphan_pool);
@@ -1995,6 +2491,18 @@ void rumor_core_config_default(struct rumor_core_config *cfg)
 	cfg->redial_max_us = 60000000;
 	cfg->targets_max = 256;
 	cfg->recent_ids = 65536;
+	cfg->peer_msg_rate = 100000;
+	cfg->peer_msg_burst = 200000;
+	cfg->peer_byte_rate = UINT64_C(64) << 20;
+	cfg->peer_byte_burst = UINT64_C(128) << 20;
+	cfg->abuse_window_us = 60000000;
+	cfg->abuse_paused_pct = 50;
+	cfg->peer_pipeline_max = 8192;
+	cfg->rpc_reserve = cfg->pending_max / 4;
+	cfg->rpc_reserve_bytes = cfg->pending_bytes_max / 4;
+	cfg->serve_window_bytes = (size_t)4 << 20;
+	cfg->serve_turn_max = 64;
+	cfg->serve_stall_us = 120000000;
 }
 
 int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg, uint64_t now_us)
@@ -2004,12 +2512,23 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	    !cfg->pending_bytes_max || !cfg->cache_items || !cfg->cache_bytes || !cfg->pool_blocks ||
 	    !cfg->pool_bytes || !cfg->pool_timeout_us || !cfg->serve_max || !cfg->redial_min_us ||
 	    cfg->redial_max_us < cfg->redial_min_us || !cfg->targets_max ||
-	    cfg->targets_max >= 0xffff || !cfg->recent_ids)
+	    cfg->targets_max >= 0xffff || !cfg->recent_ids || !cfg->peer_msg_rate ||
+	    cfg->peer_msg_rate > RUMOR_BUCKET_MAX || !cfg->peer_msg_burst ||
+	    cfg->peer_msg_burst > RUMOR_BUCKET_MAX || !cfg->peer_byte_rate ||
+	    cfg->peer_byte_rate > RUMOR_BUCKET_MAX || !cfg->peer_byte_burst ||
+	    cfg->peer_byte_burst > RUMOR_BUCKET_MAX || !cfg->abuse_window_us ||
+	    !cfg->abuse_paused_pct || cfg->abuse_paused_pct > 100 || !cfg->peer_pipeline_max ||
+	    !cfg->serve_window_bytes || !cfg->serve_turn_max || !cfg->serve_stall_us)
 		return -EINVAL;
 	struct rumor_core *core = calloc(1, sizeof(*core));
 	if (!core)
 		return -ENOMEM;
 	core->cfg = *cfg;
+	/* The reserve leaves peers at least one item and some bytes. */
+	if (core->cfg.rpc_reserve >= cfg->pending_max)
+		core->cfg.rpc_reserve = cfg->pending_max - 1;
+	if (core->cfg.rpc_reserve_bytes >= cfg->pending_bytes_max)
+		core->cfg.rpc_reserve_bytes = cfg->pending_bytes_max / 2;
 	core->now_us = now_us;
 	uint64_t x = 0;
 	for (int i = 0; i < 4; i++) {
@@ -2031,8 +2550,7 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	rc.random_u64 = relay_random;
 	rc.is_known = relay_is_known;
 	rc.ctx = core;
-	if (rc.max_peers > cfg->max_peers)
-		rc.max_peers = cfg->max_peers;
+	rc.max_peers = cfg->max_peers; /* one limit: the core's */
 	core->pend_tail = &core->pend;
 	core->checks_tail = &core->checks;
 	core->serve_tail = &core->serve_head;
@@ -2051,6 +2569,7 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	if (rumor_idmap_init(&core->by_id, cfg->max_peers, k_peers) != 0 ||
 	    rumor_idmap_init(&core->in_flight, cfg->pending_max, k_flight) != 0 ||
 	    rumor_idmap_init(&core->checking_blocks, SIZE_MAX / 2, k_blocks) != 0 ||
+	    rumor_idmap_init(&core->verifying_blocks, cfg->pending_max, k_blocks) != 0 ||
 	    rumor_itemcache_init(&core->cache, cfg->cache_items, cfg->cache_bytes, k_cache) != 0) {
 		rumor_core_del(core);
 		return -ENOMEM;
@@ -2075,6 +2594,8 @@ void rumor_core_del(struct rumor_core *core)
 			w = next;
 		}
 		free(sub->bytes);
+		if (sub->hb)
+			rumor_held_block_free(sub->hb);
 		free(sub);
 	}
 	for (uint32_t i = 0; i < core->queries.used; i++) {
@@ -2117,6 +2638,7 @@ void rumor_core_del(struct rumor_core *core)
 	rumor_idmap_free(&core->by_id);
 	rumor_idmap_free(&core->in_flight);
 	rumor_idmap_free(&core->checking_blocks);
+	rumor_idmap_free(&core->verifying_blocks);
 	rumor_itemcache_free(&core->cache);
 	free(core->in_entries);
 	free(core->out_entries);
@@ -2140,6 +2662,17 @@ void rumor_core_get_stats(const struct rumor_core *core, struct rumor_core_stats
 	out->in_flight = (uint32_t)core->in_flight.count;
 	out->in_flight_bytes = core->in_flight_bytes;
 	out->peers = (uint32_t)core->by_id.count;
+	out->peer_items = core->peer_items;
+	out->throttle_pauses = core->throttle_pauses;
+	out->throttle_closes = core->throttle_closes;
+	out->serve_blocked = core->serve_blocked;
+	out->serve_stall_closes = core->serve_stall_closes;
+	for (uint32_t i = 0; i < core->peers.used; i++) {
+		uint64_t h;
+		const struct core_peer *p = rumor_handles_at(&core->peers, i, &h);
+		if (p && p->held)
+			out->peers_held++;
+	}
 	rumor_relay_get_stats(core->relay, &out->relay);
 }
 
@@ -2162,6 +2695,37 @@ int rumor_core_peer_last_new(const struct rumor_core *core, rumor_core_peer peer
 	return 0;
 }
 
+int rumor_core_peer_budget(struct rumor_core *core, rumor_core_peer peer,
+			   struct rumor_core_peer_budget *out)
+{
+	struct core_peer *p = peer_get(core, peer);
+	if (!p)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	out->paused = p->paused;
+	out->pauses = p->pauses;
+	out->paused_us = p->paused_total_us;
+	out->msg_tokens = rumor_bucket_level(&p->msg_bucket, core->now_us);
+	out->byte_tokens = rumor_bucket_level(&p->byte_bucket, core->now_us);
+	out->pipeline_items = p->in_pipeline;
+	out->held = p->held;
+	out->serve_queued = p->serve_queued;
+	out->output_queued = p->out_queued;
+	return 0;
+}
+
+void rumor_core_peer_output(struct rumor_core *core, rumor_core_peer peer, size_t queued_bytes,
+			    uint64_t now_us)
+{
+	touch(core, now_us);
+	struct core_peer *p = peer_live(core, peer);
+	if (!p)
+		return;
+	p->out_queued = queued_bytes;
+	if (queued_bytes < core->cfg.serve_window_bytes)
+		serve_blocked_set(core, p, 0);
+}
+
 static size_t idmap_memory(const struct rumor_idmap *m)
 {
 	return m->slots ? (m->mask + 1) * sizeof(*m->slots) : 0;
@@ -2174,7 +2738,7 @@ size_t rumor_core_memory(const struct rumor_core *core)
 	       (size_t)core->peers.count * sizeof(struct core_peer) +
 	       rumor_handles_memory(&core->jobs) + rumor_handles_memory(&core->queries) +
 	       idmap_memory(&core->by_id) + idmap_memory(&core->in_flight) +
-	       idmap_memory(&core->checking_blocks) + rumor_dialer_memory(&core->dialer) +
+	       idmap_memory(&core->checking_blocks) + idmap_memory(&core->verifying_blocks) + rumor_dialer_memory(&core->dialer) +
 	       rumor_itemcache_memory(&core->cache) +
 	       rumor_blockpool_memory(&core->pending_pool) +
 	       rumor_blockpool_memory(&core->orphan_pool) + rumor_idset_memory(&core->recent) +

@@ -16,7 +16,8 @@
  *             verified(job, reason)                        STORE_HAS(query, ids)
  *             stored(job, status)                          STORE_GET(query, id)
  *             store_has_answer(query, found[])             REPLY(token, status, ...)
- *             store_get_answer(query, bytes)
+ *             store_get_answer(query, bytes)               READ_PAUSE(peer, until_us)
+ *             peer_output(peer, queued_bytes)              READ_RESUME(peer)
  *             handle_expiry()                              + rumor_core_expiry()
  *             target_add / target_remove (operator)
  *
@@ -40,10 +41,16 @@
  * Pipeline of one item (from a peer's tx/block message, or an RPC submit):
  *
  *   decode + check (network, clock, Merkle, producer)  -- bad --> reject
+ *   [blocks from peers] VERIFY (signature) first -- bad --> reject (peer
+ *              disconnected, id remembered), so a forged block never
+ *              takes pool space; then the block pools: wait for the
+ *              parent / the transactions
  *   in-flight dedup (a second submitter joins the first)
+ *   caps: pending_max / pending_bytes_max; peers' items together leave
+ *              rpc_reserve items and rpc_reserve_bytes for RPC -- over --> EBUSY
  *   [peer items] STORE_HAS (one query per drain for all new ids) -- stored --> KNOWN
- *   [blocks from peers] block pools: wait for the parent / the transactions
- *   VERIFY (signature) -- bad --> reject (peer disconnected, id remembered)
+ *   VERIFY (signature; skipped for a block verified before its pool)
+ *              -- bad --> reject (peer disconnected, id remembered)
  *   STORE_PUT (sync=0 for peer items: no fsync needed; sync=1 when an RPC
  *              submitter waits) and announce at once (the hop does not wait
  *              for the commit; the item is served from the recent-items
@@ -60,6 +67,33 @@
  * (--connect, --addnode, the addnode method) live in the core with their
  * redial backoff: the core emits DIAL when a target is due; the shell
  * reports the outcome by peer_ready (info.target set) or dial_failed.
+ *
+ * Per-peer budgets (all policy here; the shell only carries them out):
+ *  - Messages: two token buckets per peer (net/ratelimit.h), one of
+ *    message cost (1 per message + 1 per inv/getdata/notfound entry:
+ *    the core's work grows with entries) and one of wire bytes.  A
+ *    message is always processed; one that leaves a bucket in debt makes
+ *    the core emit READ_PAUSE: the shell stops reading that peer (its
+ *    messages wait in the kernel or the link) until READ_RESUME, which
+ *    the core emits from handle_expiry when both buckets are out of debt.
+ *    Messages the shell had already read may deepen the debt (a longer
+ *    pause).  A peer paused for more than abuse_paused_pct of an
+ *    abuse_window_us window, or in debt of more than a whole burst, is
+ *    closed with RUMOR_DISCONNECT_MISBEHAVIOUR.
+ *  - Verification pipeline: at most peer_pipeline_max items of one peer
+ *    (blocks being verified before their pool included); at that share,
+ *    and while the peers' items together hold all but rpc_reserve of
+ *    pending_max, the relay sends the peer no more getdata
+ *    (rumor_relay_peer_hold): announcements wait, nothing honest is
+ *    dropped.
+ *  - getdata serving: jobs are served round robin (one entry per turn of
+ *    each), at most serve_turn_max store reads per event (the rest waits
+ *    for the next handle_expiry, which expiry() makes due at once), and
+ *    only while the peer's queued output is under serve_window_bytes: the
+ *    core counts what it SENDs and the shell reports the real queue with
+ *    rumor_core_peer_output() as it drains.  A peer with getdata waiting
+ *    whose queue stays over the window for serve_stall_us is closed
+ *    (RUMOR_DISCONNECT_TIMEOUT: it does not read what it asked for).
  *
  * Ownership: the core copies what it keeps.  Action fields are borrowed:
  * msg, reason, ids, addr until the next call into the core; item (VERIFY,
@@ -89,6 +123,10 @@ typedef uint32_t rumor_core_target; /* a dial target */
 #define RUMOR_CORE_NO_TARGET UINT32_MAX
 
 #define RUMOR_CORE_HOST_MAX 256 /* a target's host name or address, with the NUL */
+/* The most inbound peers a shell may be configured for (rumord
+ * --maxinbound); rumord gives the core max_peers = inbound + targets_max,
+ * so every peer the options allow is one the core takes. */
+#define RUMOR_CORE_INBOUND_MAX 1024u
 
 /* Outcome of a submission (REPLY.status). */
 enum rumor_submit_status {
@@ -131,6 +169,22 @@ struct rumor_core_config {
 	uint32_t targets_max;         /* dial targets; default 256 */
 	uint32_t recent_ids;          /* ids known to be stored, kept in memory
 				       * (FIFO of 64-bit fingerprints); default 65536 */
+	/* Per-peer budgets (see above).  Rates and bursts: 1 to
+	 * RUMOR_BUCKET_MAX. */
+	uint64_t peer_msg_rate;       /* message cost per second; default 100000 */
+	uint64_t peer_msg_burst;      /* default 200000 */
+	uint64_t peer_byte_rate;      /* wire bytes per second; default 64 MiB */
+	uint64_t peer_byte_burst;     /* default 128 MiB */
+	uint64_t abuse_window_us;     /* default 60 s */
+	uint32_t abuse_paused_pct;    /* 1..100; default 50 */
+	uint32_t peer_pipeline_max;   /* one peer's items in the pipeline; default 8192 */
+	uint32_t rpc_reserve;         /* pipeline items peers cannot take; default
+				       * 16384 (at most pending_max - 1 is used) */
+	size_t rpc_reserve_bytes;     /* default 64 MiB (at most
+				       * pending_bytes_max / 2 when not below it) */
+	size_t serve_window_bytes;    /* default 4 MiB */
+	uint32_t serve_turn_max;      /* store reads for getdata per event; default 64 */
+	uint64_t serve_stall_us;      /* default 120 s */
 	/* Log lines (no trailing newline), borrowed for the call.  May be NULL. */
 	void (*log)(void *ctx, enum rumor_core_log_level level, const char *line);
 	void *log_ctx;
@@ -180,6 +234,11 @@ enum rumor_core_action_type {
 			       * rumor_core_store_get_answer(job, ...) */
 	RUMOR_CORE_REPLY,     /* job (the submit token), status, reason, id (NULL
 			       * when the item did not decode) */
+	RUMOR_CORE_READ_PAUSE, /* peer, peer_data, until_us: stop reading the
+				* peer's connection (its messages wait) until
+				* READ_RESUME; until_us is when the core expects
+				* to resume it (for logs) */
+	RUMOR_CORE_READ_RESUME, /* peer, peer_data: read it again */
 };
 
 struct rumor_core_action {
@@ -202,6 +261,7 @@ struct rumor_core_action {
 	uint8_t kind;                    /* STORE_GET */
 	int status;                      /* REPLY: enum rumor_submit_status */
 	const uint8_t *id;               /* REPLY */
+	uint64_t until_us;               /* READ_PAUSE */
 };
 
 struct rumor_core; /* opaque */
@@ -278,6 +338,13 @@ void rumor_core_submit_relayed(struct rumor_core *core, uint64_t token, const ui
 			       size_t len, int expect, const uint8_t peer_id[32], uint64_t now_us,
 			       int64_t wall_us);
 
+/* The peer's output queued in the shell and not yet written to the
+ * network (session queue plus writes in progress), reported when it
+ * shrinks (write completions); may also be fed while draining.  The core
+ * adds what it SENDs itself in between. */
+void rumor_core_peer_output(struct rumor_core *core, rumor_core_peer peer, size_t queued_bytes,
+			    uint64_t now_us);
+
 /* ---- answers to the core's requests ---- */
 
 /* A VERIFY or STORE_PUT job the shell could not carry out because it is
@@ -328,6 +395,12 @@ struct rumor_core_stats {
 	uint32_t in_flight;       /* items in the pipeline */
 	uint64_t in_flight_bytes;
 	uint32_t peers;           /* ready peers */
+	uint32_t peer_items;      /* pipeline items from peers */
+	uint64_t throttle_pauses; /* READ_PAUSE emitted (a peer over its budget) */
+	uint64_t throttle_closes; /* peers closed for persistent abuse of it */
+	uint64_t serve_blocked;   /* getdata serving found a peer's output full */
+	uint64_t serve_stall_closes;
+	uint32_t peers_held;      /* peers not asked for more (pipeline share) */
 	struct rumor_relay_stats relay;
 };
 void rumor_core_get_stats(const struct rumor_core *core, struct rumor_core_stats *out);
@@ -340,6 +413,21 @@ int rumor_core_peer_stats(const struct rumor_core *core, rumor_core_peer peer,
  * Returns 0 or -ENOENT. */
 int rumor_core_peer_last_new(const struct rumor_core *core, rumor_core_peer peer,
 			     uint64_t *tx_us, uint64_t *block_us);
+
+/* A peer's budgets now.  Returns 0 or -ENOENT. */
+struct rumor_core_peer_budget {
+	int paused;              /* reading stopped (READ_PAUSE out) */
+	uint64_t pauses;         /* READ_PAUSE emitted for it */
+	uint64_t paused_us;      /* total time paused (finished pauses) */
+	int64_t msg_tokens;      /* message bucket level (negative: debt) */
+	int64_t byte_tokens;
+	uint32_t pipeline_items; /* its items in the verification pipeline */
+	int held;                /* no more getdata to it (pipeline share) */
+	uint32_t serve_queued;   /* its getdata entries waiting to be served */
+	uint64_t output_queued;  /* its output queue as the core counts it */
+};
+int rumor_core_peer_budget(struct rumor_core *core, rumor_core_peer peer,
+			   struct rumor_core_peer_budget *out);
 /* Bytes the core has allocated now (its tables, queues, cached items). */
 size_t rumor_core_memory(const struct rumor_core *core);
 

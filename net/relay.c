@@ -228,6 +228,7 @@ struct peer {
 	const char *disconnect_reason; /* non-NULL: DISCONNECT asked, ignore it */
 	int disconnect_sent;
 	int skip; /* scratch for on_accepted */
+	uint32_t limit; /* ids in flight at most (rumor_relay_peer_limit) */
 	struct entry_vec inv;
 	uint64_t flush_at; /* UINT64_MAX when inv is empty */
 	int flush_now;
@@ -349,7 +350,7 @@ static void mark_ready(struct rumor_relay *relay, struct peer *p)
 
 static int has_slot(const struct rumor_relay *relay, const struct peer *p)
 {
-	return !p->disconnect_reason && p->in_flight < relay->cfg.max_requests_per_peer;
+	return !p->disconnect_reason && p->in_flight < p->limit;
 }
 
 /* -ln(u) for u uniform in (0, 1], from 53 random bits, without libm:
@@ -703,6 +704,7 @@ int rumor_relay_peer_add(struct rumor_relay *relay, rumor_peer_handle peer, int 
 	/* Grown as requests are decided (up to max_requests_per_peer), not
 	 * reserved: a core with many peers and few items stays small. */
 	p->getdata.cap = relay->cfg.max_requests_per_peer;
+	p->limit = relay->cfg.max_requests_per_peer;
 	relay->peers[slot] = p;
 	p->in_use = 1;
 	p->handle = peer;
@@ -1138,6 +1140,19 @@ int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handl
 	*out = p->stats;
 	out->in_flight = p->in_flight;
 	return 0;
+}
+
+void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, uint32_t max)
+{
+	struct peer *p = peer_usable(relay, peer);
+	if (max > relay->cfg.max_requests_per_peer)
+		max = relay->cfg.max_requests_per_peer;
+	if (!p || p->limit == max)
+		return;
+	int more = max > p->limit;
+	p->limit = max;
+	if (more)
+		slot_freed(relay, p); /* what waited for it is asked at the next drain */
 }
 
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE])

@@ -84,7 +84,7 @@ struct rumor_relay_config {
 	uint64_t announce_max_age_us;  /* default 60 s */
 	uint32_t known_per_peer;       /* default 50000 ids */
 	uint32_t rejected_max;         /* default 10000 ids */
-	uint32_t max_peers;            /* default 256 */
+	uint32_t max_peers;            /* default 256; the core sets its own max_peers */
 	uint8_t hash_key[16];          /* keys every id table (random in production) */
 	/* Random source for the Poisson delay: returns a uniform 64-bit value. */
 	uint64_t (*random_u64)(void *ctx);
@@ -212,6 +212,14 @@ void rumor_relay_get_stats(const struct rumor_relay *relay, struct rumor_relay_s
 /* Returns 0, or -ENOENT for an unknown peer. */
 int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handle peer,
 			       struct rumor_relay_peer_stats *out);
+
+/* At most max ids in flight to the peer from now on (capped at
+ * max_requests_per_peer, which is where a peer starts; 0: no new getdata
+ * to it).  Its announcements beyond wait, or go to another announcer;
+ * requests already out stay out.  The core lowers it as the peer's share
+ * of the verification pipeline fills, so what is in flight always fits
+ * the share.  An unknown peer is ignored. */
+void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, uint32_t max);
 
 /* 1 when the id is tracked (announced or asked for, not yet received). */
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE]);

@@ -26,6 +26,8 @@ struct io_write {
 };
 
 static void flush_output(struct rumor_io_conn *c);
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void begin_close(struct rumor_io_conn *c, const char *reason, uint16_t code, int remote,
 			int flush);
 
@@ -190,6 +192,35 @@ static void on_write(uv_write_t *req, int status)
 	}
 	flush_output(c);
 	maybe_shutdown(c);
+	if (!c->closing && c->handler->output) {
+		c->in_callback++;
+		c->handler->output(c, rumor_io_conn_output_queued(c));
+		c->in_callback--;
+	}
+}
+
+size_t rumor_io_conn_output_queued(const struct rumor_io_conn *c)
+{
+	size_t n = c->write_in_flight;
+	if (c->session) {
+		const uint8_t *data;
+		/* rumor_session_output only reads the queue */
+		n += rumor_session_output((struct rumor_session *)c->session, &data);
+	}
+	return n;
+}
+
+void rumor_io_conn_read_pause(struct rumor_io_conn *c, int pause)
+{
+	if (c->closing || !c->started || c->read_paused == !!pause)
+		return;
+	int rc = pause ? uv_read_stop((uv_stream_t *)&c->tcp)
+		       : uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	if (rc != 0) {
+		rumor_io_conn_abort(c, uv_strerror(rc));
+		return;
+	}
+	c->read_paused = !!pause;
 }
 
 /* Hands the session's output to libuv, at most RUMOR_IO_WRITE_MAX bytes in

@@ -73,6 +73,9 @@ struct rumor_io_handler {
 	void (*closed)(struct rumor_io_conn *c, const char *reason, uint16_t code, int remote);
 	/* Every handle is closed; the memory may be freed now. */
 	void (*released)(struct rumor_io_conn *c);
+	/* A write completed: queued is the output still waiting (in the
+	 * session and in libuv's write queue).  May be NULL. */
+	void (*output)(struct rumor_io_conn *c, size_t queued);
 };
 
 /* Treat the fields as private, except data. */
@@ -95,6 +98,7 @@ struct rumor_io_conn {
 	int closed_reported;
 	int shutdown_sent;
 	int in_callback;   /* depth of handler calls (for assertions) */
+	int read_paused;   /* rumor_io_conn_read_pause: not reading the socket */
 	uint8_t read_buf[RUMOR_IO_READ_SIZE];
 };
 
@@ -120,6 +124,13 @@ int rumor_io_conn_start(struct rumor_io_conn *c, const struct rumor_session_conf
  * closing, UV_EINVAL when it does not encode, UV_ENOBUFS when the peer's
  * output queue is over its limit (the connection then closes). */
 int rumor_io_conn_send(struct rumor_io_conn *c, const struct rumor_msg *msg);
+/* Stops (pause = 1) or restarts (0) reading the socket: the peer's bytes
+ * wait in the kernel (TCP flow control slows the peer down).  Bytes of a
+ * read already in hand are still fed to the session.  Timers (pings, idle
+ * timeout) keep running.  No-op while closing. */
+void rumor_io_conn_read_pause(struct rumor_io_conn *c, int pause);
+/* Output waiting to be written: in the session and in libuv's queue. */
+size_t rumor_io_conn_output_queued(const struct rumor_io_conn *c);
 /* Closes: a READY session sends disconnect(code, reason) first, flushed
  * best effort within the linger time.  Idempotent. */
 void rumor_io_conn_close(struct rumor_io_conn *c, enum rumor_disconnect_code code,

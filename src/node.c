@@ -381,6 +381,13 @@ static void do_action(struct rumor_node *node, const struct rumor_core_action *a
 	case RUMOR_CORE_CLOSE:
 		rumor_peer_close(a->peer_data, (enum rumor_disconnect_code)a->code, a->reason);
 		return;
+	case RUMOR_CORE_READ_PAUSE:
+		/* the core logs why (debug) */
+		rumor_peer_read_pause(a->peer_data, 1);
+		return;
+	case RUMOR_CORE_READ_RESUME:
+		rumor_peer_read_pause(a->peer_data, 0);
+		return;
 	case RUMOR_CORE_DIAL:
 		if (node->peers)
 			rumor_peers_dial(node->peers, a->target, a->addr);
@@ -543,6 +550,12 @@ int rumor_node_disconnect(struct rumor_node *node, const uint8_t id[32])
 	int rc = rumor_core_disconnect(node->core, id, now_us());
 	kick(node);
 	return rc;
+}
+
+int rumor_node_peer_budget(const struct rumor_node *node, const struct rumor_peer *peer,
+			   struct rumor_core_peer_budget *out)
+{
+	return rumor_core_peer_budget(node->core, rumor_peer_handle_of(peer), out);
 }
 
 void rumor_node_core_stats(const struct rumor_node *node, struct rumor_core_stats *out)
@@ -737,6 +750,9 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	while (cc.hello_nonce == 0);
 	rumor_random(cc.seed, sizeof(cc.seed));
 	cc.relay.flush_interval_us = (uint64_t)cfg->inv_flush_ms * 1000;
+	/* Every peer the options allow is one the core takes: the inbound
+	 * ones (at most RUMOR_CORE_INBOUND_MAX) and one per dial target. */
+	cc.max_peers = cfg->max_inbound + cc.targets_max;
 	cc.relay.poisson_delay = cfg->inv_poisson;
 	cc.log = core_log;
 	cc.log_ctx = node;

@@ -90,6 +90,10 @@ struct rumor_peer;
 void rumor_node_core_stats(const struct rumor_node *node, struct rumor_core_stats *out);
 int rumor_node_peer_relay_stats(const struct rumor_node *node, const struct rumor_peer *peer,
 				struct rumor_relay_peer_stats *out);
+/* The peer's budgets (net/core.h rumor_core_peer_budget).  Returns 0 or
+ * -ENOENT. */
+int rumor_node_peer_budget(const struct rumor_node *node, const struct rumor_peer *peer,
+			   struct rumor_core_peer_budget *out);
 /* The JSON-RPC method table the HTTP server dispatches to. */
 struct rumor_jsonrpc_server *rumor_node_rpc(struct rumor_node *node);
 

@@ -163,6 +163,14 @@ static void relay(struct rumor_metrics_text *t, struct rumor_node *node)
 			     "Requests a peer did not answer in time (asked again elsewhere).");
 	rumor_metrics_sample_u64(t, "rumor_relay_request_timeouts_total",
 				 rs.relay.request_timeouts, NULL);
+	rumor_metrics_family(t, "rumor_peer_read_pauses_total", "counter",
+			     "Times a peer went over its message budget and was not read until "
+			     "it was repaid.");
+	rumor_metrics_sample_u64(t, "rumor_peer_read_pauses_total", rs.throttle_pauses, NULL);
+	rumor_metrics_family(t, "rumor_peer_budget_disconnects_total", "counter",
+			     "Peers disconnected for staying over their message budget.");
+	rumor_metrics_sample_u64(t, "rumor_peer_budget_disconnects_total", rs.throttle_closes,
+				 NULL);
 	rumor_metrics_family(t, "rumor_relay_ids_tracked", "gauge",
 			     "Ids announced by peers and not yet received.");
 	rumor_metrics_sample_u64(t, "rumor_relay_ids_tracked", rs.relay.ids_tracked, NULL);

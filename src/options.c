@@ -19,6 +19,7 @@
 
 #include "crypto/hex.h"
 #include "crypto/sign.h"
+#include "net/core.h"
 
 enum option_id {
 	OPT_DATADIR = 1,
@@ -324,23 +325,23 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 		return NULL;
 	}
 	case OPT_MAXINBOUND:
-		if (parse_u64(value, 0, 100000, &n))
-			return "maxinbound must be a number from 0 to 100000";
+		if (parse_u64(value, 0, RUMOR_CORE_INBOUND_MAX, &n))
+			return "maxinbound must be a number from 0 to 1024";
 		cfg->max_inbound = (unsigned)n;
 		return NULL;
 	case OPT_MAXINBOUNDPERIP:
-		if (parse_u64(value, 1, 100000, &n))
-			return "maxinboundperip must be a number from 1 to 100000";
+		if (parse_u64(value, 1, RUMOR_CORE_INBOUND_MAX, &n))
+			return "maxinboundperip must be a number from 1 to 1024";
 		cfg->max_handshakes_per_netgroup = (unsigned)n;
 		return NULL;
 	case OPT_MAXHANDSHAKES:
-		if (parse_u64(value, 1, 100000, &n))
-			return "maxhandshakes must be a number from 1 to 100000";
+		if (parse_u64(value, 1, RUMOR_CORE_INBOUND_MAX, &n))
+			return "maxhandshakes must be a number from 1 to 1024";
 		cfg->max_handshakes = (unsigned)n;
 		return NULL;
 	case OPT_MAXHANDSHAKESPERNETGROUP:
-		if (parse_u64(value, 1, 100000, &n))
-			return "maxhandshakespernetgroup must be a number from 1 to 100000";
+		if (parse_u64(value, 1, RUMOR_CORE_INBOUND_MAX, &n))
+			return "maxhandshakespernetgroup must be a number from 1 to 1024";
 		cfg->max_handshakes_per_netgroup = (unsigned)n;
 		return NULL;
 	case OPT_LOOPBACKNETGROUPS:

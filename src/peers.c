@@ -764,12 +764,24 @@ static void on_released(struct rumor_io_conn *c)
 	maybe_done(peers);
 }
 
+/* A write completed: the core paces getdata serving by the queue. */
+static void on_output(struct rumor_io_conn *c, size_t queued)
+{
+	struct rumor_peer *p = c->data;
+	struct rumor_peers *peers = p->peers;
+	if (!p->ready || !peers->cfg.core)
+		return;
+	rumor_core_peer_output(peers->cfg.core, p->handle, queued, mono_us());
+	kick(peers);
+}
+
 static const struct rumor_io_handler io_handler = {
 	.connected = on_connected,
 	.ready = on_ready,
 	.message = on_message,
 	.closed = on_closed,
 	.released = on_released,
+	.output = on_output,
 };
 
 /* ---- listening ------------------------------------------------------- */
@@ -1032,6 +1044,11 @@ const char *rumor_peer_addr(const struct rumor_peer *peer)
 int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg)
 {
 	return rumor_io_conn_send(&peer->conn, msg);
+}
+
+void rumor_peer_read_pause(struct rumor_peer *peer, int pause)
+{
+	rumor_io_conn_read_pause(&peer->conn, pause);
 }
 
 void rumor_peer_close(struct rumor_peer *peer, enum rumor_disconnect_code code, const char *reason)

@@ -187,6 +187,10 @@ int rumor_peer_inbound(const struct rumor_peer *peer);
 const char *rumor_peer_addr(const struct rumor_peer *peer);
 int rumor_peer_send(struct rumor_peer *peer, const struct rumor_msg *msg);
 
+/* The core's READ_PAUSE / READ_RESUME: stops or restarts reading the
+ * peer's socket (src/conn.h rumor_io_conn_read_pause). */
+void rumor_peer_read_pause(struct rumor_peer *peer, int pause);
+
 /* Closes a connection (a READY one is sent disconnect(code, reason) first).
  * Idempotent.  The on_closed hook runs at once, from this call; the memory
  * goes later (never inside the connection's own callback). */

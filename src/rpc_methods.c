@@ -541,6 +541,12 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "announced_by_us", json_integer((json_int_t)rs.announced_by_us));
 	json_object_set_new(o, "requested", json_integer((json_int_t)rs.requested_from));
 	json_object_set_new(o, "delivered", json_integer((json_int_t)rs.delivered));
+	struct rumor_core_peer_budget pb;
+	memset(&pb, 0, sizeof(pb));
+	rumor_node_peer_budget(pl->node, info->peer, &pb);
+	json_object_set_new(o, "read_paused", json_boolean(pb.paused));
+	json_object_set_new(o, "read_pauses", json_integer((json_int_t)pb.pauses));
+	json_object_set_new(o, "pipeline_items", json_integer((json_int_t)pb.pipeline_items));
 	json_array_append_new(list, o);
 }
 
@@ -586,6 +592,9 @@ static void m_getrelayinfo(struct rumor_jsonrpc_call *call, json_t *params, void
 	json_object_set_new(o, "orphan_blocks", json_integer((json_int_t)rs.orphan_blocks));
 	json_object_set_new(o, "cache_items", json_integer((json_int_t)rs.cache_items));
 	json_object_set_new(o, "cache_bytes", json_integer((json_int_t)rs.cache_bytes));
+	json_object_set_new(o, "throttle_pauses", json_integer((json_int_t)rs.throttle_pauses));
+	json_object_set_new(o, "throttle_closes", json_integer((json_int_t)rs.throttle_closes));
+	json_object_set_new(o, "serve_blocked", json_integer((json_int_t)rs.serve_blocked));
 	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)wire.bytes_sent));
 	json_object_set_new(o, "bytes_recv", json_integer((json_int_t)wire.bytes_recv));
 	json_object_set_new(o, "bytes_sent_per_msg", per_msg_json(wire.sent_by_type));

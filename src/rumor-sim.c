@@ -73,6 +73,7 @@ static void usage(FILE *out)
 		"  --quiet=S                end after S seconds without network events (default 5)\n"
 		"  --max-peers=N            core max_peers (default 64)\n"
 		"  --cache-items=N          core cache_items (default 64)\n"
+		"  --peer-msg-rate=N        core peer_msg_rate, burst 2N (default the core's)\n"
 		"  --plot=FILE.png          draw the delivery curve (gnuplot)\n"
 		"  --sweep=N1,N2,...        run random graphs of these sizes; report the growth\n"
 		"  --verbose                core warnings to stderr\n"
@@ -148,7 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SEED = 256, O_TOPOLOGY, O_NODES, O_DEGREE, O_LATENCY, O_BANDWIDTH, O_ITEMS, O_SIZE,
 		O_RATE, O_BLOCKS, O_INJECT, O_START, O_VERIFY, O_VERIFY_DELAY, O_STORE_DELAY, O_PARTITION, O_CRASH,
 		O_DOWNTIME, O_CRASH_AT, O_RESET, O_STALL, O_MAX_TIME, O_QUIET, O_MAX_PEERS,
-		O_CACHE_ITEMS, O_LOSE, O_DUPLICATE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
+		O_CACHE_ITEMS, O_PEER_MSG_RATE, O_LOSE, O_DUPLICATE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
 	};
 	static const struct option options[] = {
 		{"seed", required_argument, NULL, O_SEED},
@@ -176,6 +177,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"quiet", required_argument, NULL, O_QUIET},
 		{"max-peers", required_argument, NULL, O_MAX_PEERS},
 		{"cache-items", required_argument, NULL, O_CACHE_ITEMS},
+		{"peer-msg-rate", required_argument, NULL, O_PEER_MSG_RATE},
 		{"lose", required_argument, NULL, O_LOSE},
 		{"duplicate", required_argument, NULL, O_DUPLICATE},
 		{"plot", required_argument, NULL, O_PLOT},
@@ -373,6 +375,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_u64(optarg, 100000000, &u) != 0 || u == 0)
 				return bad("--cache-items needs a number from 1");
 			c->cache_items = (uint32_t)u;
+			break;
+		case O_PEER_MSG_RATE:
+			if (parse_u64(optarg, 1000000000, &u) != 0 || u == 0)
+				return bad("--peer-msg-rate needs a number from 1 to 1000000000");
+			c->peer_msg_rate = u;
 			break;
 		case O_LOSE:
 			if (parse_double(optarg, 0, 1, &c->lose, NULL) != 0)
@@ -611,6 +618,10 @@ static void print_report(FILE *out, const struct sim_world *w, const struct summ
 		", \"connects\": %" PRIu64 ", \"dial_failures\": %" PRIu64
 		", \"request_timeouts\": %" PRIu64 ", \"verifications\": %" PRIu64,
 		w->connects, w->dial_failures, w->request_timeouts, w->verifications);
+	fprintf(out,
+		", \"throttle_pauses\": %" PRIu64 ", \"throttle_closes\": %" PRIu64
+		", \"serve_blocked\": %" PRIu64,
+		w->throttle_pauses, w->throttle_closes, w->serve_blocked);
 	fprintf(out, ", \"virtual_s\": %.6f, \"events\": %" PRIu64, (double)w->end_us / 1e6,
 		w->events);
 	fprintf(out, ", \"invariants\": {");

@@ -69,6 +69,9 @@ enum ev_type {
 	EV_CRASH_TICK,
 	EV_RESET_TICK,
 	EV_STALL_TICK,
+	/* added later (not network events: see is_network_event) */
+	EV_RESUME,      /* node: side; a conn, b gen: its core resumed reading */
+	EV_OUTPUT,      /* node: side; a conn, b gen: report the output queue again */
 };
 
 static int is_network_event(uint32_t type)
@@ -104,6 +107,13 @@ struct sim_conn {
 	uint64_t latency_us;
 	uint64_t last_arrival[2]; /* by sending side */
 	uint64_t stall_until;
+	/* By receiving side: deliveries held while its core paused reading
+	 * (READ_PAUSE) and until they are released in order (EV_RESUME). */
+	struct sim_hold {
+		struct sim_event *ev;
+		uint32_t head, n, cap;
+		uint8_t paused;
+	} hold[2];
 };
 
 struct sim_request {
@@ -358,9 +368,37 @@ static uint32_t conn_alloc(struct sim_world *w)
 	return w->n_conns++;
 }
 
+static void hold_free(struct sim_world *w, struct sim_hold *h)
+{
+	for (uint32_t i = h->head; i < h->n; i++)
+		if (h->ev[i].type == EV_DELIVER)
+			pool_put(w, h->ev[i].ptr, (size_t)h->ev[i].c);
+	free(h->ev);
+	memset(h, 0, sizeof(*h));
+}
+
+static void hold_push(struct sim_hold *h, const struct sim_event *ev)
+{
+	if (h->head > 0 && h->head == h->n)
+		h->head = h->n = 0;
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 16;
+		struct sim_event *grown = realloc(h->ev, (size_t)cap * sizeof(*grown));
+		if (grown == NULL) {
+			fprintf(stderr, "rumor-sim: out of memory\n");
+			exit(1);
+		}
+		h->ev = grown;
+		h->cap = cap;
+	}
+	h->ev[h->n++] = *ev;
+}
+
 static void conn_free(struct sim_world *w, uint32_t c)
 {
 	struct sim_conn *k = &w->conns[c];
+	hold_free(w, &k->hold[0]);
+	hold_free(w, &k->hold[1]);
 	uint32_t gen = k->gen + 1;
 	memset(k, 0, sizeof(*k));
 	k->gen = gen;
@@ -498,6 +536,9 @@ static void add_stats(struct sim_world *w, const struct rumor_core *core)
 	w->duplicates += st.relay.duplicates_received;
 	w->payloads_from_peers += st.accepted_peer;
 	w->request_timeouts += st.relay.request_timeouts;
+	w->throttle_pauses += st.throttle_pauses;
+	w->throttle_closes += st.throttle_closes;
+	w->serve_blocked += st.serve_blocked;
 }
 
 static void node_crash(struct sim_world *w, uint32_t v, uint64_t downtime)
@@ -675,6 +716,28 @@ static void trace_send(struct sim_world *w, uint32_t from, uint32_t to, const st
 			rumor_msg_type_name(m->type));
 }
 
+/* The node's upload backlog at now (its link is shared by all its
+ * connections: the backlog bounds each one's queue from above). */
+static uint64_t uplink_backlog(const struct sim_world *w, uint32_t v)
+{
+	const struct sim_uplink *u = &w->nodes[v].uplink;
+	uint64_t now_ns = w->now * 1000;
+	if (u->bytes_per_s == 0 || u->free_at_ns <= now_ns)
+		return 0;
+	return (u->free_at_ns - now_ns) / 1000 * u->bytes_per_s / 1000000;
+}
+
+/* Tells the core of v the output queue of its end of c (a shell reports
+ * it as writes complete); when the core would stop serving, again when
+ * the last byte sent so far has left. */
+static void report_output(struct sim_world *w, uint32_t v, uint32_t c, int side, uint64_t leave)
+{
+	uint64_t q = uplink_backlog(w, v);
+	rumor_core_peer_output(w->nodes[v].core, w->conns[c].peer[side], (size_t)q, w->now);
+	if (q >= w->core_cfg.serve_window_bytes)
+		push(w, leave, EV_OUTPUT, (uint32_t)side, c, w->conns[c].gen, 0, NULL);
+}
+
 static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_action *act)
 {
 	uint32_t c;
@@ -694,6 +757,7 @@ static void do_send(struct sim_world *w, uint32_t v, const struct rumor_core_act
 	trace_send(w, v, k->node[!side], act->msg);
 	uint64_t leave = sim_uplink_send(&w->nodes[v].uplink, w->now, wire);
 	uint64_t at = arrival(w, k, side, leave);
+	report_output(w, v, c, side, leave);
 	if (w->cfg->lose > 0 && sim_rng_double(&w->lose_rng) < w->cfg->lose) {
 		w->lost++;
 		return;
@@ -937,6 +1001,18 @@ static void node_drain(struct sim_world *w, uint32_t v)
 		case RUMOR_CORE_CLOSE:
 			do_close(w, v, &act);
 			break;
+		case RUMOR_CORE_READ_PAUSE:
+		case RUMOR_CORE_READ_RESUME: {
+			uint32_t c;
+			int side;
+			end_of(act.peer_data, &c, &side);
+			struct sim_conn *k = &w->conns[c];
+			if (act.type == RUMOR_CORE_READ_PAUSE)
+				k->hold[side].paused = 1;
+			else /* released by an event: not inside this drain */
+				push(w, w->now, EV_RESUME, (uint32_t)side, c, k->gen, 0, NULL);
+			break;
+		}
 		case RUMOR_CORE_DIAL:
 			do_dial(w, v, &act);
 			break;
@@ -1085,7 +1161,37 @@ static void on_handshake(struct sim_world *w, const struct sim_event *ev)
 	node_drain(w, na);
 }
 
+static void deliver(struct sim_world *w, const struct sim_event *ev, int released);
+
 static void on_deliver(struct sim_world *w, const struct sim_event *ev)
+{
+	deliver(w, ev, 0);
+}
+
+/* The core of side `side` resumed reading: held deliveries go to it in
+ * order, until it pauses again (or the connection ends). */
+static void on_resume(struct sim_world *w, const struct sim_event *ev)
+{
+	uint32_t c = ev->a;
+	int side = (int)ev->node;
+	if (w->conns[c].gen != ev->b || w->conns[c].state != CONN_OPEN || !w->conns[c].open[side])
+		return;
+	if (w->now < w->conns[c].stall_until) {
+		push(w, w->conns[c].stall_until, EV_RESUME, (uint32_t)side, c, ev->b, 0, NULL);
+		return;
+	}
+	w->conns[c].hold[side].paused = 0;
+	for (;;) {
+		struct sim_conn *k = &w->conns[c]; /* conns may move meanwhile */
+		struct sim_hold *h = &k->hold[side];
+		if (k->gen != ev->b || !k->open[side] || h->paused || h->head == h->n)
+			return;
+		struct sim_event held = h->ev[h->head++];
+		deliver(w, &held, 1);
+	}
+}
+
+static void deliver(struct sim_world *w, const struct sim_event *ev, int released)
 {
 	uint32_t c = ev->a;
 	int side = (int)ev->node;
@@ -1096,6 +1202,12 @@ static void on_deliver(struct sim_world *w, const struct sim_event *ev)
 	if (k->gen != ev->b || k->state != CONN_OPEN || !k->open[side]) {
 		if (!by_item)
 			pool_put(w, buf, len); /* the connection died with it in flight */
+		return;
+	}
+	struct sim_hold *h = &k->hold[side];
+	if (!released && (h->paused || h->head < h->n)) {
+		/* Its core stopped reading: held, in order, until resumed. */
+		hold_push(h, ev);
 		return;
 	}
 	if (w->now < k->stall_until) {
@@ -1321,6 +1433,20 @@ static void handle(struct sim_world *w, const struct sim_event *ev)
 	case EV_INJECT:
 		on_inject(w, ev->a);
 		break;
+	case EV_RESUME:
+		on_resume(w, ev);
+		break;
+	case EV_OUTPUT: {
+		struct sim_conn *k = &w->conns[ev->a];
+		int side = (int)ev->node;
+		if (k->gen != ev->b || k->state != CONN_OPEN || !k->open[side])
+			break;
+		uint32_t v = k->node[side];
+		rumor_core_peer_output(w->nodes[v].core, k->peer[side],
+				       (size_t)uplink_backlog(w, v), w->now);
+		node_drain(w, v);
+		break;
+	}
 	case EV_CRASH:
 		node_crash(w, ev->node, ev->c);
 		break;
@@ -1464,6 +1590,10 @@ int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *wh
 		w->core_cfg.max_peers = cfg->max_peers;
 	if (cfg->cache_items)
 		w->core_cfg.cache_items = cfg->cache_items;
+	if (cfg->peer_msg_rate) {
+		w->core_cfg.peer_msg_rate = cfg->peer_msg_rate;
+		w->core_cfg.peer_msg_burst = 2 * cfg->peer_msg_rate;
+	}
 	int rc = -ENOMEM;
 	size_t cap = 16;
 	while (cap < (size_t)w->n * 2)
@@ -1537,6 +1667,10 @@ void sim_world_del(struct sim_world *w)
 			free(ev.ptr);
 	}
 	sim_queue_free(&w->queue);
+	for (uint32_t c = 0; c < w->n_conns; c++) { /* held deliveries (before the pool goes) */
+		hold_free(w, &w->conns[c].hold[0]);
+		hold_free(w, &w->conns[c].hold[1]);
+	}
 	for (int c = 0; c < SIM_POOL_CLASSES; c++) {
 		void *p = w->pool[c];
 		while (p != NULL) {

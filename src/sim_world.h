@@ -83,6 +83,7 @@ struct sim_config {
 	uint64_t quiet_us;       /* end after this long without network events */
 	uint32_t max_peers;      /* core config overrides; 0 keeps the default */
 	uint32_t cache_items;
+	uint64_t peer_msg_rate;  /* and its burst, twice it; 0 keeps the default */
 	int verbose;             /* core log lines of level >= WARN to stderr */
 };
 
@@ -143,6 +144,8 @@ struct sim_world {
 	uint64_t wire_bytes;
 	uint64_t duplicates, payloads_from_peers;
 	uint64_t request_timeouts;
+	uint64_t throttle_pauses, throttle_closes; /* per-peer message budgets */
+	uint64_t serve_blocked;                    /* getdata paced by output */
 	uint64_t verifications;
 	uint64_t crashes, restarts, resets, stalls, dial_failures, connects, lost, duplicated;
 	size_t max_core_bytes;

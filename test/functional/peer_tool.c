@@ -47,6 +47,11 @@
  *                   frame header announcing an impossible payload length (5).
  *   oversized       manual: handshake + hello, then full continuation frames
  *                   until the message would pass RUMOR_FRAME_MESSAGE_MAX.
+ *   notfoundflood   session: handshake + hello, then notfound messages of
+ *                   1000 ids, written as fast as the node takes them, for
+ *                   --seconds (reading, never answering); prints "flooded
+ *                   N entries" and "held" (exit 0) or "closed: REASON"
+ *                   (exit 1).  The node's message budget must make it wait.
  *
  * For the hostile modes (random, truncated, nohello, tamper, badlength,
  * oversized),
@@ -135,7 +140,7 @@ static int usage(const char *why)
 	fputs("usage: peer_tool --connect=HOST:PORT --network=NAME [--psk=FILE] [--expect=NODEID]\n"
 	      "                 [--bind=ADDR] [--timeout=SECONDS] [--seconds=N] [ATTACK OPTIONS] MODE\n"
 	      "modes: handshake hold manual random truncated truncated-close nohello tamper "
-	      "badlength oversized\n"
+	      "notfoundflood badlength oversized\n"
 	      "attacks (test/functional/peer_attack.c): invflood invbig payload bigblock "
 	      "getdataflood slowreader connflood squat\n"
 	      "attack options: --count=N --per-msg=N --conns=N --addrs=N --netgroups=N --source=N\n"
@@ -1166,6 +1171,54 @@ static int mode_oversized(struct tool *t)
 	return expect_close(t, now_us() + t->timeout_us);
 }
 
+static int mode_notfoundflood(struct tool *t)
+{
+	static struct rumor_inv_entry e[1000];
+	uint8_t buf[65536];
+	uint64_t sent = 0, end;
+	int rc = session_connect(t);
+
+	if (rc != EXIT_OK)
+		return rc;
+	end = now_us() + t->hold_us;
+	while (now_us() < end && !t->eof && !t->close_reason &&
+	       rumor_session_state(t->session) != RUMOR_SESSION_CLOSED) {
+		struct rumor_msg m;
+		size_t i;
+
+		for (i = 0; i < 1000; i++) { /* ids nobody has: distinct, cheap */
+			uint64_t k = sent + i;
+
+			e[i].kind = RUMOR_ITEM_TX;
+			memset(e[i].id, 0xab, sizeof(e[i].id));
+			memcpy(e[i].id, &k, sizeof(k));
+		}
+		memset(&m, 0, sizeof(m));
+		m.type = RUMOR_MSG_NOTFOUND;
+		m.u.notfound.entries.entries = e;
+		m.u.notfound.entries.count = 1000;
+		if (rumor_session_send(t->session, &m, now_us()) != 0)
+			break;
+		if (session_flush(t) != 0) /* blocks while the node does not read */
+			break;
+		sent += 1000;
+		while (wait_readable(t, now_us()) == 1) {
+			ssize_t n = read_some(t, buf, sizeof(buf));
+
+			if (n <= 0)
+				break;
+			session_feed(t, buf, (size_t)n);
+		}
+	}
+	say("flooded %llu entries", (unsigned long long)sent);
+	if (t->eof || t->close_reason || rumor_session_state(t->session) == RUMOR_SESSION_CLOSED) {
+		say("closed: %s", session_why(t));
+		return EXIT_REFUSED;
+	}
+	say("held");
+	return EXIT_OK;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -1185,6 +1238,7 @@ int main(int argc, char **argv)
 		{ "tamper", mode_tamper, 0 },
 		{ "badlength", mode_badlength, 0 },
 		{ "oversized", mode_oversized, 0 },
+		{ "notfoundflood", mode_notfoundflood, 0 },
 		{ "invflood", mode_invflood, 1 },
 		{ "invbig", mode_invbig, 0 },
 		{ "payload", mode_payload, 1 },

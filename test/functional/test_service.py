@@ -208,6 +208,10 @@ class Service(TestBase):
                     "A: requests in flight agree with getrelayinfo")
         check_equal(v(sa, "rumor_relay_request_timeouts_total"),
                     float(ra["request_timeouts"]), "A: request timeouts agree with getrelayinfo")
+        check_equal(v(sa, "rumor_peer_read_pauses_total"), float(ra["throttle_pauses"]),
+                    "A: read pauses agree with getrelayinfo")
+        check_equal(v(sa, "rumor_peer_read_pauses_total"), 0.0,
+                    "A: an honest peer never goes over its message budget")
         check_equal(v(sa, "rumor_verify_queue_items"), 0.0, "A: nothing waits for verification")
         types = {name: fam.type for name, fam in fa.items()}
         check_equal(types.get("rumor_store_commit_duration_seconds"), "histogram",

@@ -81,11 +81,15 @@ class Sim(TestBase):
                   "invariant %s: %s (seed %d; replay: %s)"
                   % (name, r["failures"].get(name), r["seed"], line))
         check(r["ok"] is True, "ok (replay: %s)" % line)
+        # Honest peers never go over their message budget.
+        check_equal(r["throttle_pauses"], 0, "reading paused (replay: %s)" % line)
+        check_equal(r["throttle_closes"], 0, "closed for the budget (replay: %s)" % line)
         check_equal(r["nodes"], nodes, "nodes")
         check_equal(r["items_injected"], items, "items submitted")
 
     def run(self):
         self.clean_flood()
+        self.budgets()
         self.features()
         self.crash_restart()
         self.faults()
@@ -127,6 +131,33 @@ class Sim(TestBase):
         self.expect_clean(r, line, 60, 60)
         check_equal(r["items_at_all_live"], 60, "items at every node")
         check_equal(r["duplicates"], 0, "duplicates in a lossless run")
+
+    def budgets(self):
+        log("honest relay at a high item rate: no peer waits for its message budget")
+        r, _, _, line = self.sim("--nodes=20", "--degree=6", "--items=5000", "--rate=20000",
+                                 "--seed=21")
+        self.expect_clean(r, line, 5000, 20)
+        check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        log("large items over a slow uplink: getdata serving waits for the output queue")
+        r, _, _, line = self.sim("--nodes=8", "--degree=4", "--items=300", "--size=60000",
+                                 "--rate=300", "--bandwidth=2000000", "--seed=5")
+        self.expect_clean(r, line, 300, 8)
+        check(r["serve_blocked"] > 0, "serving was paced by the output queue (replay: %s)"
+              % line)
+        check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        log("a message budget below what relay needs: peers wait, nothing is lost")
+        args = ["--nodes=20", "--degree=6", "--items=2000", "--rate=2000",
+                "--peer-msg-rate=300", "--seed=9"]
+        r, _, _, line = self.sim(*args)
+        for name in INVARIANTS:
+            check(r["invariants"][name] == 0, "invariant %s: %s (replay: %s)"
+                  % (name, r["failures"].get(name), line))
+        check(r["throttle_pauses"] > 0, "peers were paused (replay: %s)" % line)
+        check_equal(r["throttle_closes"], 0, "no honest peer closed (replay: %s)" % line)
+        check_equal(r["delivery_ratio"], 1.0, "delivery ratio (replay: %s)" % line)
+        again, _, _, _ = self.sim(*args)
+        for key in ("throttle_pauses", "events", "messages", "time_to_all_ms"):
+            check_equal(again[key], r[key], "the throttled run replays: %s" % key)
 
     def features(self):
         log("real signatures, blocks, random submitters, store delay, upload limit")

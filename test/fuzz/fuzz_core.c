@@ -452,6 +452,11 @@ static void drain(int i, int auto_answer)
 			}
 			break;
 		}
+		case RUMOR_CORE_READ_PAUSE:
+		case RUMOR_CORE_READ_RESUME:
+			/* this shell keeps reading (the core's debt rule covers it) */
+			CHECK(peer_index(n, a.peer, a.peer_data) >= 0);
+			break;
 		case RUMOR_CORE_DIAL:
 			CHECK(a.addr != NULL);
 			if (n->n_targets < 8)
@@ -625,7 +630,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t op = data[pos++];
 		int i = ARG(0) % count, j = ARG(1) % count;
 		struct node *n = &nodes[i];
-		switch (op % 11) {
+		switch (op % 12) {
 		case 0:
 			connect_pair(i, j, ARG(2) & 1);
 			pos += 3;
@@ -707,6 +712,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				n->down = 1;
 			}
 			pos += 2;
+			break;
+		case 10: /* the shell reports i's output queue to j */
+			if (i != j && n->open[j])
+				rumor_core_peer_output(n->core, n->conn[j], (size_t)ARG(2) << 16, now_us);
+			pos += 3;
 			break;
 		default:
 			settle();

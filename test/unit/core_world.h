@@ -82,6 +82,12 @@ struct w_node {
 	uint64_t sent_by_type[16];
 	char last_log[1024];
 	size_t n_logs;
+	int paused[W_NODES];   /* READ_PAUSE for the connection to node j, no RESUME yet
+				* (this world keeps delivering: a shell that does not
+				* stop reading) */
+	uint64_t pauses, resumes;
+	int hold_output;       /* 1: no rumor_core_peer_output after a SEND (the
+				* output queue grows as the core counts it) */
 	struct rumor_core_addr dial_addr[16];
 	rumor_core_target dial_target[16];
 	size_t n_dial;
@@ -257,6 +263,9 @@ static int w_drain(struct world *w, int i)
 			int to = (int)(uintptr_t)a.peer_data - 1;
 			if (a.msg->type < 16)
 				n->sent_by_type[a.msg->type]++;
+			/* written at once: nothing stays queued */
+			if (!n->hold_output)
+				rumor_core_peer_output(n->core, a.peer, 0, w->now);
 			if (w->on_send && w->on_send(w, i, to, a.msg))
 				break;
 			size_t len = 0;
@@ -272,6 +281,17 @@ static int w_drain(struct world *w, int i)
 			m->to = to;
 			m->bytes = buf;
 			m->len = len;
+			break;
+		}
+		case RUMOR_CORE_READ_PAUSE:
+		case RUMOR_CORE_READ_RESUME: {
+			int to = (int)(uintptr_t)a.peer_data - 1;
+			if (a.type == RUMOR_CORE_READ_PAUSE)
+				n->pauses++;
+			else
+				n->resumes++;
+			if (to >= 0 && to < W_NODES)
+				n->paused[to] = a.type == RUMOR_CORE_READ_PAUSE;
 			break;
 		}
 		case RUMOR_CORE_CLOSE: {

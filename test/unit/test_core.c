@@ -643,6 +643,369 @@ static void test_pool_expiry_and_cap(void **state)
 	w_free(&w);
 }
 
+
+/* ---- per-peer budgets ----------------------------------------------- */
+
+#include "net/ratelimit.h"
+
+static void test_bucket_boundaries(void **state)
+{
+	(void)state;
+	struct rumor_bucket b;
+	rumor_bucket_init(&b, 10, 20, 1000);
+	assert_int_equal(rumor_bucket_level(&b, 1000), 20);
+	assert_int_equal(rumor_bucket_take(&b, 20, 1000), 0); /* exactly the burst: no debt */
+	assert_int_equal(rumor_bucket_ready_at(&b, 1000), 1000);
+	assert_int_equal(rumor_bucket_take(&b, 1, 1000), 1); /* one more: a debt of 1 */
+	assert_int_equal(rumor_bucket_ready_at(&b, 1000), 1000 + 100000); /* 1 token at 10/s */
+	assert_int_equal(rumor_bucket_level(&b, 1000 + 99999), -1);
+	assert_int_equal(rumor_bucket_level(&b, 1000 + 100000), 0);
+	assert_int_equal(rumor_bucket_level(&b, 1000 + 100000 + 1999999), 19);
+	assert_int_equal(rumor_bucket_level(&b, 1000 + 100000 + 2000000), 20);
+	assert_int_equal(rumor_bucket_level(&b, 1000 + 100000 + 9000000), 20); /* capped */
+	assert_int_equal(rumor_bucket_level(&b, 5), 20); /* time going back: nothing */
+	assert_int_equal(rumor_bucket_take(&b, 25, 1000 + 100000 + 9000000), 1);
+	assert_int_equal(rumor_bucket_ready_at(&b, 1000 + 100000 + 9000000),
+			 1000 + 100000 + 9000000 + 500000);
+}
+
+static void tweak_budget(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->peer_msg_rate = 10;
+	cfg->peer_msg_burst = 20;
+	cfg->abuse_window_us = 10000000;
+}
+
+static void send_getaddr(struct world *w, int node, rumor_core_peer p, uint64_t now)
+{
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_GETADDR;
+	rumor_core_on_message(w->n[node].core, p, &m, now, w->wall);
+}
+
+static void test_read_pause_resume(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, tweak_budget);
+	w.on_send = capture;
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	uint64_t t = w.now;
+	for (int i = 0; i < 20; i++)
+		send_getaddr(&w, 0, p, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].pauses, 0); /* the whole burst: no wait */
+	send_getaddr(&w, 0, p, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].pauses, 1);
+	struct rumor_core_peer_budget b;
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, p, &b), 0);
+	assert_int_equal(b.paused, 1);
+	assert_int_equal(b.msg_tokens, -1);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t + 100000);
+	rumor_core_handle_expiry(w.n[0].core, t + 99999);
+	w_settle(&w);
+	assert_int_equal(w.n[0].resumes, 0);
+	rumor_core_handle_expiry(w.n[0].core, t + 100000);
+	w_settle(&w);
+	assert_int_equal(w.n[0].resumes, 1);
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, p, &b), 0);
+	assert_int_equal(b.paused, 0);
+	assert_int_equal(b.paused_us, 100000);
+	/* messages read before the pause took effect deepen the debt: one
+	 * pause, longer */
+	t += 100000;
+	for (int i = 0; i < 5; i++)
+		send_getaddr(&w, 0, p, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].pauses, 2);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t + 500000);
+	/* a peer at exactly the rate never waits */
+	t += 500000;
+	rumor_core_handle_expiry(w.n[0].core, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].resumes, 2);
+	for (int i = 0; i < 1000; i++) {
+		t += 100000;
+		send_getaddr(&w, 0, p, t);
+	}
+	w_settle(&w);
+	assert_int_equal(w.n[0].pauses, 2);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.throttle_pauses, 2);
+	assert_int_equal(st.throttle_closes, 0);
+	assert_int_equal(w.n[0].n_closes, 0);
+	w_free(&w);
+}
+
+static void test_abuse_closes(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, tweak_budget);
+	w.on_send = capture;
+	/* paused most of a window: closed at the first pause or resume after it */
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	uint64_t t = w.now;
+	int cycles = 0;
+	while (w.n[0].n_closes == 0 && cycles < 100) {
+		for (int i = 0; i < (cycles ? 20 : 40); i++) /* 20 over: paused 2 s */
+			send_getaddr(&w, 0, p, t);
+		w_settle(&w);
+		t = rumor_core_expiry(w.n[0].core);
+		rumor_core_handle_expiry(w.n[0].core, t);
+		w_settle(&w);
+		cycles++;
+	}
+	assert_int_equal(w.n[0].n_closes, 1);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_MISBEHAVIOUR);
+	assert_non_null(strstr(w.n[0].closes[0].reason, "persistently"));
+	assert_int_equal(cycles, 5); /* the window (10 s) ended at the fifth resume */
+	/* a peer that keeps sending while paused: over a whole burst of debt */
+	rumor_core_peer q = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	for (int i = 0; i < 40; i++)
+		send_getaddr(&w, 0, q, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_closes, 1); /* a debt of exactly the burst */
+	send_getaddr(&w, 0, q, t);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_closes, 2);
+	assert_int_equal(w.n[0].closes[1].code, RUMOR_DISCONNECT_MISBEHAVIOUR);
+	assert_non_null(strstr(w.n[0].closes[1].reason, "whole burst"));
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.throttle_closes, 2);
+	w_free(&w);
+}
+
+static void tweak_share(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->peer_pipeline_max = 2;
+}
+
+static void test_pipeline_share(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, tweak_share);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	w.n[1].auto_verify = 0;
+	uint8_t *tx[3];
+	size_t len[3];
+	for (int i = 0; i < 3; i++) {
+		tx[i] = make_tx(&w, 40 + (uint64_t)i, &len[i]);
+		rumor_core_submit(w.n[0].core, (uint64_t)i + 1, tx[i], len[i], 0, w.now, w.wall);
+	}
+	w_advance(&w, w.now + 100000);
+	/* node 1 asked for two only: its share */
+	assert_int_equal(w.n[1].verifies, 2);
+	rumor_core_peer p = w.n[1].peer_of[0];
+	struct rumor_core_peer_budget b;
+	assert_int_equal(rumor_core_peer_budget(w.n[1].core, p, &b), 0);
+	assert_int_equal(b.pipeline_items, 2);
+	assert_int_equal(b.held, 1);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.peers_held, 1);
+	assert_int_equal(st.relay.requests_in_flight, 0);
+	/* the verifications end: the third is asked for, nothing was dropped */
+	size_t n = w.n[1].n_jobs;
+	w.n[1].n_jobs = 0;
+	for (size_t k = 0; k < n; k++)
+		rumor_core_verified(w.n[1].core, w.n[1].jobs[k].a.job, NULL, w.now);
+	w.n[1].auto_verify = 1;
+	w_advance(&w, w.now + 100000);
+	assert_int_equal(w.n[1].verifies, 3);
+	assert_int_equal(w.n[1].n_store, 3);
+	assert_int_equal(rumor_core_peer_budget(w.n[1].core, p, &b), 0);
+	assert_int_equal(b.pipeline_items, 0);
+	assert_int_equal(b.held, 0);
+	assert_int_equal(w.n[1].n_closes, 0);
+	for (int i = 0; i < 3; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
+static void tweak_reserve(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->pending_max = 4;
+	cfg->rpc_reserve = 2;
+}
+
+static void test_rpc_reserve(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 2, tweak_reserve);
+	w_connect(&w, 0, 1, RUMOR_CORE_NO_TARGET);
+	w.n[1].auto_verify = 0;
+	uint8_t *tx[5];
+	size_t len[5];
+	for (int i = 0; i < 5; i++)
+		tx[i] = make_tx(&w, 60 + (uint64_t)i, &len[i]);
+	for (int i = 0; i < 2; i++)
+		rumor_core_submit(w.n[0].core, (uint64_t)i + 1, tx[i], len[i], 0, w.now, w.wall);
+	w_advance(&w, w.now + 100000);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.peer_items, 2); /* the peers' part is full */
+	assert_int_equal(st.peers_held, 1);
+	/* one more announced: not asked for while the peers' part is full */
+	rumor_core_submit(w.n[0].core, 3, tx[2], len[2], 0, w.now, w.wall);
+	w_advance(&w, w.now + 100000);
+	assert_int_equal(w.n[1].verifies, 2);
+	/* RPC still gets in: the reserve */
+	size_t replies = w.n[1].n_replies;
+	rumor_core_submit(w.n[1].core, 100, tx[3], len[3], 0, w.now, w.wall);
+	rumor_core_submit(w.n[1].core, 101, tx[4], len[4], 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[1].n_replies, replies); /* no EBUSY */
+	assert_int_equal(w.n[1].verifies, 4);
+	rumor_core_get_stats(w.n[1].core, &st);
+	assert_int_equal(st.in_flight, 4);
+	for (int i = 0; i < 5; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
+static void test_block_verified_before_pool(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	uint8_t parent[32];
+	memset(parent, 0xee, 32);
+	size_t len;
+	uint8_t *blk = make_block(&w, 5, parent, NULL, 0, &len);
+	uint8_t id[32];
+	id_of(blk, len, id);
+	struct rumor_inv_entry e = {RUMOR_ITEM_BLOCK, {0}};
+	memcpy(e.id, id, 32);
+	send_msg(&w, 0, p, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	/* a forged signature: rejected before it takes pool space */
+	w.n[0].bad_verify = "bad signature";
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_BLOCK;
+	m.u.block.item.ptr = blk;
+	m.u.block.item.len = (uint32_t)len;
+	rumor_core_on_message(w.n[0].core, p, &m, w.now, w.wall);
+	w_settle(&w);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(w.n[0].verifies, 1);
+	assert_int_equal(st.orphan_blocks, 0);
+	assert_int_equal(st.invalid_received, 1);
+	assert_int_equal(w.n[0].n_closes, 1);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_MISBEHAVIOUR);
+	/* the same block signed well, from another peer: verified once, then
+	 * an orphan; the pipeline does not verify it again */
+	w.n[0].bad_verify = NULL;
+	uint8_t *good = make_block(&w, 6, parent, NULL, 0, &len);
+	id_of(good, len, e.id);
+	rumor_core_peer q = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	send_msg(&w, 0, q, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	m.u.block.item.ptr = good;
+	m.u.block.item.len = (uint32_t)len;
+	rumor_core_on_message(w.n[0].core, q, &m, w.now, w.wall);
+	w_settle(&w);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(w.n[0].verifies, 2);
+	assert_int_equal(st.orphan_blocks, 1);
+	free(blk);
+	free(good);
+	w_free(&w);
+}
+
+static void tweak_serve(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->serve_turn_max = 2;
+	cfg->serve_window_bytes = 1;
+	cfg->serve_stall_us = 5000000;
+}
+
+static void test_serving_fair_and_paced(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, tweak_serve);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer a = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	rumor_core_peer b = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	struct rumor_inv_entry want[3];
+	uint8_t *tx[3];
+	for (int i = 0; i < 3; i++) {
+		size_t len;
+		tx[i] = make_tx(&w, 80 + (uint64_t)i, &len);
+		struct rumor_item item;
+		assert_null(rumor_item_decode(&item, tx[i], len));
+		w_store_put(&w.n[0], &item, 1, "rpc"); /* store reads, not the cache */
+		want[i].kind = RUMOR_ITEM_TX;
+		memcpy(want[i].id, item.id, 32);
+	}
+	/* round robin, two store reads per event */
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 3);
+	send_msg(&w, 0, b, RUMOR_MSG_GETDATA, want, 3);
+	w_settle(&w);
+	assert_int_equal(w.n[0].gets, 2);
+	assert_int_equal(n_cap, 2);
+	assert_int_equal(cap[0].to, 8);
+	assert_int_equal(cap[1].to, 9);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), w.now); /* the rest: at once */
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].gets, 4);
+	assert_int_equal(cap[2].to, 8);
+	assert_int_equal(cap[3].to, 9);
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(w.n[0].gets, 6);
+	assert_int_equal(count_cap(0, RUMOR_MSG_TX), 6);
+	/* paced by the output queue: one item, then wait for it to drain */
+	w.n[0].hold_output = 1;
+	n_cap = 0;
+	uint64_t t = w.now;
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 3);
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(count_cap(0, RUMOR_MSG_TX), 1);
+	struct rumor_core_peer_budget pb;
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_true(pb.output_queued > 0);
+	assert_int_equal(pb.serve_queued, 3);
+	rumor_core_peer_output(w.n[0].core, a, 0, w.now); /* written */
+	w_settle(&w);
+	assert_int_equal(count_cap(0, RUMOR_MSG_TX), 2);
+	/* it never reads again: closed after serve_stall_us, not before */
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t + 5000000);
+	rumor_core_handle_expiry(w.n[0].core, t + 5000000 - 1);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_closes, 0);
+	rumor_core_handle_expiry(w.n[0].core, t + 5000000);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_closes, 1);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_TIMEOUT);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.serve_stall_closes, 1);
+	assert_true(st.serve_blocked >= 1);
+	for (int i = 0; i < 3; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
 /* ---- getdata serving ------------------------------------------------ */
 
 static void test_getdata_serving(void **state)
@@ -987,6 +1350,13 @@ int main(void)
 		cmocka_unit_test(test_pending_then_txs),
 		cmocka_unit_test(test_pool_expiry_and_cap),
 		cmocka_unit_test(test_getdata_serving),
+		cmocka_unit_test(test_bucket_boundaries),
+		cmocka_unit_test(test_read_pause_resume),
+		cmocka_unit_test(test_abuse_closes),
+		cmocka_unit_test(test_pipeline_share),
+		cmocka_unit_test(test_rpc_reserve),
+		cmocka_unit_test(test_block_verified_before_pool),
+		cmocka_unit_test(test_serving_fair_and_paced),
 		cmocka_unit_test(test_self_and_duplicate),
 		cmocka_unit_test(test_dial_backoff),
 		cmocka_unit_test(test_onetry_and_self_target),

@@ -287,6 +287,8 @@ static void test_p2p_errors_name_the_option(void **state)
 		{"--maxhandshakes=0", "maxhandshakes"},
 		{"--maxhandshakespernetgroup=x", "maxhandshakespernetgroup"},
 		{"--loopbacknetgroups=2", "loopbacknetgroups"},
+		{"--maxinbound=1025", "from 0 to 1024"}, /* past what the core takes */
+		{"--maxinboundperip=1025", "from 1 to 1024"},
 		{"--network-psk=/nonexistent/psk", "network-psk"},
 		{"--addnode=127.0.0.1:0", "addnode"},
 		{"--addnode=host", "addnode"},
