@@ -109,6 +109,8 @@ struct core_peer {
 	uint32_t req_limit; /* as told to the relay (rumor_relay_peer_limit) */
 	int held;           /* req_limit is 0 */
 	/* serving */
+	int serving;              /* a getdata job of it is in the serve queue */
+	struct serve *wait_head, *wait_tail; /* its later jobs, in order */
 	size_t out_queued;        /* output queue: reported + sent since */
 	uint64_t blocked_since_us; /* serving found the window full (0: not) */
 };
@@ -1626,6 +1628,26 @@ static void serve_free(struct rumor_core *core, struct serve *s)
 	free(s);
 }
 
+/* Appends a job to the serve queue (the peer's one job there). */
+static void serve_enqueue(struct rumor_core *core, struct serve *s)
+{
+	s->next = NULL;
+	*core->serve_tail = s;
+	core->serve_tail = &s->next;
+	core->n_serves++;
+}
+
+/* Frees the jobs a peer has waiting behind its queued one. */
+static void serve_wait_free(struct rumor_core *core, struct core_peer *p)
+{
+	while (p->wait_head) {
+		struct serve *s = p->wait_head;
+		p->wait_head = s->next;
+		serve_free(core, s);
+	}
+	p->wait_tail = NULL;
+}
+
 static void on_getdata(struct rumor_core *core, struct core_peer *p,
 		       const struct rumor_msg_list *list)
 {
@@ -1666,9 +1688,16 @@ static void on_getdata(struct rumor_core *core, struct core_peer *p,
 	s->count = n;
 	p->serve_queued += n;
 	core->dyn_bytes += sizeof(*s) + (size_t)n * (sizeof(*s->want) + sizeof(*s->missing));
-	*core->serve_tail = s;
-	core->serve_tail = &s->next;
-	core->n_serves++;
+	if (p->serving) { /* behind its job in the queue */
+		if (p->wait_tail)
+			p->wait_tail->next = s;
+		else
+			p->wait_head = s;
+		p->wait_tail = s;
+		return;
+	}
+	p->serving = 1;
+	serve_enqueue(core, s);
 }
 
 static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
@@ -1904,8 +1933,10 @@ void rumor_core_peer_closed(struct rumor_core *core, rumor_core_peer peer, uint1
 		}
 		dial_ended(core, p->target);
 	}
-	/* Serve jobs of this peer find it gone and end; its pipeline items
-	 * stay counted in peer_items until they end. */
+	/* Its queued serve job finds it gone and ends; its waiting ones end
+	 * here.  Its pipeline items stay counted in peer_items until they
+	 * end. */
+	serve_wait_free(core, p);
 	watch_clear(core, p);
 	rumor_handles_del(&core->peers, peer);
 	free(p);
@@ -2123,6 +2154,9 @@ static void send_item(struct rumor_core *core, struct rumor_core_action *out, st
 	out->msg = &core->msg;
 }
 
+/* Ends the head job; the peer's next waiting job (if any) takes its place
+ * at the back of the queue, so the queue holds one job per peer and the
+ * round robin is across peers, whatever number of getdata each sent. */
 static void serve_pop(struct rumor_core *core)
 {
 	struct serve *s = core->serve_head;
@@ -2131,10 +2165,24 @@ static void serve_pop(struct rumor_core *core)
 		core->serve_tail = &core->serve_head;
 	assert(core->n_serves > 0);
 	core->n_serves--;
+	struct core_peer *p = peer_get(core, s->peer);
 	serve_free(core, s);
+	if (!p)
+		return;
+	struct serve *next = p->wait_head;
+	if (next) {
+		p->wait_head = next->next;
+		if (!p->wait_head)
+			p->wait_tail = NULL;
+		serve_enqueue(core, next);
+	} else {
+		p->serving = 0;
+	}
 }
 
-/* The head job goes behind the others (round robin across jobs). */
+
+/* The head job goes behind the others (round robin across peers: the
+ * queue holds one job per peer). */
 static void serve_rotate(struct rumor_core *core)
 {
 	struct serve *s = core->serve_head;

@@ -86,8 +86,9 @@
  *    pending_max, the relay sends the peer no more getdata
  *    (rumor_relay_peer_hold): announcements wait, nothing honest is
  *    dropped.
- *  - getdata serving: jobs are served round robin (one entry per turn of
- *    each), at most serve_turn_max store reads per event (the rest waits
+ *  - getdata serving: peers are served round robin (one entry per turn of
+ *    each; a peer's getdata messages are served in order, one at a time,
+ *    so sending more of them gains it no turns), at most serve_turn_max store reads per event (the rest waits
  *    for the next handle_expiry, which expiry() makes due at once), and
  *    only while the peer's queued output is under serve_window_bytes: the
  *    core counts what it SENDs and the shell reports the real queue with

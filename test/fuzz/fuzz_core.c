@@ -221,6 +221,19 @@ static void setup(int count)
 		c->redial_max_us = 8000;
 		c->targets_max = 4;
 		c->recent_ids = 32;
+		/* budgets small enough that a fuzzed run pauses peers, closes
+		 * abusers, holds a peer at its pipeline share and paces serving */
+		c->peer_msg_rate = 500;
+		c->peer_msg_burst = 6;
+		c->peer_byte_rate = 64 * 1024;
+		c->peer_byte_burst = 4096;
+		c->abuse_window_us = 400000;
+		c->peer_pipeline_max = 6;
+		c->rpc_reserve = 4;
+		c->rpc_reserve_bytes = 64 * 1024;
+		c->serve_window_bytes = 16 * 1024;
+		c->serve_turn_max = 2;
+		c->serve_stall_us = 300000;
 		CHECK(rumor_core_new(&n->core, c, now_us) == 0);
 		for (int j = 0; j < NODES; j++)
 			n->conn[j] = RUMOR_CORE_NO_PEER;

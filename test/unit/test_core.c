@@ -1006,6 +1006,70 @@ static void test_serving_fair_and_paced(void **state)
 	w_free(&w);
 }
 
+static void tweak_serve_rr(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->serve_turn_max = 1; /* one store read per event: the order shows */
+}
+
+/* The round robin is across peers, not getdata messages: a peer that sends
+ * three getdata gets no more turns than one that sent one. */
+static void test_serving_fair_across_peers(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, tweak_serve_rr);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer a = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	rumor_core_peer b = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	struct rumor_inv_entry want[2];
+	uint8_t *tx[2];
+	for (int i = 0; i < 2; i++) {
+		size_t len;
+		tx[i] = make_tx(&w, 90 + (uint64_t)i, &len);
+		struct rumor_item item;
+		assert_null(rumor_item_decode(&item, tx[i], len));
+		w_store_put(&w.n[0], &item, 1, "rpc"); /* store reads, not the cache */
+		want[i].kind = RUMOR_ITEM_TX;
+		memcpy(want[i].id, item.id, 32);
+	}
+	/* a asks three times (2 entries each), then b once */
+	for (int k = 0; k < 3; k++)
+		send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 2);
+	send_msg(&w, 0, b, RUMOR_MSG_GETDATA, want, 2);
+	w_settle(&w);
+	for (int k = 0; k < 12 && count_cap(0, RUMOR_MSG_TX) < 8; k++) {
+		rumor_core_handle_expiry(w.n[0].core, w.now);
+		w_settle(&w);
+	}
+	assert_int_equal(count_cap(0, RUMOR_MSG_TX), 8);
+	/* the first four items sent alternate a, b, a, b: b's getdata is done
+	 * by the fourth (per message it would have waited behind a's three) */
+	int to_b = 0, seen = 0;
+	for (size_t i = 0; i < n_cap && seen < 4; i++) {
+		if (cap[i].type != RUMOR_MSG_TX)
+			continue;
+		seen++;
+		if (cap[i].to == 9)
+			to_b++;
+	}
+	assert_int_equal(seen, 4);
+	assert_int_equal(to_b, 2);
+	struct rumor_core_peer_budget pb;
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_queued, 0);
+	/* a peer that closes with jobs still waiting frees them */
+	for (int k = 0; k < 3; k++)
+		send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 2);
+	rumor_core_peer_closed(w.n[0].core, a, 0, w.now);
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	for (int i = 0; i < 2; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
 /* ---- getdata serving ------------------------------------------------ */
 
 static void test_getdata_serving(void **state)
@@ -1355,6 +1419,7 @@ int main(void)
 		cmocka_unit_test(test_abuse_closes),
 		cmocka_unit_test(test_pipeline_share),
 		cmocka_unit_test(test_rpc_reserve),
+		cmocka_unit_test(test_serving_fair_across_peers),
 		cmocka_unit_test(test_block_verified_before_pool),
 		cmocka_unit_test(test_serving_fair_and_paced),
 		cmocka_unit_test(test_self_and_duplicate),
