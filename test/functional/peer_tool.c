@@ -16,7 +16,12 @@
  *   --expect=ID     the node id the node must prove (hex, 64 chars)
  *   --bind=ADDR     local address to connect from (e.g. 127.0.0.2)
  *   --timeout=S     bound of every wait (default 20 s)
- *   --seconds=N     how long `hold` stays connected (default 5)
+ *   --seconds=N     how long `hold` (and the attack modes) stay (default 5)
+ *
+ * Attack modes and their options (--count, --per-msg, --conns, --addrs,
+ * --netgroups, --source, --txs, --badsig, --unrequested, --item=HEX,
+ * --getdata=ID): invflood, invbig, payload, bigblock, getdataflood,
+ * slowreader, connflood, squat; see test/functional/peer_attack.c.
  *
  * Modes (session = through net/session.c; manual = a second, independent
  * initiator written here from the wire description in net/session.h and
@@ -86,49 +91,9 @@
 #include "net/frame.h"
 #include "net/message.h"
 #include "net/session.h"
+#include "test/functional/peer_tool.h"
 
-enum exit_code {
-	EXIT_OK = 0,
-	EXIT_REFUSED = 1,
-	EXIT_STILL_OPEN = 2,
-	EXIT_IO = 3,
-	EXIT_NO_HANDSHAKE = 4,
-	EXIT_TIMEOUT = 5,
-	EXIT_USAGE = 64,
-};
-
-#define RANDOM_BYTES 4096
-#define PROLOGUE_TAG "rumor/p2p" /* sent with its NUL: 10 bytes */
-#define PROLOGUE_TAG_SIZE 10
-#define PROLOGUE_SIZE (PROLOGUE_TAG_SIZE + 4 + 32)
-#define IDENTITY_TAG "rumor/identity/v1"
-#define IDENTITY_TAG_SIZE 17
-#define TOOL_USER_AGENT "rumor-peer-tool/1"
-
-struct tool {
-	/* options */
-	const char *host, *port, *bind_addr, *mode;
-	struct rumor_network network;
-	int has_psk;
-	uint8_t psk[32];
-	int has_expected_id;
-	uint8_t expected_id[32];
-	uint64_t timeout_us;
-	uint64_t hold_us;
-	/* identity */
-	uint8_t id_pub[32], id_secret[RUMOR_SECRET_SIZE];
-	uint8_t noise_static[32];
-	/* connection */
-	int fd;
-	int eof;                        /* the node closed (EOF or reset) */
-	struct rumor_session *session;  /* session modes */
-	int ready;
-	const char *close_reason;       /* session's CLOSED reason */
-	int close_remote;
-};
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+void say(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -139,8 +104,7 @@ static void say(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void complain(const char *fmt, ...)
+void complain(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -151,7 +115,7 @@ static void complain(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static uint64_t now_us(void)
+uint64_t now_us(void)
 {
 	struct timespec ts;
 
@@ -159,7 +123,7 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void hex_print(const char *label, const uint8_t *bytes, size_t len)
+void hex_print(const char *label, const uint8_t *bytes, size_t len)
 {
 	char hex[2 * 64 + 1];
 
@@ -174,9 +138,13 @@ static int usage(const char *why)
 	if (why)
 		complain("%s", why);
 	fputs("usage: peer_tool --connect=HOST:PORT --network=NAME [--psk=FILE] [--expect=NODEID]\n"
-	      "                 [--bind=ADDR] [--timeout=SECONDS] [--seconds=N] MODE\n"
-	      "modes: handshake hold manual random truncated truncated-close nohello tamper notfoundflood "
-	      "badlength oversized\n",
+	      "                 [--bind=ADDR] [--timeout=SECONDS] [--seconds=N] [ATTACK OPTIONS] MODE\n"
+	      "modes: handshake hold manual random truncated truncated-close nohello tamper "
+	      "notfoundflood badlength oversized\n"
+	      "attacks (test/functional/peer_attack.c): invflood invbig payload bigblock "
+	      "getdataflood slowreader connflood squat\n"
+	      "attack options: --count=N --per-msg=N --conns=N --addrs=N --netgroups=N --source=N\n"
+	      "                --txs=N --badsig --unrequested --item=HEX --getdata=ID\n",
 	      stderr);
 	return EXIT_USAGE;
 }
@@ -220,9 +188,26 @@ static int parse_seconds(const char *text, uint64_t *out_us)
 	return 0;
 }
 
+static int parse_count(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int parse_options(struct tool *t, int argc, char **argv)
 {
-	enum { OPT_CONNECT = 1, OPT_NETWORK, OPT_PSK, OPT_EXPECT, OPT_BIND, OPT_TIMEOUT, OPT_SECONDS };
+	enum {
+		OPT_CONNECT = 1, OPT_NETWORK, OPT_PSK, OPT_EXPECT, OPT_BIND, OPT_TIMEOUT, OPT_SECONDS,
+		OPT_COUNT, OPT_PER_MSG, OPT_CONNS, OPT_ADDRS, OPT_NETGROUPS, OPT_SOURCE, OPT_TXS,
+		OPT_BADSIG, OPT_UNREQUESTED, OPT_ITEM, OPT_GETDATA,
+	};
 	static const struct option longopts[] = {
 		{ "connect", required_argument, NULL, OPT_CONNECT },
 		{ "network", required_argument, NULL, OPT_NETWORK },
@@ -231,14 +216,32 @@ static int parse_options(struct tool *t, int argc, char **argv)
 		{ "bind", required_argument, NULL, OPT_BIND },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "per-msg", required_argument, NULL, OPT_PER_MSG },
+		{ "conns", required_argument, NULL, OPT_CONNS },
+		{ "addrs", required_argument, NULL, OPT_ADDRS },
+		{ "netgroups", required_argument, NULL, OPT_NETGROUPS },
+		{ "source", required_argument, NULL, OPT_SOURCE },
+		{ "txs", required_argument, NULL, OPT_TXS },
+		{ "badsig", no_argument, NULL, OPT_BADSIG },
+		{ "unrequested", no_argument, NULL, OPT_UNREQUESTED },
+		{ "item", required_argument, NULL, OPT_ITEM },
+		{ "getdata", required_argument, NULL, OPT_GETDATA },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *network = NULL;
 	char *colon;
+	uint64_t v = 0;
 	int c;
 
 	t->timeout_us = 20 * 1000000ull;
 	t->hold_us = 5 * 1000000ull;
+	t->count = 0;   /* each mode has its own default */
+	t->per_msg = 0;
+	t->conns = 1;
+	t->netgroups = 1;
+	t->source = 100;
+	t->txs = RUMOR_BLOCK_TX_MAX;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONNECT:
@@ -277,6 +280,63 @@ static int parse_options(struct tool *t, int argc, char **argv)
 			if (parse_seconds(optarg, &t->hold_us) != 0)
 				return usage("bad --seconds");
 			break;
+		case OPT_COUNT:
+			if (parse_count(optarg, 1, 10000000, &v) != 0)
+				return usage("--count wants 1..10000000");
+			t->count = v;
+			break;
+		case OPT_PER_MSG:
+			if (parse_count(optarg, 1, 1000000, &v) != 0)
+				return usage("--per-msg wants 1..1000000");
+			t->per_msg = v;
+			break;
+		case OPT_CONNS:
+			if (parse_count(optarg, 1, CONNS_MAX, &v) != 0)
+				return usage("--conns wants 1..900");
+			t->conns = (uint32_t)v;
+			break;
+		case OPT_ADDRS:
+			if (parse_count(optarg, 1, CONNS_MAX, &v) != 0)
+				return usage("--addrs wants 1..900");
+			t->addrs = (uint32_t)v;
+			break;
+		case OPT_NETGROUPS:
+			if (parse_count(optarg, 1, 64, &v) != 0)
+				return usage("--netgroups wants 1..64");
+			t->netgroups = (uint32_t)v;
+			break;
+		case OPT_SOURCE:
+			if (parse_count(optarg, 1, 190, &v) != 0)
+				return usage("--source wants 1..190 (127.SOURCE.0.1 is the first address)");
+			t->source = (uint32_t)v;
+			break;
+		case OPT_TXS:
+			if (parse_count(optarg, 0, RUMOR_BLOCK_TX_MAX, &v) != 0)
+				return usage("--txs wants 0..131066");
+			t->txs = (uint32_t)v;
+			break;
+		case OPT_BADSIG:
+			t->badsig = 1;
+			break;
+		case OPT_UNREQUESTED:
+			t->unrequested = 1;
+			break;
+		case OPT_ITEM: {
+			size_t n = strlen(optarg);
+
+			free(t->item);
+			t->item = malloc(n / 2 + 1);
+			if (!t->item || n == 0 || n % 2 || n / 2 > RUMOR_ITEM_SIZE_MAX ||
+			    rumor_hex_decode(optarg, n, t->item) != (long)(n / 2))
+				return usage("--item wants the hex of one item");
+			t->item_len = n / 2;
+			break;
+		}
+		case OPT_GETDATA:
+			if (parse_hex32(optarg, strlen(optarg), t->getdata_id) != 0)
+				return usage("--getdata wants a 64-hex-character item id");
+			t->has_getdata = 1;
+			break;
 		default:
 			return usage(NULL);
 		}
@@ -295,7 +355,10 @@ static int parse_options(struct tool *t, int argc, char **argv)
 
 /* ---- socket ---- */
 
-static int dial(struct tool *t)
+/* A TCP socket to HOST:PORT from bind_addr (NULL: any), connected, or (with
+ * nonblock) with its connect under way.  Returns the descriptor or -1
+ * (reported). */
+int open_socket(const struct tool *t, const char *bind_addr, int nonblock)
 {
 	struct addrinfo hints, *res = NULL, *local = NULL;
 	int fd, rc;
@@ -308,18 +371,18 @@ static int dial(struct tool *t)
 		complain("bad address %s:%s: %s", t->host, t->port, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0) {
 		complain("socket: %s", strerror(errno));
 		freeaddrinfo(res);
 		return -1;
 	}
-	if (t->bind_addr) {
+	if (bind_addr) {
 		hints.ai_family = res->ai_family;
 		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-		rc = getaddrinfo(t->bind_addr, "0", &hints, &local);
+		rc = getaddrinfo(bind_addr, "0", &hints, &local);
 		if (rc != 0 || bind(fd, local->ai_addr, local->ai_addrlen) != 0) {
-			complain("cannot bind to %s: %s", t->bind_addr,
+			complain("cannot bind to %s: %s", bind_addr,
 				 rc != 0 ? gai_strerror(rc) : strerror(errno));
 			if (local)
 				freeaddrinfo(local);
@@ -329,20 +392,25 @@ static int dial(struct tool *t)
 		}
 		freeaddrinfo(local);
 	}
-	if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+	if (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && !(nonblock && errno == EINPROGRESS)) {
 		complain("cannot connect to %s:%s: %s", t->host, t->port, strerror(errno));
 		freeaddrinfo(res);
 		close(fd);
 		return -1;
 	}
 	freeaddrinfo(res);
-	t->fd = fd;
-	return 0;
+	return fd;
+}
+
+static int dial(struct tool *t)
+{
+	t->fd = open_socket(t, t->bind_addr, 0);
+	return t->fd < 0 ? -1 : 0;
 }
 
 /* Writes everything.  Returns 0, or -1 when the node closed or reset the
  * connection (t->eof set) or another error happened. */
-static int write_all(struct tool *t, const uint8_t *buf, size_t len)
+int write_all(struct tool *t, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
@@ -427,7 +495,10 @@ static int read_exact(struct tool *t, uint8_t *buf, size_t len, uint64_t deadlin
 
 /* ---- the session path ---- */
 
-static int session_start(struct tool *t)
+/* A fresh initiator session with this identity (an Ed25519 secret key and
+ * a Noise static key) and a fresh ephemeral key.  Returns 0 or -1. */
+int session_new_with(const struct tool *t, const uint8_t *id_secret, const uint8_t noise_static[32],
+		     struct rumor_session **out)
 {
 	struct rumor_session_config cfg;
 	uint64_t now = now_us();
@@ -436,8 +507,8 @@ static int session_start(struct tool *t)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.initiator = 1;
 	cfg.network = &t->network;
-	cfg.identity_secret = t->id_secret;
-	memcpy(cfg.noise_static_priv, t->noise_static, 32);
+	cfg.identity_secret = id_secret;
+	memcpy(cfg.noise_static_priv, noise_static, 32);
 	rumor_random(cfg.ephemeral_priv, sizeof(cfg.ephemeral_priv));
 	cfg.has_psk = t->has_psk;
 	memcpy(cfg.psk, t->psk, 32);
@@ -449,13 +520,18 @@ static int session_start(struct tool *t)
 	rumor_random(&cfg.hello_nonce, sizeof(cfg.hello_nonce));
 	cfg.wall_clock_offset_s = (int64_t)time(NULL) - (int64_t)(now / 1000000u);
 	rumor_session_limits_default(&cfg.limits);
-	rc = rumor_session_new(&t->session, &cfg, now);
+	rc = rumor_session_new(out, &cfg, now);
 	memset(&cfg, 0, sizeof(cfg));
 	if (rc != 0) {
 		complain("rumor_session_new: %s", strerror(-rc));
 		return -1;
 	}
 	return 0;
+}
+
+static int session_start(struct tool *t)
+{
+	return session_new_with(t, t->id_secret, t->noise_static, &t->session);
 }
 
 /* Writes all queued session output.  Returns 0 or -1. */
@@ -684,7 +760,7 @@ static int mode_hold(struct tool *t)
 
 /* Reads and drops (or feeds to the session, for its disconnect reason)
  * everything until the node closes.  Returns EXIT_OK or EXIT_STILL_OPEN. */
-static int expect_close(struct tool *t, uint64_t deadline_us)
+int expect_close(struct tool *t, uint64_t deadline_us)
 {
 	uint8_t buf[65536];
 
@@ -791,14 +867,6 @@ static int mode_tamper(struct tool *t)
 
 /* ---- the manual initiator ---- */
 
-struct manual {
-	struct rumor_noise_handshake hs;
-	struct rumor_noise_cipher send;
-	struct rumor_frame_decoder dec;
-	int have_dec;
-	uint8_t remote_id[32];
-};
-
 static void build_prologue(const struct tool *t, uint8_t out[PROLOGUE_SIZE])
 {
 	uint32_t v = RUMOR_PROTOCOL_VERSION;
@@ -854,7 +922,7 @@ static int send_handshake_message(struct tool *t, const uint8_t *msg, size_t len
 /* One frame: header = ENCRYPT(u16 LE payload length), payload =
  * ENCRYPT(marker || fragment); payload_len_override != 0 puts that length
  * in the header instead and sends the header only. */
-static int manual_send_frame(struct tool *t, struct manual *m, uint8_t marker, const uint8_t *frag,
+int manual_send_frame(struct tool *t, struct manual *m, uint8_t marker, const uint8_t *frag,
 			     size_t frag_len, uint16_t payload_len_override)
 {
 	static uint8_t plain[RUMOR_NOISE_MAX_PLAINTEXT];
@@ -929,7 +997,7 @@ static int manual_read_message(struct tool *t, struct manual *m, const uint8_t *
 
 /* Handshake, identity proofs and (unless skip_hello) hello written out by
  * hand.  Returns EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT or EXIT_IO. */
-static int manual_connect(struct tool *t, struct manual *m, int skip_hello)
+int manual_connect(struct tool *t, struct manual *m, int skip_hello)
 {
 	uint8_t prologue[PROLOGUE_SIZE], eph[32], hdr[2];
 	uint8_t msg[RUMOR_NOISE_MAX_MESSAGE], payload[RUMOR_NOISE_MAX_MESSAGE];
@@ -1020,7 +1088,7 @@ static int manual_connect(struct tool *t, struct manual *m, int skip_hello)
 	return EXIT_OK;
 }
 
-static void manual_free(struct manual *m)
+void manual_free(struct manual *m)
 {
 	rumor_noise_handshake_free(&m->hs);
 	rumor_noise_cipher_free(&m->send);
@@ -1158,21 +1226,31 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(struct tool *);
+		int own_sockets; /* opens its connections itself */
 	} modes[] = {
-		{ "handshake", mode_handshake },
-		{ "hold", mode_hold },
-		{ "manual", mode_manual },
-		{ "random", mode_random },
-		{ "truncated", mode_truncated },
-		{ "truncated-close", mode_truncated_close },
-		{ "nohello", mode_nohello },
-		{ "tamper", mode_tamper },
-		{ "badlength", mode_badlength },
-		{ "oversized", mode_oversized },
-		{ "notfoundflood", mode_notfoundflood },
+		{ "handshake", mode_handshake, 0 },
+		{ "hold", mode_hold, 0 },
+		{ "manual", mode_manual, 0 },
+		{ "random", mode_random, 0 },
+		{ "truncated", mode_truncated, 0 },
+		{ "truncated-close", mode_truncated_close, 0 },
+		{ "nohello", mode_nohello, 0 },
+		{ "tamper", mode_tamper, 0 },
+		{ "badlength", mode_badlength, 0 },
+		{ "oversized", mode_oversized, 0 },
+		{ "notfoundflood", mode_notfoundflood, 0 },
+		{ "invflood", mode_invflood, 1 },
+		{ "invbig", mode_invbig, 0 },
+		{ "payload", mode_payload, 1 },
+		{ "bigblock", mode_bigblock, 1 },
+		{ "getdataflood", mode_getdataflood, 1 },
+		{ "slowreader", mode_slowreader, 1 },
+		{ "connflood", mode_connflood, 1 },
+		{ "squat", mode_squat, 1 },
 	};
 	struct tool t;
 	int (*run)(struct tool *) = NULL;
+	int own_sockets = 0;
 	int rc;
 	size_t i;
 
@@ -1182,8 +1260,10 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (strcmp(t.mode, modes[i].name) == 0)
+		if (strcmp(t.mode, modes[i].name) == 0) {
 			run = modes[i].run;
+			own_sockets = modes[i].own_sockets;
+		}
 	if (!run)
 		return usage("unknown MODE");
 	if (rumor_crypto_init() != 0) {
@@ -1192,13 +1272,15 @@ int main(int argc, char **argv)
 	}
 	rumor_sign_keypair_random(t.id_pub, t.id_secret);
 	rumor_random(t.noise_static, sizeof(t.noise_static));
-	if (dial(&t) != 0)
+	if (!own_sockets && dial(&t) != 0)
 		return EXIT_IO;
 	hex_print("local_id", t.id_pub, 32);
 	rc = run(&t);
 	if (t.session)
 		rumor_session_del(t.session);
-	close(t.fd);
+	if (t.fd >= 0)
+		close(t.fd);
+	free(t.item);
 	memset(t.id_secret, 0, sizeof(t.id_secret));
 	memset(t.noise_static, 0, sizeof(t.noise_static));
 	return rc;

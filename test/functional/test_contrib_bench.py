@@ -10,8 +10,10 @@ from the benchmarks themselves, never from the test suite):
    README documents, steal included.
 2. `transport` with one small size and one short round: exit 0 and its
    figures.
-3. `hostile` with 5 honest calls per phase and small attacks: exit 0 (every
-   honest call answered, a clean stop) and a row per phase with its figures.
+3. `hostile` with 5 honest calls and 3 honest txs per phase, small RPC
+   attacks and two peer attacks: exit 0 (every honest call answered, every
+   honest tx relayed to every node, no honest peer lost, a clean stop) and a
+   row per phase with its figures.
 4. `sim` with one run of 50 simulated nodes: exit 0, the run ok, and its
    wall time, CPU time, resident memory and events.
 Each driver runs in a process group of its own, killed whole at the end, so
@@ -94,16 +96,25 @@ class ContribBench(TestBase):
               "transport and raw ChaCha20-Poly1305 rates for 1 KiB")
         check(r.get("handshakes_per_s_tcp", 0) > 0, "handshakes over TCP were counted")
 
-        log("contrib/bench/hostile, small attacks, 5 honest calls each")
+        log("contrib/bench/hostile, small RPC attacks and two peer attacks, 5 honest calls "
+            "and 3 honest txs each")
+        phases = ["idle", "slowloris", "batch", "tiny", "bruteforce", "garbage", "badsig-tx"]
         r = run_driver("hostile", ["--calls=5", "--settle=0.3", "--idle=80", "--slowloris=80",
-                                   "--bruteforce=2", "--timeout=20"])
-        phases = [row.get("phase") for row in r.get("rows", [])]
-        check_equal(phases, ["baseline", "idle", "slowloris", "batch", "tiny", "bruteforce"],
+                                   "--bruteforce=2", "--timeout=20", "--relay-items=3",
+                                   "--relay-rate=20", "--attacks=" + ",".join(phases)])
+        check_equal([row.get("phase") for row in r.get("rows", [])], ["baseline"] + phases,
                     "a row per phase")
         for row in r["rows"]:
-            check(row.get("ok") == 5 and row.get("failed") == 0 and is_number(row.get("p99_ms"))
+            check(row.get("ok", 0) >= 5 and row.get("failed") == 0 and is_number(row.get("p99_ms"))
                   and is_number(row.get("rss_max_mb")) and is_number(row.get("loadavg_1m")),
-                  "%s: 5 honest calls answered, p99, RSS and load average" % row.get("phase"))
+                  "%s: at least 5 honest calls answered, p99, RSS and load average"
+                  % row.get("phase"))
+            check(row.get("relay_arrived") == 3 and is_number(row.get("relay_p99_ms"))
+                  and row.get("honest_peers") == 3 and row.get("honest_peers_lost") == [],
+                  "%s: 3 honest txs relayed to every node with their p99, no honest peer lost"
+                  % row.get("phase"))
+        check(r["rows"][-1]["attack"].get("runs", 0) >= 1,
+              "badsig-tx: the peer attack ran (%r)" % r["rows"][-1]["attack"])
         log("contrib/bench/sim, one run of 50 nodes")
         r = run_driver("sim", ["--sizes=50", "--runs=1", "--items=20"])
         check(r.get("ok") is True and len(r.get("runs", [])) == 1, "sim reports one run, ok")
