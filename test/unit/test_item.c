@@ -435,6 +435,64 @@ static void test_check_block_rules(void **state)
 	free(block);
 }
 
+/* The large-block duplicate check looks at 8 bytes at a time: ids that
+ * share their first 8, 16 or 24 bytes (a sender picks them freely) are
+ * told apart by the rest, and equal ids are found at every level and
+ * position. */
+static void test_duplicate_ids_shared_prefixes(void **state)
+{
+	enum { N = 300 };
+	struct rumor_network net;
+	struct rumor_item item;
+	struct key key;
+	uint8_t prev[32];
+	uint8_t *ids = malloc((size_t)N * 32), *block;
+	size_t len;
+
+	assert_non_null(ids);
+	network(&net, "testnet");
+	key_from_counting_seed(&key, 1);
+	memset(prev, 0x11, sizeof(prev));
+	for (unsigned shared = 0; shared <= 31; shared += 8) {
+		/* ids equal in bytes [0, shared), different after: distinct */
+		for (uint32_t i = 0; i < N; i++) {
+			memset(ids + 32 * i, 0xa5, 32);
+			uint32_t v = i * 2654435761u;
+			memcpy(ids + 32 * i + (shared < 28 ? shared : 28), &v, 4);
+			ids[32 * i + 31] ^= (uint8_t)(i >> 8); /* keeps i > 255 apart at 24 */
+		}
+		block = rumor_block_create(&net, key.secret, 1, prev, NOW, ids, N, &len);
+		assert_non_null(block);
+		assert_null(validate(&item, block, len, &net, NOW));
+		free(block);
+		/* one id copied over another, far apart and adjacent */
+		uint32_t pairs[3][2] = { { 0, N - 1 }, { 137, 138 }, { 250, 3 } };
+		for (int k = 0; k < 3; k++) {
+			uint8_t saved[32];
+			memcpy(saved, ids + 32 * pairs[k][1], 32);
+			memcpy(ids + 32 * pairs[k][1], ids + 32 * pairs[k][0], 32);
+			block = rumor_block_create(&net, key.secret, 1, prev, NOW, ids, N, &len);
+			assert_reason(validate(&item, block, len, &net, NOW),
+				      "block lists the same transaction id twice");
+			free(block);
+			memcpy(ids + 32 * pairs[k][1], saved, 32);
+		}
+	}
+	/* ids that differ only in their last byte, a duplicate among them */
+	for (uint32_t i = 0; i < 256; i++) {
+		memset(ids + 32 * i, 0x3c, 32);
+		ids[32 * i + 31] = (uint8_t)i;
+	}
+	block = rumor_block_create(&net, key.secret, 1, prev, NOW, ids, 256, &len);
+	assert_null(validate(&item, block, len, &net, NOW));
+	free(block);
+	ids[32 * 200 + 31] = 7;
+	block = rumor_block_create(&net, key.secret, 1, prev, NOW, ids, 256, &len);
+	assert_reason(validate(&item, block, len, &net, NOW), "block lists the same transaction id twice");
+	free(block);
+	free(ids);
+}
+
 static void test_signature_failures(void **state)
 {
 	struct rumor_network net;
@@ -708,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_check_network),
 		cmocka_unit_test(test_check_timestamp),
 		cmocka_unit_test(test_check_block_rules),
+		cmocka_unit_test(test_duplicate_ids_shared_prefixes),
 		cmocka_unit_test(test_signature_failures),
 		cmocka_unit_test(test_merkle_root),
 		cmocka_unit_test(test_payload_limit),
