@@ -45,7 +45,10 @@ static const EVP_MD *sha256(void)
 
 struct rumor_sha256_ctx *rumor_sha256_ctx_new(void)
 {
-	return (struct rumor_sha256_ctx *)EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+		hash_fail("EVP_MD_CTX_new");
+	return (struct rumor_sha256_ctx *)ctx;
 }
 
 void rumor_sha256_ctx_free(struct rumor_sha256_ctx *ctx)
@@ -74,22 +77,9 @@ void rumor_sha256_parts_ctx(struct rumor_sha256_ctx *c, const void *const *parts
 void rumor_sha256_parts(const void *const *parts, const size_t *lens, size_t n,
 			uint8_t out[RUMOR_SHA256_SIZE])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int out_len = 0;
-
-	if (ctx == NULL)
-		hash_fail("EVP_MD_CTX_new");
-	if (EVP_DigestInit_ex(ctx, sha256(), NULL) != 1)
-		hash_fail("EVP_DigestInit_ex");
-	for (size_t i = 0; i < n; i++) {
-		if (lens[i] == 0)
-			continue;
-		if (EVP_DigestUpdate(ctx, parts[i], lens[i]) != 1)
-			hash_fail("EVP_DigestUpdate");
-	}
-	if (EVP_DigestFinal_ex(ctx, out, &out_len) != 1 || out_len != RUMOR_SHA256_SIZE)
-		hash_fail("EVP_DigestFinal_ex");
-	EVP_MD_CTX_free(ctx);
+	struct rumor_sha256_ctx *ctx = rumor_sha256_ctx_new();
+	rumor_sha256_parts_ctx(ctx, parts, lens, n, out);
+	rumor_sha256_ctx_free(ctx);
 }
 
 void rumor_sha256(const void *data, size_t len, uint8_t out[RUMOR_SHA256_SIZE])

@@ -16,8 +16,8 @@ void rumor_sha256_parts(const void *const *parts, const size_t *lens, size_t n,
 			uint8_t out[RUMOR_SHA256_SIZE]);
 /* A hashing context kept for many short digests (a Merkle tree of 131,066
  * ids is 262,131 of them): the same digests as rumor_sha256_parts without
- * an allocation and a provider lookup each.  new returns NULL without
- * memory; one context serves one thread at a time. */
+ * an allocation each.  Like every function here, new aborts only when
+ * OpenSSL runs out of memory; one context serves one thread at a time. */
 struct rumor_sha256_ctx;
 struct rumor_sha256_ctx *rumor_sha256_ctx_new(void);
 void rumor_sha256_ctx_free(struct rumor_sha256_ctx *ctx);

@@ -272,6 +272,21 @@ static void radix_sort_keys(struct id_key *a, struct id_key *tmp, uint32_t n)
 	}
 }
 
+/* 1 when two of n ids are equal from byte off on, comparing every pair:
+ * the ids named by a[0..n), or ids[0..n) when a is NULL. */
+static int pairwise_duplicate(const uint8_t *ids, const struct id_key *a, uint32_t n,
+			      unsigned off)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *x = ids + (size_t)(a ? a[i].index : i) * RUMOR_ID_SIZE + off;
+		for (uint32_t j = i + 1; j < n; j++)
+			if (memcmp(x, ids + (size_t)(a ? a[j].index : j) * RUMOR_ID_SIZE + off,
+				   RUMOR_ID_SIZE - off) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 /* 1 when two of the ids named by a[0..n) are equal; they are known equal
  * in their bytes before off. */
 static int duplicate_in(const uint8_t *ids, struct id_key *a, struct id_key *tmp, uint32_t n,
@@ -281,15 +296,8 @@ static int duplicate_in(const uint8_t *ids, struct id_key *a, struct id_key *tmp
 		return 0;
 	if (off >= RUMOR_ID_SIZE)
 		return 1; /* every byte equal */
-	if (n <= DUPLICATE_PAIRWISE_MAX) {
-		for (uint32_t i = 0; i < n; i++)
-			for (uint32_t j = i + 1; j < n; j++)
-				if (memcmp(ids + (size_t)a[i].index * RUMOR_ID_SIZE + off,
-					   ids + (size_t)a[j].index * RUMOR_ID_SIZE + off,
-					   RUMOR_ID_SIZE - off) == 0)
-					return 1;
-		return 0;
-	}
+	if (n <= DUPLICATE_PAIRWISE_MAX)
+		return pairwise_duplicate(ids, a, n, off);
 	for (uint32_t i = 0; i < n; i++)
 		a[i].key = get_be64(ids + (size_t)a[i].index * RUMOR_ID_SIZE + off);
 	radix_sort_keys(a, tmp, n);
@@ -308,14 +316,8 @@ static int duplicate_in(const uint8_t *ids, struct id_key *a, struct id_key *tmp
  * Pairwise for small blocks, linear passes (duplicate_in) for large ones. */
 static int has_duplicate_ids(const uint8_t *ids, uint32_t n)
 {
-	if (n <= DUPLICATE_PAIRWISE_MAX) {
-		for (uint32_t i = 0; i < n; i++)
-			for (uint32_t j = i + 1; j < n; j++)
-				if (memcmp(ids + (size_t)i * RUMOR_ID_SIZE,
-					   ids + (size_t)j * RUMOR_ID_SIZE, RUMOR_ID_SIZE) == 0)
-					return 1;
-		return 0;
-	}
+	if (n <= DUPLICATE_PAIRWISE_MAX)
+		return pairwise_duplicate(ids, NULL, n, 0);
 	struct id_key *a = malloc((size_t)n * sizeof(*a));
 	struct id_key *tmp = malloc((size_t)n * sizeof(*tmp));
 	int found = -1;
@@ -559,10 +561,7 @@ static void merkle_subtree(struct rumor_sha256_ctx *ctx, const uint8_t *ids, uin
 		lens[0] = 1;
 		parts[1] = ids;
 		lens[1] = RUMOR_ID_SIZE;
-		if (ctx)
-			rumor_sha256_parts_ctx(ctx, parts, lens, 2, out);
-		else
-			rumor_sha256_parts(parts, lens, 2, out);
+		rumor_sha256_parts_ctx(ctx, parts, lens, 2, out);
 		return;
 	}
 	while (k * 2 < n)
@@ -575,10 +574,7 @@ static void merkle_subtree(struct rumor_sha256_ctx *ctx, const uint8_t *ids, uin
 	lens[1] = RUMOR_ID_SIZE;
 	parts[2] = right;
 	lens[2] = RUMOR_ID_SIZE;
-	if (ctx)
-		rumor_sha256_parts_ctx(ctx, parts, lens, 3, out);
-	else
-		rumor_sha256_parts(parts, lens, 3, out);
+	rumor_sha256_parts_ctx(ctx, parts, lens, 3, out);
 }
 
 void rumor_merkle_root(const uint8_t *tx_ids, uint32_t tx_count, uint8_t root[RUMOR_ID_SIZE])
@@ -587,7 +583,7 @@ void rumor_merkle_root(const uint8_t *tx_ids, uint32_t tx_count, uint8_t root[RU
 		rumor_sha256("", 0, root);
 		return;
 	}
-	/* one context for the whole tree (without memory: one per digest) */
+	/* one context for the whole tree */
 	struct rumor_sha256_ctx *ctx = rumor_sha256_ctx_new();
 	merkle_subtree(ctx, tx_ids, tx_count, root);
 	rumor_sha256_ctx_free(ctx);
