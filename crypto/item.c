@@ -341,30 +341,21 @@ static int producer_allowed(const struct rumor_network *net, const uint8_t *prod
 	return 0;
 }
 
-static const char *check_block(const struct rumor_block *block, const struct rumor_network *net)
+/* The O(1) part of a block's context check. */
+static const char *check_block_header(const struct rumor_block *block,
+				      const struct rumor_network *net)
 {
-	uint8_t root[RUMOR_ID_SIZE];
-	int dup;
-
 	if (block->height == 0 && !is_all_zero(block->prev, RUMOR_ID_SIZE))
 		return "block at height 0 must have an all-zero prev id";
 	if (block->height > 0 && is_all_zero(block->prev, RUMOR_ID_SIZE))
 		return "block above height 0 has an all-zero prev id (it must name its parent)";
 	if (!producer_allowed(net, block->producer))
 		return "block producer is not in this network's list of allowed producers";
-	dup = has_duplicate_ids(block->tx_ids, block->tx_count);
-	if (dup < 0)
-		return "out of memory while checking the block's tx ids";
-	if (dup > 0)
-		return "block lists the same transaction id twice";
-	rumor_merkle_root(block->tx_ids, block->tx_count, root);
-	if (memcmp(root, block->merkle_root, RUMOR_ID_SIZE) != 0)
-		return "block Merkle root does not match its tx ids";
 	return NULL;
 }
 
-const char *rumor_item_check(const struct rumor_item *item, const struct rumor_network *net,
-			     uint64_t now_s)
+const char *rumor_item_check_header(const struct rumor_item *item,
+				    const struct rumor_network *net, uint64_t now_s)
 {
 	uint64_t timestamp = 0;
 
@@ -385,9 +376,36 @@ const char *rumor_item_check(const struct rumor_item *item, const struct rumor_n
 	case RUMOR_ITEM_TX:
 		return NULL;
 	case RUMOR_ITEM_BLOCK:
-		return check_block(&item->u.block, net);
+		return check_block_header(&item->u.block, net);
 	}
 	return "unknown item kind";
+}
+
+const char *rumor_item_check_ids(const struct rumor_item *item)
+{
+	const struct rumor_block *block = &item->u.block;
+	uint8_t root[RUMOR_ID_SIZE];
+	int dup;
+
+	if (item->kind != RUMOR_ITEM_BLOCK)
+		return NULL;
+	dup = has_duplicate_ids(block->tx_ids, block->tx_count);
+	if (dup < 0)
+		return "out of memory while checking the block's tx ids";
+	if (dup > 0)
+		return "block lists the same transaction id twice";
+	rumor_merkle_root(block->tx_ids, block->tx_count, root);
+	if (memcmp(root, block->merkle_root, RUMOR_ID_SIZE) != 0)
+		return "block Merkle root does not match its tx ids";
+	return NULL;
+}
+
+const char *rumor_item_check(const struct rumor_item *item, const struct rumor_network *net,
+			     uint64_t now_s)
+{
+	const char *why = rumor_item_check_header(item, net, now_s);
+
+	return why ? why : rumor_item_check_ids(item);
 }
 
 /* ---- Step 3: signature ---- */
@@ -421,6 +439,13 @@ const char *rumor_item_verify(const struct rumor_item *item, const struct rumor_
 	if (msg != small)
 		free(msg);
 	return rc == 0 ? NULL : "signature does not verify";
+}
+
+const char *rumor_item_verify_job(const struct rumor_item *item, const struct rumor_network *net)
+{
+	const char *why = rumor_item_check_ids(item);
+
+	return why ? why : rumor_item_verify(item, net);
 }
 
 const char *rumor_item_validate(struct rumor_item *out, const uint8_t *buf, size_t len,

@@ -10,6 +10,12 @@
  *   1. rumor_item_decode(): structure (version, kind, exact length, limits).
  *   2. rumor_item_check():  context (network, clock, Merkle root, producer,
  *                           duplicate tx ids).  Needs no signature work.
+ *                           It is rumor_item_check_header() (O(1)) then
+ *                           rumor_item_check_ids() (O(tx ids) hashing: up
+ *                           to ~50 ms for a 131,066-id block), so the node
+ *                           can do the first on its loop thread and the
+ *                           second with the signature, on its verification
+ *                           workers (rumor_item_verify_job()).
  *   3. rumor_item_verify(): the Ed25519 signature (the expensive step).
  * Each returns NULL when the item passes, or a static reason string a user
  * can act on (never freed, never NULL-terminated late).
@@ -121,8 +127,19 @@ void rumor_item_rebase(struct rumor_item *item, const uint8_t *buf);
 /* Step 2: context.  now_s is the validating node's clock (seconds). */
 const char *rumor_item_check(const struct rumor_item *item, const struct rumor_network *net,
 			     uint64_t now_s);
+/* Step 2 in its two parts: everything but the tx ids (network, clock,
+ * prev id, producer), and a block's tx ids (no duplicate, the Merkle root;
+ * NULL for a transaction).  rumor_item_check() is the first, then the
+ * second. */
+const char *rumor_item_check_header(const struct rumor_item *item,
+				    const struct rumor_network *net, uint64_t now_s);
+const char *rumor_item_check_ids(const struct rumor_item *item);
 /* Step 3: signature over (network id || encoding without the signature). */
 const char *rumor_item_verify(const struct rumor_item *item, const struct rumor_network *net);
+/* The work of the node core's VERIFY job (net/core.h), for an item that
+ * passed rumor_item_check_header(): rumor_item_check_ids() then
+ * rumor_item_verify(); the first reason, or NULL. */
+const char *rumor_item_verify_job(const struct rumor_item *item, const struct rumor_network *net);
 
 /* All three steps in order; returns the first reason, or NULL when the
  * item is valid.  *out is filled as far as decoding got. */

@@ -841,29 +841,38 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	const struct rumor_block *b = &hb->item.u.block;
 	hb->deadline_us = core->now_us + core->cfg.pool_timeout_us;
 	int need_prev = b->height > 0 && !rumor_idset_has(&core->recent, b->prev);
-	uint32_t n = need_prev ? 1 : 0;
+	/* The ids memory cannot answer, gathered in one pass over the block
+	 * (131,066 of them at most: each lookup costs). */
+	uint8_t *ids = malloc(((size_t)b->tx_count + 1) * 32);
+	if (!ids) {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
+		rumor_held_block_free(hb);
+		return;
+	}
+	uint32_t n = 0;
+	if (need_prev)
+		memcpy(ids + 32 * (size_t)n++, b->prev, 32);
 	for (uint32_t i = 0; i < b->tx_count; i++)
 		if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
-			n++;
+			memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i, 32);
 	if (n == 0) {
+		free(ids);
 		block_decide(core, hb, 0, NULL, 0, NULL);
 		return;
 	}
+	if (n < b->tx_count / 2) { /* give back what is not needed */
+		uint8_t *shrunk = realloc(ids, (size_t)n * 32);
+		if (shrunk)
+			ids = shrunk;
+	}
 	struct check *c = calloc(1, sizeof(*c));
-	uint8_t *ids = malloc((size_t)n * 32);
-	if (!c || !ids || rumor_idmap_put(&core->checking_blocks, hb->item.id, hb) != 0) {
+	if (!c || rumor_idmap_put(&core->checking_blocks, hb->item.id, hb) != 0) {
 		free(c);
 		free(ids);
 		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
 		rumor_held_block_free(hb);
 		return;
 	}
-	uint32_t k = 0;
-	if (need_prev)
-		memcpy(ids + 32 * (size_t)k++, b->prev, 32);
-	for (uint32_t i = 0; i < b->tx_count; i++)
-		if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
-			memcpy(ids + 32 * (size_t)k++, b->tx_ids + 32 * (size_t)i, 32);
 	c->type = CHECK_BLOCK;
 	c->hb = hb;
 	c->has_prev = need_prev;
@@ -1199,7 +1208,10 @@ static void submit_bytes(struct rumor_core *core, const uint8_t *bytes, size_t l
 		return;
 	}
 	int64_t wall_s = wall_us < 0 ? 0 : wall_us / 1000000;
-	why = rumor_item_check(&item, core->cfg.network, (uint64_t)wall_s);
+	/* The O(1) checks here; a block's tx ids (duplicates, Merkle root:
+	 * ~50 ms for 131,066 of them) are checked by its VERIFY job, off the
+	 * loop thread, before anything is stored (rumor_item_verify_job). */
+	why = rumor_item_check_header(&item, core->cfg.network, (uint64_t)wall_s);
 	if (why) {
 		waiter_outcome(core, w, RUMOR_SUBMIT_EREJECT, why, item.id, item.id);
 		return;
@@ -1736,8 +1748,8 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 		submit_bytes(core, blob->ptr, blob->len, RUMOR_ITEM_TX, &w, id, wall_us);
 		return;
 	}
-	/* A block: cheap checks here, so that only plausible blocks wait in
-	 * the pools; the pipeline checks again and verifies the signature. */
+	/* A block: the O(1) checks here; its VERIFY job checks its tx ids and
+	 * signature (rumor_item_verify_job) before it may wait in a pool. */
 	if (known_in_memory(core, id)) {
 		if (core->cfg.peer_item)
 			core->cfg.peer_item(core->cfg.peer_item_ctx, kind, RUMOR_SUBMIT_KNOWN, 0);
@@ -1760,8 +1772,8 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 	if (!why && hb->item.kind != RUMOR_ITEM_BLOCK)
 		why = "a transaction sent as a block";
 	if (!why)
-		why = rumor_item_check(&hb->item, core->cfg.network,
-				       (uint64_t)(wall_us < 0 ? 0 : wall_us / 1000000));
+		why = rumor_item_check_header(&hb->item, core->cfg.network,
+					      (uint64_t)(wall_us < 0 ? 0 : wall_us / 1000000));
 	if (why) {
 		rumor_held_block_free(hb);
 		if (core->cfg.peer_item)
@@ -2087,22 +2099,44 @@ static int pending_action(struct rumor_core *core, struct pending *pe,
 	return 0;
 }
 
-/* The gathered checks as one STORE_HAS. */
+/* The gathered checks as STORE_HAS queries: all the small ones in one,
+ * and each check of more than RUMOR_CORE_HAS_SMALL ids (a big block's or
+ * inv's) in one of its own, after them (core.h STORE_HAS). */
 static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 {
+	int any_small = 0;
+	for (struct check *c = core->checks; c && !any_small; c = c->next)
+		any_small = c->n_ids <= RUMOR_CORE_HAS_SMALL;
+	struct check *take = NULL, **take_tail = &take;
+	struct check *keep = NULL, **keep_tail = &keep;
+	uint32_t take_ids = 0;
+	struct check *c = core->checks;
+	while (c) {
+		struct check *next = c->next;
+		c->next = NULL;
+		int small = c->n_ids <= RUMOR_CORE_HAS_SMALL;
+		if (any_small ? small : !take) {
+			*take_tail = c;
+			take_tail = &c->next;
+			take_ids += c->n_ids;
+		} else {
+			*keep_tail = c;
+			keep_tail = &c->next;
+		}
+		c = next;
+	}
+	core->checks = keep;
+	core->checks_tail = keep ? keep_tail : &core->checks;
+	core->checks_ids -= take_ids;
+
 	struct query *q = calloc(1, sizeof(*q));
-	uint8_t *ids = malloc((size_t)core->checks_ids * 32 + 1);
+	uint8_t *ids = malloc((size_t)take_ids * 32 + 1);
 	uint64_t h = 0;
 	if (!q || !ids || rumor_handles_put(&core->queries, q, &h) != 0) {
 		free(q);
 		free(ids);
 		/* Not even memory to ask: answer as a failed store. */
-		struct query tmp;
-		memset(&tmp, 0, sizeof(tmp));
-		struct check *c = core->checks;
-		core->checks = NULL;
-		core->checks_tail = &core->checks;
-		core->checks_ids = 0;
+		c = take;
 		while (c) {
 			struct check *next = c->next;
 			if (c->type == CHECK_SUB) {
@@ -2117,7 +2151,7 @@ static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 		return 0;
 	}
 	uint32_t off = 0;
-	for (struct check *c = core->checks; c; c = c->next) {
+	for (c = take; c; c = c->next) {
 		memcpy(ids + 32 * (size_t)off, c->ids, (size_t)c->n_ids * 32);
 		off += c->n_ids;
 		if (c->type == CHECK_SUB) {
@@ -2127,13 +2161,10 @@ static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 		}
 	}
 	q->type = Q_HAS;
-	q->checks = core->checks;
+	q->checks = take;
 	q->n_ids = off;
 	q->ids = ids;
 	core->dyn_bytes += sizeof(*q) + (size_t)off * 32;
-	core->checks = NULL;
-	core->checks_tail = &core->checks;
-	core->checks_ids = 0;
 	out->type = RUMOR_CORE_STORE_HAS;
 	out->job = h;
 	out->ids = ids;

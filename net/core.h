@@ -40,8 +40,8 @@
  *
  * Pipeline of one item (from a peer's tx/block message, or an RPC submit):
  *
- *   decode + check (network, clock, Merkle, producer)  -- bad --> reject
- *   [blocks from peers] VERIFY (signature) first -- bad --> reject (peer
+ *   decode + O(1) checks (network, clock, producer)  -- bad --> reject
+ *   [blocks from peers] VERIFY (tx ids, signature) first -- bad --> reject (peer
  *              disconnected, id remembered), so a forged block never
  *              takes pool space; then the block pools: wait for the
  *              parent / the transactions
@@ -49,7 +49,8 @@
  *   caps: pending_max / pending_bytes_max; peers' items together leave
  *              rpc_reserve items and rpc_reserve_bytes for RPC -- over --> EBUSY
  *   [peer items] STORE_HAS (one query per drain for all new ids) -- stored --> KNOWN
- *   VERIFY (signature; skipped for a block verified before its pool)
+ *   VERIFY (a block's tx ids: no duplicate, Merkle root; the signature;
+ *              skipped for a block verified before its pool)
  *              -- bad --> reject (peer disconnected, id remembered)
  *   STORE_PUT (sync=0 for peer items: no fsync needed; sync=1 when an RPC
  *              submitter waits) and announce at once (the hop does not wait
@@ -219,18 +220,29 @@ struct rumor_core_peer_info {
 	const char *addr;         /* "IP:PORT", for log lines; copied */
 };
 
+/* STORE_HAS: queries of more ids than this carry one check each. */
+#define RUMOR_CORE_HAS_SMALL 1024
+
 enum rumor_core_action_type {
 	RUMOR_CORE_NONE = 0,
 	RUMOR_CORE_SEND,      /* peer, peer_data, msg */
 	RUMOR_CORE_CLOSE,     /* peer, peer_data, code, reason: send disconnect, close;
 			       * the shell then reports rumor_core_peer_closed */
 	RUMOR_CORE_DIAL,      /* target, addr: connect; report peer_ready or dial_failed */
-	RUMOR_CORE_VERIFY,    /* job, item: check the signature (rumor_item_verify),
-			       * then rumor_core_verified(job, reason) */
+	RUMOR_CORE_VERIFY,    /* job, item: rumor_item_verify_job (a block's tx ids,
+			       * the signature: the O(tx ids) and expensive
+			       * steps, for a worker thread), then
+			       * rumor_core_verified(job, reason) */
 	RUMOR_CORE_STORE_PUT, /* job, item, first_seen_us, source, source_peer, sync:
 			       * then rumor_core_stored(job, status) */
 	RUMOR_CORE_STORE_HAS, /* job (query), ids (count * 32 bytes): then
-			       * rumor_core_store_has_answer(job, found) */
+			       * rumor_core_store_has_answer(job, found), at
+			       * once or later (queries may be answered in
+			       * any order).  A query of more than
+			       * RUMOR_CORE_HAS_SMALL ids is one block's or
+			       * one inv's alone, so a shell may answer it off
+			       * its loop thread without delaying the small
+			       * ones gathered beside it. */
 	RUMOR_CORE_STORE_GET, /* job (query), ids (one id), kind: then
 			       * rumor_core_store_get_answer(job, ...) */
 	RUMOR_CORE_REPLY,     /* job (the submit token), status, reason, id (NULL

@@ -870,7 +870,10 @@ void rumor_relay_request(struct rumor_relay *relay, rumor_peer_handle peer, uint
 		return;
 	struct record *rec = rumor_idmap_get(&relay->tracked, id);
 	if (!rec) {
-		if (is_known(relay, id))
+		/* Over the peer's cap a new record would be dropped below at
+		 * once: say so before the lookups and the allocation (a block
+		 * names up to 131066 ids, most of them past the cap). */
+		if (p->announced >= relay->cfg.max_announced_per_peer || is_known(relay, id))
 			return;
 		rec = record_new(relay, kind, id);
 		if (!rec)

@@ -11,7 +11,8 @@
  *                     STORE_PUT          -> rumor_store_put (held for the turn:
  *                                           one commit for the turn's writes)
  *                     STORE_HAS/GET      -> rumor_store_has_many / get, answered
- *                                           at once
+ *                                           at once; big lookups and block reads
+ *                                           on the store's reader thread
  *                     REPLY              -> the RPC submitter's callback
  *
  * Draining: every event only feeds the core and "kicks": a uv_check_t
@@ -189,7 +190,7 @@ static void verify_run(struct rumor_work *work, void *arg)
 {
 	struct rumor_node *node = arg;
 	struct verify_job *v = (struct verify_job *)work;
-	v->reason = rumor_item_verify(v->item, &node->network);
+	v->reason = rumor_item_verify_job(v->item, &node->network);
 }
 
 static void verify_done(struct rumor_work *work, void *arg)
@@ -291,8 +292,64 @@ static void do_put(struct rumor_node *node, const struct rumor_core_action *a)
 		node->put_hook(node->put_arg, a->item, a->source, a->source_peer);
 }
 
+/* A big STORE_HAS (one block's or inv's ids: up to 131,066 lookups, tens of
+ * milliseconds) runs on the store's reader thread; a small one (the item
+ * and inv checks of a loop turn) here, at once, so relaying an item never
+ * waits behind a big lookup or a block read. */
+struct has_job {
+	struct rumor_store_read read;
+	struct rumor_node *node;
+	uint64_t job;
+	uint8_t *ids;
+	uint8_t *found;
+};
+
+static void on_has_done(struct rumor_store_read *read, int status)
+{
+	struct has_job *h = read->data;
+	struct rumor_node *node = h->node;
+	if (status != 0 && status != RUMOR_STORE_ECLOSED)
+		log_error("cannot look items up: %s", rumor_store_strerror(status));
+	if (node->core && !node->closed_handles) {
+		rumor_core_store_has_answer(node->core, h->job, status == 0 ? 0 : -1,
+					    status == 0 ? h->found : NULL, now_us());
+		kick(node);
+	}
+	free(h->ids);
+	free(h->found);
+	free(h);
+}
+
+static int do_has_off_loop(struct rumor_node *node, const struct rumor_core_action *a)
+{
+	struct has_job *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -1;
+	h->ids = malloc((size_t)a->count * 32);
+	h->found = calloc(a->count, 1);
+	if (!h->ids || !h->found)
+		goto fail;
+	memcpy(h->ids, a->ids, (size_t)a->count * 32);
+	h->node = node;
+	h->job = a->job;
+	h->read.has_ids = h->ids;
+	h->read.has_count = a->count;
+	h->read.has_found = h->found;
+	h->read.cb = on_has_done;
+	h->read.data = h;
+	if (rumor_store_read(node->store, &h->read) == 0)
+		return 0;
+fail: /* no memory, or the read queue is full: look them up here */
+	free(h->ids);
+	free(h->found);
+	free(h);
+	return -1;
+}
+
 static void do_has(struct rumor_node *node, const struct rumor_core_action *a)
 {
+	if (node->store && a->count > RUMOR_CORE_HAS_SMALL && do_has_off_loop(node, a) == 0)
+		return;
 	int rc = RUMOR_STORE_ECLOSED;
 	const uint8_t **ids = malloc((size_t)(a->count ? a->count : 1) * sizeof(*ids));
 	uint8_t *found = calloc(a->count ? a->count : 1, 1);

@@ -1019,7 +1019,7 @@ static void node_drain(struct sim_world *w, uint32_t v)
 		case RUMOR_CORE_VERIFY: {
 			const char *reason = NULL;
 			if (w->cfg->verify_real)
-				reason = rumor_item_verify(act.item, &w->network);
+				reason = rumor_item_verify_job(act.item, &w->network);
 			w->verifications++;
 			if (!w->cfg->verify_delay_set) {
 				rumor_core_verified(node->core, act.job, reason, w->now);

@@ -17,8 +17,9 @@
  *   (has_many wraps its lookups in one read transaction).
  *
  *   rumor_store_read() --> read queue -->  reader thread: its own read
- *                          (mutex+cond)    connection; each read, then the
- *                                          caller's work (e.g. hex)
+ *                          (mutex+cond)    connection; each read (one row
+ *                                          then the caller's work, e.g.
+ *                                          hex; or a has-many lookup)
  *   async_cb(): runs each  <-- read done list <-- uv_async_send
  *   read's cb on the loop
  *
@@ -146,7 +147,7 @@ struct rumor_store {
 
 	/* reader thread: its own connection */
 	sqlite3 *xdb;
-	sqlite3_stmt *x_meta, *x_full;
+	sqlite3_stmt *x_meta, *x_full, *x_has, *x_begin, *x_end;
 	uv_thread_t reader;
 	int reader_started;
 	struct rumor_store_read *read_ready_head, *read_ready_tail; /* loop thread */
@@ -496,7 +497,10 @@ static int open_thread_reader_db(struct rumor_store *store, char *err, size_t er
 	if (rc != SQLITE_OK)
 		return open_fail(store->xdb, rc, path, "setting pragmas", err, errlen);
 	if ((rc = prepare(store->xdb, SQL_GET_META, &store->x_meta, path, err, errlen)) < 0 ||
-	    (rc = prepare(store->xdb, SQL_GET_FULL, &store->x_full, path, err, errlen)) < 0)
+	    (rc = prepare(store->xdb, SQL_GET_FULL, &store->x_full, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->xdb, SQL_HAS, &store->x_has, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->xdb, "BEGIN", &store->x_begin, path, err, errlen)) < 0 ||
+	    (rc = prepare(store->xdb, "COMMIT", &store->x_end, path, err, errlen)) < 0)
 		return rc;
 	return 0;
 }
@@ -505,7 +509,10 @@ static void close_databases(struct rumor_store *store)
 {
 	sqlite3_finalize(store->x_meta);
 	sqlite3_finalize(store->x_full);
-	store->x_meta = store->x_full = NULL;
+	sqlite3_finalize(store->x_has);
+	sqlite3_finalize(store->x_begin);
+	sqlite3_finalize(store->x_end);
+	store->x_meta = store->x_full = store->x_has = store->x_begin = store->x_end = NULL;
 	sqlite3_finalize(store->get_meta);
 	sqlite3_finalize(store->get_full);
 	sqlite3_finalize(store->has);
@@ -761,6 +768,10 @@ static int read_row(struct rumor_store *store, sqlite3 *db, sqlite3_stmt *st,
 		    const uint8_t id[RUMOR_ID_SIZE], struct rumor_store_item *out,
 		    int want_encoding);
 
+static int has_many_on(struct rumor_store *store, sqlite3 *db, sqlite3_stmt *st,
+		       sqlite3_stmt *begin, sqlite3_stmt *end, const uint8_t *const ptrs[],
+		       const uint8_t *flat, size_t n, uint8_t found[]);
+
 static void reader_main(void *arg)
 {
 	struct rumor_store *store = arg;
@@ -778,11 +789,17 @@ static void reader_main(void *arg)
 		read->next_ = NULL;
 		uv_mutex_unlock(&store->mutex);
 
-		sqlite3_stmt *st = read->want_encoding ? store->x_full : store->x_meta;
-		read->status_ = read_row(store, store->xdb, st, read->id, &read->item,
-					 read->want_encoding);
-		if (read->status_ == 0 && read->work)
-			read->work(read);
+		if (read->has_count) {
+			read->status_ = has_many_on(store, store->xdb, store->x_has, store->x_begin,
+						    store->x_end, NULL, read->has_ids,
+						    read->has_count, read->has_found);
+		} else {
+			sqlite3_stmt *st = read->want_encoding ? store->x_full : store->x_meta;
+			read->status_ = read_row(store, store->xdb, st, read->id, &read->item,
+						 read->want_encoding);
+			if (read->status_ == 0 && read->work)
+				read->work(read);
+		}
 
 		uv_mutex_lock(&store->mutex);
 		if (store->read_done_tail)
@@ -1275,24 +1292,27 @@ int rumor_store_has(struct rumor_store *store, const uint8_t id[RUMOR_ID_SIZE])
 	return rc == SQLITE_ROW;
 }
 
-int rumor_store_has_many(struct rumor_store *store, const uint8_t *const ids[], size_t n,
-			 uint8_t found[])
+/* Looks n ids up through db's has statement st, in one read transaction
+ * (begin/end of that connection): the ids are ptrs[i], or flat + 32 * i
+ * when ptrs is NULL. */
+static int has_many_on(struct rumor_store *store, sqlite3 *db, sqlite3_stmt *st,
+		       sqlite3_stmt *begin, sqlite3_stmt *end, const uint8_t *const ptrs[],
+		       const uint8_t *flat, size_t n, uint8_t found[])
 {
-	sqlite3_stmt *st = store->has;
 	int rc = SQLITE_OK;
 
-	if (!store->rdb)
-		return RUMOR_STORE_ECLOSED;
 	if (n == 0)
 		return 0;
 	/* A deferred BEGIN: the first lookup opens the read transaction, the
 	 * rest reuse its snapshot. */
-	if (step_once(store->read_begin) != SQLITE_OK) {
-		note_error(store, store->rdb);
+	if (step_once(begin) != SQLITE_OK) {
+		note_error(store, db);
 		return RUMOR_STORE_EIO;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (sqlite3_bind_blob(st, 1, ids[i], RUMOR_ID_SIZE, SQLITE_STATIC) != SQLITE_OK)
+		const uint8_t *id = ptrs ? ptrs[i] : flat + (size_t)RUMOR_ID_SIZE * i;
+
+		if (sqlite3_bind_blob(st, 1, id, RUMOR_ID_SIZE, SQLITE_STATIC) != SQLITE_OK)
 			goto fail;
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1301,18 +1321,29 @@ int rumor_store_has_many(struct rumor_store *store, const uint8_t *const ids[], 
 		sqlite3_reset(st);
 	}
 	sqlite3_clear_bindings(st);
-	if (step_once(store->read_end) != SQLITE_OK) {
-		note_error(store, store->rdb);
-		if (!sqlite3_get_autocommit(store->rdb))
-			sqlite3_exec(store->rdb, "ROLLBACK", NULL, NULL, NULL);
+	if (step_once(end) != SQLITE_OK) {
+		note_error(store, db);
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return RUMOR_STORE_EIO;
 	}
 	return 0;
 fail:
-	read_error(store, st);
-	if (!sqlite3_get_autocommit(store->rdb))
-		sqlite3_exec(store->rdb, "ROLLBACK", NULL, NULL, NULL);
+	note_error(store, db);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return RUMOR_STORE_EIO;
+}
+
+int rumor_store_has_many(struct rumor_store *store, const uint8_t *const ids[], size_t n,
+			 uint8_t found[])
+{
+	if (!store->rdb)
+		return RUMOR_STORE_ECLOSED;
+	return has_many_on(store, store->rdb, store->has, store->read_begin, store->read_end, ids,
+			   NULL, n, found);
 }
 
 int rumor_store_counts(struct rumor_store *store, uint64_t *tx, uint64_t *block)

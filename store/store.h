@@ -5,7 +5,8 @@
  *  - a read connection, used on the caller's (loop) thread for small
  *    lookups (metadata, presence, counts);
  *  - a read connection owned by a reader thread, for reads queued with
- *    rumor_store_read() (encodings up to 4 MiB, off the loop);
+ *    rumor_store_read() (encodings up to 4 MiB, and lookups of many ids,
+ *    off the loop);
  *  - a checkpoint connection owned by a checkpoint thread;
  *  - a write connection owned by one writer thread.  Writes are queued with
  *    rumor_store_put(); the writer takes everything queued so far (at most
@@ -186,6 +187,15 @@ struct rumor_store_read {
 	/* set by the caller */
 	uint8_t id[RUMOR_ID_SIZE];
 	int want_encoding;
+	/* Or, when has_count > 0, a lookup of has_count ids (has_ids, 32
+	 * bytes each, one after the other) in one read transaction, as
+	 * rumor_store_has_many: has_found[i] is set to 1 (stored) or 0 before
+	 * cb, status 0 or RUMOR_STORE_EIO; id, want_encoding, work and item
+	 * are not used.  Both arrays are the caller's and must stay alive
+	 * until cb runs. */
+	const uint8_t *has_ids;
+	size_t has_count;
+	uint8_t *has_found;
 	/* Optional: runs on the reader thread after a successful read (status
 	 * 0), before cb; it may replace item.encoding (e.g. by the answer text
 	 * built from it; it owns the buffer either way) and use data and

@@ -68,7 +68,7 @@ struct item {
 
 static struct rumor_network net;
 static struct item pool[POOL];
-static const char *pool_verdict[POOL]; /* rumor_item_verify() of each pool item */
+static const char *pool_verdict[POOL]; /* rumor_item_verify_job() of each pool item */
 static int pool_ready;
 
 struct job {
@@ -172,7 +172,7 @@ static void make_pool(void)
 	for (int i = 0; i < POOL; i++) {
 		struct rumor_item it;
 		CHECK(rumor_item_decode(&it, pool[i].bytes, pool[i].len) == NULL);
-		pool_verdict[i] = rumor_item_verify(&it, &net);
+		pool_verdict[i] = rumor_item_verify_job(&it, &net);
 		CHECK((pool_verdict[i] != NULL) == (i == 11));
 	}
 	pool_ready = 1;
@@ -335,13 +335,13 @@ static void record_job(struct node *n, const struct rumor_core_action *a)
 	}
 }
 
-/* rumor_item_verify(), from pool_verdict when the bytes are a pool item's. */
+/* rumor_item_verify_job(), from pool_verdict when the bytes are a pool item's. */
 static const char *verify(const struct rumor_item *item)
 {
 	for (int k = 0; k < POOL; k++)
 		if (item->size == pool[k].len && memcmp(item->encoding, pool[k].bytes, pool[k].len) == 0)
 			return pool_verdict[k];
-	return rumor_item_verify(item, &net);
+	return rumor_item_verify_job(item, &net);
 }
 
 static void answer(struct node *n, struct job *j, int variant)

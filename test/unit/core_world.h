@@ -72,6 +72,9 @@ struct w_node {
 	rumor_core_peer peer_of[W_NODES]; /* handle of the connection to node j */
 	int auto_verify, auto_store, auto_has, auto_get, auto_dial;
 	const char *bad_verify; /* auto_verify answers this reason (NULL: valid) */
+	int real_verify;        /* auto_verify runs rumor_item_verify_job instead */
+	uint32_t has_count[16]; /* the sizes of the first STORE_HAS queries */
+	uint8_t has_first[16][32]; /* and the first id of each */
 	struct w_job jobs[W_JOBS]; /* recorded when not auto */
 	size_t n_jobs;
 	struct w_reply replies[W_JOBS];
@@ -325,7 +328,11 @@ static int w_drain(struct world *w, int i)
 		case RUMOR_CORE_VERIFY:
 			n->verifies++;
 			if (n->auto_verify)
-				rumor_core_verified(n->core, a.job, n->bad_verify, w->now);
+				rumor_core_verified(n->core, a.job,
+						    n->real_verify
+							    ? rumor_item_verify_job(a.item, &w->net)
+							    : n->bad_verify,
+						    w->now);
 			else
 				w_record(n, &a);
 			break;
@@ -339,6 +346,10 @@ static int w_drain(struct world *w, int i)
 				w_record(n, &a);
 			break;
 		case RUMOR_CORE_STORE_HAS:
+			if (n->has_queries < 16 && a.count) {
+				n->has_count[n->has_queries] = a.count;
+				memcpy(n->has_first[n->has_queries], a.ids, 32);
+			}
 			n->has_queries++;
 			if (n->auto_has) {
 				uint8_t *found = calloc(a.count ? a.count : 1, 1);

@@ -927,6 +927,86 @@ static void test_block_verified_before_pool(void **state)
 	w_free(&w);
 }
 
+/* A block's tx ids (duplicates, Merkle root) are checked by its VERIFY job,
+ * off the loop thread, not when it arrives; a bad one is still rejected
+ * before it takes pool space.  A big block's store check is a query of its
+ * own, after the small ones. */
+static void test_block_ids_checked_by_verify(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	w.n[0].real_verify = 1;
+	rumor_core_peer p = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	uint8_t ids[3 * 32];
+	for (int i = 0; i < 3 * 32; i++)
+		ids[i] = (uint8_t)(i * 7 + 1);
+	size_t len;
+	uint8_t *blk = make_block(&w, 0, NULL, ids, 3, &len);
+	blk[len - 64 - 1] ^= 1; /* the last tx id (before the signature) */
+	struct rumor_item item;
+	assert_null(rumor_item_decode(&item, blk, len));
+	assert_null(rumor_item_check_header(&item, &w.net, T0));
+	assert_string_equal(rumor_item_check_ids(&item), "block Merkle root does not match its tx ids");
+	struct rumor_inv_entry e = {RUMOR_ITEM_BLOCK, {0}};
+	memcpy(e.id, item.id, 32);
+	send_msg(&w, 0, p, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_BLOCK;
+	m.u.block.item.ptr = blk;
+	m.u.block.item.len = (uint32_t)len;
+	rumor_core_on_message(w.n[0].core, p, &m, w.now, w.wall);
+	w_settle(&w);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(w.n[0].verifies, 1); /* through VERIFY, not refused at once */
+	assert_int_equal(st.invalid_received, 1);
+	assert_int_equal(st.orphan_blocks + st.pending_blocks, 0);
+	assert_int_equal(w.n[0].n_closes, 1);
+	assert_int_equal(w.n[0].closes[0].code, RUMOR_DISCONNECT_MISBEHAVIOUR);
+	assert_non_null(strstr(w.n[0].closes[0].reason, "Merkle root does not match"));
+	free(blk);
+
+	/* a valid block naming 2000 unknown transactions, and beside it an
+	 * inv of one unknown transaction from another peer */
+	enum { BIG = 2000 };
+	uint8_t *big_ids = malloc(BIG * 32);
+	assert_non_null(big_ids);
+	for (uint32_t i = 0; i < BIG; i++) {
+		memset(big_ids + 32 * i, 0x5a, 32);
+		memcpy(big_ids + 32 * i, &i, sizeof(i));
+	}
+	uint8_t *good = make_block(&w, 0, NULL, big_ids, BIG, &len);
+	rumor_core_peer q = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	rumor_core_peer r = fake_peer(&w, 0, 0x57, 7, 0, RUMOR_CORE_NO_TARGET, 11);
+	id_of(good, len, e.id);
+	send_msg(&w, 0, q, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	uint64_t before = w.n[0].has_queries;
+	assert_true(before + 2 <= 16);
+	m.u.block.item.ptr = good;
+	m.u.block.item.len = (uint32_t)len;
+	rumor_core_on_message(w.n[0].core, q, &m, w.now, w.wall);
+	struct rumor_inv_entry t = {RUMOR_ITEM_TX, {0}};
+	memset(t.id, 0xa5, 32);
+	send_msg(&w, 0, r, RUMOR_MSG_INV, &t, 1);
+	w_settle(&w);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.pending_blocks, 1);
+	assert_int_equal(w.n[0].has_queries, before + 2);
+	assert_int_equal(w.n[0].has_count[before], 1); /* the small one first */
+	assert_memory_equal(w.n[0].has_first[before], t.id, 32);
+	assert_int_equal(w.n[0].has_count[before + 1], BIG); /* the block's alone */
+	assert_memory_equal(w.n[0].has_first[before + 1], big_ids, 32);
+	free(good);
+	free(big_ids);
+	w_free(&w);
+}
+
 static void tweak_serve(struct rumor_core_config *cfg, int i)
 {
 	(void)i;
@@ -1421,6 +1501,7 @@ int main(void)
 		cmocka_unit_test(test_rpc_reserve),
 		cmocka_unit_test(test_serving_fair_across_peers),
 		cmocka_unit_test(test_block_verified_before_pool),
+		cmocka_unit_test(test_block_ids_checked_by_verify),
 		cmocka_unit_test(test_serving_fair_and_paced),
 		cmocka_unit_test(test_self_and_duplicate),
 		cmocka_unit_test(test_dial_backoff),

@@ -402,6 +402,13 @@ static void test_check_block_rules(void **state)
 	/* Merkle root: a tampered root or tx id. */
 	block[86] ^= 0x80;
 	assert_reason(validate(&item, block, len, &net, NOW), "block Merkle root does not match");
+	/* the two parts of step 2: the header passes, the ids do not, and the
+	 * VERIFY job's work names the ids before the signature */
+	assert_null(rumor_item_decode(&item, block, len));
+	assert_null(rumor_item_check_header(&item, &net, NOW));
+	assert_reason(rumor_item_check_ids(&item), "block Merkle root does not match");
+	assert_reason(rumor_item_verify_job(&item, &net), "block Merkle root does not match");
+	assert_reason(rumor_item_verify(&item, &net), "signature");
 	block[86] ^= 0x80;
 	block[122 + 31] ^= 0x01;
 	assert_reason(validate(&item, block, len, &net, NOW), "block Merkle root does not match");

@@ -1041,6 +1041,51 @@ static void test_read_async(void **state)
 	assert_int_equal(rumor_store_read(f->store, &missing.read), -EINVAL);
 }
 
+/* A lookup of many ids on the reader thread answers as has_many does. */
+static void test_read_has_many(void **state)
+{
+	struct fixture *f = *state;
+	struct test_put a, b;
+	struct test_read r;
+	enum { N = 3000 };
+	uint8_t *ids = malloc((size_t)N * RUMOR_ID_SIZE);
+	uint8_t *found = malloc(N);
+	uint8_t *again = malloc(N);
+	const uint8_t **ptrs = malloc(N * sizeof(*ptrs));
+
+	assert_true(ids && found && again && ptrs);
+	open_store(f);
+	fill_put(&a, 1, RUMOR_ITEM_TX, 150, "rpc", NULL);
+	fill_put(&b, 2, RUMOR_ITEM_TX, 150, "rpc", NULL);
+	put_ok(f, &a);
+	put_ok(f, &b);
+	run_loop(f);
+	for (int i = 0; i < N; i++) {
+		make_id(ids + (size_t)i * RUMOR_ID_SIZE, 1000 + i);
+		ptrs[i] = ids + (size_t)i * RUMOR_ID_SIZE;
+	}
+	memcpy(ids + 7 * RUMOR_ID_SIZE, a.put.id, RUMOR_ID_SIZE);
+	memcpy(ids + (size_t)(N - 1) * RUMOR_ID_SIZE, b.put.id, RUMOR_ID_SIZE);
+	memset(found, 0xff, N);
+	fill_read(&r, f, a.put.id, 1);
+	r.read.has_ids = ids;
+	r.read.has_count = N;
+	r.read.has_found = found;
+	assert_int_equal(rumor_store_read(f->store, &r.read), 0);
+	run_loop(f);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, 0);
+	assert_null(r.read.item.encoding); /* not a row read */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(found[i], i == 7 || i == N - 1);
+	assert_int_equal(rumor_store_has_many(f->store, ptrs, N, again), 0);
+	assert_memory_equal(found, again, N);
+	free(ids);
+	free(found);
+	free(again);
+	free(ptrs);
+}
+
 /* A 4 MiB encoding comes back whole through the reader thread. */
 static void test_read_large(void **state)
 {
@@ -1391,6 +1436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_path_is_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_has_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_queue_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_close, setup, teardown),
