@@ -84,6 +84,8 @@
 
 /* ---- types ---------------------------------------------------------- */
 
+#define RECENT_LOG 64 /* core->recent_log */
+
 struct core_peer {
 	rumor_core_peer handle;
 	void *data;
@@ -189,6 +191,7 @@ struct check {
 	struct inv_batch *inv;       /* CHECK_INV: owned */
 	struct rumor_held_block *hb; /* CHECK_BLOCK: owned */
 	int has_prev;                /* CHECK_BLOCK: ids[0] is the parent */
+	uint64_t recent_seq;         /* CHECK_BLOCK: core->recent_seq when made */
 	uint32_t n_ids;
 	uint8_t *ids; /* owned, n_ids * 32 */
 };
@@ -257,6 +260,10 @@ struct rumor_core {
 	struct rumor_itemcache cache;
 	struct rumor_blockpool pending_pool, orphan_pool;
 	struct rumor_idset recent; /* ids known to be stored */
+	/* the last RECENT_LOG ids added to recent, and how many were added:
+	 * a block's store answer is brought up to date from them */
+	uint64_t recent_seq;
+	uint8_t recent_log[RECENT_LOG][RUMOR_ID_SIZE];
 
 	size_t dyn_bytes; /* subs, waiters, pendings, checks, serve jobs, queries */
 
@@ -350,6 +357,13 @@ static int known_in_memory(const struct rumor_core *core, const uint8_t id[RUMOR
 	       rumor_idmap_get(&core->verifying_blocks, id) ||
 	       rumor_blockpool_has(&core->pending_pool, id) ||
 	       rumor_blockpool_has(&core->orphan_pool, id);
+}
+
+static void recent_add(struct rumor_core *core, const uint8_t id[RUMOR_ID_SIZE])
+{
+	rumor_idset_add(&core->recent, id, 0);
+	memcpy(core->recent_log[core->recent_seq % RECENT_LOG], id, RUMOR_ID_SIZE);
+	core->recent_seq++;
 }
 
 static int relay_is_known(void *ctx, const uint8_t id[RUMOR_ID_SIZE])
@@ -772,10 +786,13 @@ static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
 	rumor_held_block_free(hb);
 }
 
-/* Decides with what memory and the store said: found[i] for the check's
- * ids (NULL: nothing was asked). */
+/* Decides with what memory and the store said: found[i] for ids[i], the
+ * ids memory could not answer when the block came (its parent first when
+ * has_prev, then its transactions in block order); ids is taken (it
+ * becomes the list of missing transactions, compacted in place), both NULL
+ * when nothing was asked. */
 static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, int has_prev,
-			 const uint8_t *ids, uint32_t n_ids, const uint8_t *found)
+			 uint8_t *ids, uint32_t n_ids, const uint8_t *found, uint64_t since)
 {
 	const struct rumor_block *b = &hb->item.u.block;
 	int prev_stored = 1;
@@ -785,42 +802,64 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 			prev_stored = 1;
 	}
 	if (!prev_stored) {
+		free(ids);
 		/* Its parent first (ignored by the relay when already known). */
 		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_BLOCK, b->prev, core->now_us);
 		pool_add(core, &core->orphan_pool, hb);
 		return;
 	}
+	/* A transaction not among ids was stored when the block came; one
+	 * among them is stored if the store said so or it was stored since
+	 * (since: core->recent_seq when the block was checked).  When few
+	 * were stored since, only they are compared (a filter on two bytes
+	 * first), not each of up to 131,066 ids looked up in recent. */
+	uint64_t added = core->recent_seq - since;
+	int use_log = added <= RECENT_LOG;
+	uint8_t filter[65536 / 8];
+	if (use_log && added) {
+		memset(filter, 0, sizeof(filter));
+		for (uint64_t j = since; j < core->recent_seq; j++) {
+			const uint8_t *r = core->recent_log[j % RECENT_LOG];
+			unsigned key = (unsigned)r[0] << 8 | r[1];
+			filter[key >> 3] |= (uint8_t)(1u << (key & 7));
+		}
+	}
 	uint32_t missing = 0;
 	uint32_t k = has_prev ? 1 : 0;
-	uint8_t *miss = NULL;
-	for (uint32_t i = 0; i < b->tx_count; i++) {
+	for (uint32_t i = 0; i < b->tx_count && k < n_ids; i++) {
 		const uint8_t *tx = b->tx_ids + 32 * (size_t)i;
-		int stored = rumor_idset_has(&core->recent, tx);
-		if (!stored && found && k < n_ids && memcmp(ids + 32 * (size_t)k, tx, 32) == 0)
-			stored = found[k];
-		if (found && k < n_ids && memcmp(ids + 32 * (size_t)k, tx, 32) == 0)
-			k++;
-		if (stored)
+		if (memcmp(ids + 32 * (size_t)k, tx, 32) != 0)
 			continue;
-		if (!miss) {
-			miss = malloc((size_t)b->tx_count * 32);
-			if (!miss) {
-				core_log(core, RUMOR_CORE_LOG_ERROR,
-					 "relay: out of memory holding a block");
-				rumor_held_block_free(hb);
-				return;
-			}
+		int stored = found[k];
+		k++;
+		if (stored || added == 0) {
+			/* as the store said */
+		} else if (!use_log) {
+			stored = rumor_idset_has(&core->recent, tx);
+		} else {
+			unsigned key = (unsigned)tx[0] << 8 | tx[1];
+			if (filter[key >> 3] & (1u << (key & 7)))
+				for (uint64_t j = since; j < core->recent_seq && !stored; j++)
+					stored = memcmp(core->recent_log[j % RECENT_LOG], tx, 32) == 0;
 		}
-		memcpy(miss + 32 * (size_t)missing++, tx, 32);
+		if (!stored) /* missing <= k - 1: the compaction never overtakes */
+			memmove(ids + 32 * (size_t)missing++, tx, 32);
 	}
 	if (missing == 0) {
+		free(ids);
 		submit_block(core, hb);
 		return;
 	}
-	hb->missing = miss;
+	if (missing < n_ids / 2) { /* give back what is not needed */
+		uint8_t *shrunk = realloc(ids, (size_t)missing * 32);
+		if (shrunk)
+			ids = shrunk;
+	}
+	hb->missing = ids;
 	hb->n_missing = missing;
-	for (uint32_t i = 0; i < missing; i++)
-		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX, miss + 32 * (size_t)i,
+	/* Asked of the peer that sent the block, as far as its cap goes. */
+	for (uint32_t i = 0; i < missing && !rumor_relay_peer_full(core->relay, hb->from); i++)
+		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX, ids + 32 * (size_t)i,
 				    core->now_us);
 	pool_add(core, &core->pending_pool, hb);
 }
@@ -841,8 +880,10 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	const struct rumor_block *b = &hb->item.u.block;
 	hb->deadline_us = core->now_us + core->cfg.pool_timeout_us;
 	int need_prev = b->height > 0 && !rumor_idset_has(&core->recent, b->prev);
-	/* The ids memory cannot answer, gathered in one pass over the block
-	 * (131,066 of them at most: each lookup costs). */
+	/* The ids memory cannot answer, gathered in one pass over the block.
+	 * A big block's are all asked of the store (on the shell's reader
+	 * thread: core.h STORE_HAS) rather than looked up here one by one:
+	 * 131,066 lookups cost tens of milliseconds of the loop. */
 	uint8_t *ids = malloc(((size_t)b->tx_count + 1) * 32);
 	if (!ids) {
 		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
@@ -852,12 +893,17 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	uint32_t n = 0;
 	if (need_prev)
 		memcpy(ids + 32 * (size_t)n++, b->prev, 32);
-	for (uint32_t i = 0; i < b->tx_count; i++)
-		if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
-			memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i, 32);
+	if (b->tx_count > RUMOR_CORE_HAS_SMALL) {
+		memcpy(ids + 32 * (size_t)n, b->tx_ids, (size_t)b->tx_count * 32);
+		n += b->tx_count;
+	} else {
+		for (uint32_t i = 0; i < b->tx_count; i++)
+			if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
+				memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i, 32);
+	}
 	if (n == 0) {
 		free(ids);
-		block_decide(core, hb, 0, NULL, 0, NULL);
+		block_decide(core, hb, 0, NULL, 0, NULL, core->recent_seq);
 		return;
 	}
 	if (n < b->tx_count / 2) { /* give back what is not needed */
@@ -876,6 +922,7 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	c->type = CHECK_BLOCK;
 	c->hb = hb;
 	c->has_prev = need_prev;
+	c->recent_seq = core->recent_seq;
 	c->n_ids = n;
 	c->ids = ids;
 	check_push(core, c);
@@ -983,7 +1030,7 @@ static void item_accepted(struct rumor_core *core, struct sub *sub)
 		core->accepted_peer++;
 	else
 		core->accepted_rpc++;
-	rumor_idset_add(&core->recent, sub->item.id, 0);
+	recent_add(core, sub->item.id);
 	if (!core->shutting_down)
 		pools_on_stored(core, &sub->item);
 }
@@ -1346,7 +1393,7 @@ void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const 
 				item_valid(core, sub);
 			item_accepted(core, sub);
 		} else {
-			rumor_idset_add(&core->recent, sub->item.id, 0);
+			recent_add(core, sub->item.id);
 		}
 		sub->stored_status = status;
 		sub->state = SUB_WRITING_SYNC;
@@ -1364,7 +1411,7 @@ void rumor_core_stored(struct rumor_core *core, uint64_t job, int status, const 
 		item_accepted(core, sub);
 		finish(core, sub, RUMOR_SUBMIT_ACCEPTED, NULL);
 	} else if (status == 1) {
-		rumor_idset_add(&core->recent, sub->item.id, 0);
+		recent_add(core, sub->item.id);
 		if (!core->shutting_down)
 			pools_on_stored(core, &sub->item);
 		finish(core, sub, RUMOR_SUBMIT_KNOWN, NULL);
@@ -1418,10 +1465,10 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 		} else if (found[0] && sub->rpc_waiter) {
 			/* Found, but perhaps from a lazy commit not yet on
 			 * disk: a synced put (which finds it) comes first. */
-			rumor_idset_add(&core->recent, sub->item.id, 0);
+			recent_add(core, sub->item.id);
 			start_write(core, sub, 0);
 		} else if (found[0]) {
-			rumor_idset_add(&core->recent, sub->item.id, 0);
+			recent_add(core, sub->item.id);
 			finish(core, sub, RUMOR_SUBMIT_KNOWN, NULL);
 		} else if (sub->sig_ok) {
 			start_write(core, sub, !sub->unchecked); /* verified before its pool */
@@ -1439,7 +1486,7 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 				int f = found ? found[k] : 0;
 				k++;
 				if (f)
-					rumor_idset_add(&core->recent, b->entries[i].id, 0);
+					recent_add(core, b->entries[i].id);
 				else if (!found)
 					continue; /* the store could not say: not fetched */
 			}
@@ -1457,17 +1504,21 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 			rumor_held_block_free(hb);
 			return;
 		}
+		/* The check's ids go to block_decide (the missing list). */
+		uint8_t *ids = c->ids;
+		c->ids = NULL;
 		/* The store could not say: as not stored (it waits in a pool). */
 		if (!found) {
 			uint8_t *zeros = calloc(c->n_ids ? c->n_ids : 1, 1);
 			if (!zeros) {
+				free(ids);
 				rumor_held_block_free(hb);
 				return;
 			}
-			block_decide(core, hb, c->has_prev, c->ids, c->n_ids, zeros);
+			block_decide(core, hb, c->has_prev, ids, c->n_ids, zeros, c->recent_seq);
 			free(zeros);
 		} else {
-			block_decide(core, hb, c->has_prev, c->ids, c->n_ids, found);
+			block_decide(core, hb, c->has_prev, ids, c->n_ids, found, c->recent_seq);
 		}
 		return;
 	}

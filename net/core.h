@@ -99,7 +99,8 @@
  *
  * Ownership: the core copies what it keeps.  Action fields are borrowed:
  * msg, reason, ids, addr until the next call into the core; item (VERIFY,
- * STORE_PUT) until the answering event for that job.
+ * STORE_PUT) and a STORE_HAS's ids until the answering event for that job
+ * (or rumor_core_free).
  *
  * Errors: functions return 0 or a negative errno as documented.  A remote
  * party's misbehaviour is never an error return but a CLOSE action with a

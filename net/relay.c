@@ -1158,6 +1158,12 @@ void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, u
 		slot_freed(relay, p); /* what waited for it is asked at the next drain */
 }
 
+int rumor_relay_peer_full(const struct rumor_relay *relay, rumor_peer_handle peer)
+{
+	const struct peer *p = peer_usable(relay, peer);
+	return !p || p->announced >= relay->cfg.max_announced_per_peer;
+}
+
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE])
 {
 	return rumor_idmap_get(&relay->tracked, id) != NULL;

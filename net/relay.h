@@ -221,6 +221,12 @@ int rumor_relay_get_peer_stats(const struct rumor_relay *relay, rumor_peer_handl
  * the share.  An unknown peer is ignored. */
 void rumor_relay_peer_limit(struct rumor_relay *relay, rumor_peer_handle peer, uint32_t max);
 
+/* 1 when rumor_relay_request() to the peer would take no new id: it is
+ * unknown, being disconnected, or at its max_announced_per_peer (ids it
+ * already announced may still be asked again).  A block's 131,066 missing
+ * transactions stop being requested there instead of costing two lookups
+ * each. */
+int rumor_relay_peer_full(const struct rumor_relay *relay, rumor_peer_handle peer);
 /* 1 when the id is tracked (announced or asked for, not yet received). */
 int rumor_relay_is_tracked(const struct rumor_relay *relay, const uint8_t id[RUMOR_ID_SIZE]);
 /* Bytes the relay has allocated now. */

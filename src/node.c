@@ -300,7 +300,6 @@ struct has_job {
 	struct rumor_store_read read;
 	struct rumor_node *node;
 	uint64_t job;
-	uint8_t *ids;
 	uint8_t *found;
 };
 
@@ -315,7 +314,6 @@ static void on_has_done(struct rumor_store_read *read, int status)
 					    status == 0 ? h->found : NULL, now_us());
 		kick(node);
 	}
-	free(h->ids);
 	free(h->found);
 	free(h);
 }
@@ -325,14 +323,12 @@ static int do_has_off_loop(struct rumor_node *node, const struct rumor_core_acti
 	struct has_job *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -1;
-	h->ids = malloc((size_t)a->count * 32);
 	h->found = calloc(a->count, 1);
-	if (!h->ids || !h->found)
+	if (!h->found)
 		goto fail;
-	memcpy(h->ids, a->ids, (size_t)a->count * 32);
 	h->node = node;
 	h->job = a->job;
-	h->read.has_ids = h->ids;
+	h->read.has_ids = a->ids; /* the core keeps them until the answer (core.h) */
 	h->read.has_count = a->count;
 	h->read.has_found = h->found;
 	h->read.cb = on_has_done;
@@ -340,7 +336,6 @@ static int do_has_off_loop(struct rumor_node *node, const struct rumor_core_acti
 	if (rumor_store_read(node->store, &h->read) == 0)
 		return 0;
 fail: /* no memory, or the read queue is full: look them up here */
-	free(h->ids);
 	free(h->found);
 	free(h);
 	return -1;

@@ -14,6 +14,7 @@
 #include <errno.h>
 
 #include "crypto/sign.h"
+#define W_STORE 4096 /* a block of more than RUMOR_CORE_HAS_SMALL transactions */
 #include "test/unit/core_world.h"
 
 #define T0 1700000000u
@@ -1007,6 +1008,86 @@ static void test_block_ids_checked_by_verify(void **state)
 	w_free(&w);
 }
 
+/* A big block's store answer (its ids are not looked up in memory when it
+ * comes) is brought up to date with what was stored while it was asked:
+ * by the log of recent stores when few were, by a lookup of each id when
+ * more than that log holds were.  Either way the block does not wait for
+ * a transaction already stored, and completes with the rest. */
+static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
+{
+	static struct world w;
+	enum { NTX = RUMOR_CORE_HAS_SMALL + 76 };
+	w_init(&w, 1, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	uint8_t **tx = calloc(NTX, sizeof(*tx));
+	size_t *len = calloc(NTX, sizeof(*len));
+	uint8_t *ids = malloc((size_t)NTX * 32);
+	assert_true(tx && len && ids);
+	for (uint32_t i = 0; i < NTX; i++) {
+		tx[i] = make_tx(&w, seed + i, &len[i]);
+		id_of(tx[i], len[i], ids + 32 * (size_t)i);
+	}
+	size_t blen;
+	uint8_t *blk = make_block(&w, 0, NULL, ids, NTX, &blen);
+	uint8_t bid[32];
+	id_of(blk, blen, bid);
+	rumor_core_peer q = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	struct rumor_inv_entry e = {RUMOR_ITEM_BLOCK, {0}};
+	memcpy(e.id, bid, 32);
+	send_msg(&w, 0, q, RUMOR_MSG_INV, &e, 1);
+	w_settle(&w);
+	w.n[0].auto_has = 0;
+	struct rumor_msg m;
+	memset(&m, 0, sizeof(m));
+	m.type = RUMOR_MSG_BLOCK;
+	m.u.block.item.ptr = blk;
+	m.u.block.item.len = (uint32_t)blen;
+	rumor_core_on_message(w.n[0].core, q, &m, w.now, w.wall);
+	w_settle(&w);
+	/* the block's query: every transaction, none looked up in memory */
+	assert_int_equal(w.n[0].n_jobs, 1);
+	assert_int_equal(w.n[0].jobs[0].a.type, RUMOR_CORE_STORE_HAS);
+	assert_int_equal(w.n[0].jobs[0].count, NTX);
+	uint64_t query = w.n[0].jobs[0].a.job;
+	/* meanwhile some of its transactions are stored (RPC: no store check) */
+	for (uint32_t i = 0; i < meanwhile; i++)
+		rumor_core_submit(w.n[0].core, 1000 + i, tx[i], len[i], 0, w.now, w.wall);
+	w_settle(&w);
+	assert_int_equal(w.n[0].n_store, meanwhile);
+	/* the store answers from before they were */
+	uint8_t *none = calloc(NTX, 1);
+	assert_non_null(none);
+	rumor_core_store_has_answer(w.n[0].core, query, 0, none, w.now);
+	w.n[0].auto_has = 1;
+	w_settle(&w);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.pending_blocks, 1);
+	/* the rest come: the block completes and is stored */
+	for (uint32_t i = meanwhile; i < NTX; i++)
+		rumor_core_submit(w.n[0].core, 1000 + i, tx[i], len[i], 0, w.now, w.wall);
+	w_settle(&w);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.pending_blocks, 0);
+	assert_true(w_store_find(&w.n[0], bid) >= 0);
+	for (uint32_t i = 0; i < NTX; i++)
+		free(tx[i]);
+	free(tx);
+	free(len);
+	free(ids);
+	free(none);
+	free(blk);
+	w_free(&w);
+}
+
+static void test_big_block_stored_meanwhile(void **state)
+{
+	(void)state;
+	big_block_stored_meanwhile(3, 5000);  /* from the log of recent stores */
+	big_block_stored_meanwhile(70, 9000); /* more than it holds: each id looked up */
+}
+
 static void tweak_serve(struct rumor_core_config *cfg, int i)
 {
 	(void)i;
@@ -1502,6 +1583,7 @@ int main(void)
 		cmocka_unit_test(test_serving_fair_across_peers),
 		cmocka_unit_test(test_block_verified_before_pool),
 		cmocka_unit_test(test_block_ids_checked_by_verify),
+		cmocka_unit_test(test_big_block_stored_meanwhile),
 		cmocka_unit_test(test_serving_fair_and_paced),
 		cmocka_unit_test(test_self_and_duplicate),
 		cmocka_unit_test(test_dial_backoff),
