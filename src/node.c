@@ -186,6 +186,11 @@ static void rearm(struct rumor_node *node)
 
 /* ---- verification on the work pool ---------------------------------- */
 
+/* Items bigger than the largest transaction (blocks of a few thousand
+ * transaction ids and up, whose id checks and signature take milliseconds,
+ * up to ~60 ms for 4 MiB) are verified as bulk jobs. */
+#define VERIFY_BULK_BYTES RUMOR_TX_SIZE_MAX
+
 static void verify_run(struct rumor_work *work, void *arg)
 {
 	struct rumor_node *node = arg;
@@ -454,6 +459,9 @@ static void do_action(struct rumor_node *node, const struct rumor_core_action *a
 		}
 		v->job = a->job;
 		v->item = a->item;
+		/* a big block's checks (tens of ms) must not hold up the
+		 * transactions queued behind it (workpool.h "Bulk jobs") */
+		v->work.bulk = a->item->size > VERIFY_BULK_BYTES;
 		if (node->verify_tail)
 			node->verify_tail->next = &v->work;
 		else

@@ -7,10 +7,14 @@
  *   async_cb(): done() on each  <-- done list (mutex) <-- append, uv_async_send
  *
  * Invariants:
- *  - queue, queued, done list and stop are touched only under mutex;
+ *  - queue, queued, bulk queue, bulk_running, done list and stop are
+ *    touched only under mutex;
+ *  - bulk_running <= bulk_max: a thread takes a bulk job only when the
+ *    normal queue is empty and fewer than bulk_max run;
  *    pending only on the loop thread;
- *  - every submitted job is in exactly one of: queue, a thread's grab, the
- *    done list, until its done() runs; the pool never touches it after;
+ *  - every submitted job is in exactly one of: queue, bulk queue, a
+ *    thread's grab, the done list, until its done() runs; the pool never
+ *    touches it after;
  *  - the async handle is referenced exactly while pending > 0, so an idle
  *    pool does not keep the loop alive.
  */
@@ -30,6 +34,8 @@ struct rumor_workpool {
 	uv_cond_t cond;
 	struct rumor_work *queue_head, *queue_tail;
 	size_t queued;
+	struct rumor_work *bulk_head, *bulk_tail;
+	unsigned bulk_running, bulk_max;
 	struct rumor_work *done_head, *done_tail;
 	int stop;
 
@@ -47,33 +53,54 @@ static void append(struct rumor_work **head, struct rumor_work **tail, struct ru
 	*tail = last;
 }
 
+static int bulk_ready(const struct rumor_workpool *pool)
+{
+	return pool->bulk_head && pool->bulk_running < pool->bulk_max;
+}
+
 static void worker_main(void *arg)
 {
 	struct rumor_workpool *pool = arg;
 
 	uv_mutex_lock(&pool->mutex);
 	for (;;) {
-		while (!pool->queue_head && !pool->stop)
+		while (!pool->queue_head && !bulk_ready(pool) && !pool->stop)
 			uv_cond_wait(&pool->cond, &pool->mutex);
-		if (!pool->queue_head)
+		struct rumor_work *first, *last;
+		int bulk = 0;
+		if (pool->queue_head) {
+			size_t grab = (pool->queued + pool->n_threads - 1) / pool->n_threads;
+			if (grab > RUMOR_WORKPOOL_GRAB_MAX)
+				grab = RUMOR_WORKPOOL_GRAB_MAX;
+			first = last = pool->queue_head;
+			for (size_t i = 1; i < grab; i++)
+				last = last->next;
+			pool->queue_head = last->next;
+			if (!pool->queue_head)
+				pool->queue_tail = NULL;
+			pool->queued -= grab;
+		} else if (bulk_ready(pool)) {
+			first = last = pool->bulk_head;
+			pool->bulk_head = first->next;
+			if (!pool->bulk_head)
+				pool->bulk_tail = NULL;
+			pool->bulk_running++;
+			bulk = 1;
+		} else {
 			break; /* stopping: close() runs only with nothing queued */
-		size_t grab = (pool->queued + pool->n_threads - 1) / pool->n_threads;
-		if (grab > RUMOR_WORKPOOL_GRAB_MAX)
-			grab = RUMOR_WORKPOOL_GRAB_MAX;
-		struct rumor_work *first = pool->queue_head, *last = first;
-		for (size_t i = 1; i < grab; i++)
-			last = last->next;
-		pool->queue_head = last->next;
-		if (!pool->queue_head)
-			pool->queue_tail = NULL;
+		}
 		last->next = NULL;
-		pool->queued -= grab;
 		uv_mutex_unlock(&pool->mutex);
 
 		for (struct rumor_work *w = first; w; w = w->next)
 			pool->run(w, pool->arg);
 
 		uv_mutex_lock(&pool->mutex);
+		if (bulk) {
+			pool->bulk_running--;
+			if (pool->bulk_head) /* a waiting thread may take the next */
+				uv_cond_signal(&pool->cond);
+		}
 		append(&pool->done_head, &pool->done_tail, first, last);
 		uv_async_send(&pool->async);
 	}
@@ -130,6 +157,7 @@ int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned th
 	pool->done = done;
 	pool->arg = arg;
 	pool->n_threads = threads;
+	pool->bulk_max = threads > 1 ? threads - 1 : 1;
 
 	unsigned started = 0;
 	int rc = uv_mutex_init(&pool->mutex);
@@ -165,19 +193,34 @@ void rumor_workpool_submit_list(struct rumor_workpool *pool, struct rumor_work *
 {
 	if (n == 0)
 		return;
-	struct rumor_work *last = first;
-	first->cancelled = 0;
-	for (size_t i = 1; i < n; i++) {
-		last = last->next;
-		last->cancelled = 0;
+	/* split into the two queues, keeping the order within each */
+	struct rumor_work *nh = NULL, *nt = NULL, *bh = NULL, *bt = NULL;
+	size_t n_normal = 0;
+	struct rumor_work *w = first;
+	for (size_t i = 0; i < n; i++) {
+		assert(w);
+		struct rumor_work *next = w->next;
+		w->cancelled = 0;
+		w->next = NULL;
+		if (w->bulk) {
+			append(&bh, &bt, w, w);
+		} else {
+			append(&nh, &nt, w, w);
+			n_normal++;
+		}
+		w = next;
 	}
-	assert(last && !last->next);
+	assert(!w);
 	if (pool->pending == 0)
 		uv_ref((uv_handle_t *)&pool->async);
 	pool->pending += n;
 	uv_mutex_lock(&pool->mutex);
-	append(&pool->queue_head, &pool->queue_tail, first, last);
-	pool->queued += n;
+	if (nh) {
+		append(&pool->queue_head, &pool->queue_tail, nh, nt);
+		pool->queued += n_normal;
+	}
+	if (bh)
+		append(&pool->bulk_head, &pool->bulk_tail, bh, bt);
 	if (n == 1)
 		uv_cond_signal(&pool->cond);
 	else
@@ -205,7 +248,12 @@ void rumor_workpool_cancel(struct rumor_workpool *pool)
 {
 	uv_mutex_lock(&pool->mutex);
 	struct rumor_work *list = pool->queue_head;
+	if (list)
+		pool->queue_tail->next = pool->bulk_head;
+	else
+		list = pool->bulk_head;
 	pool->queue_head = pool->queue_tail = NULL;
+	pool->bulk_head = pool->bulk_tail = NULL;
 	pool->queued = 0;
 	uv_mutex_unlock(&pool->mutex);
 	for (struct rumor_work *w = list; w; w = w->next)

@@ -22,6 +22,14 @@
  * round trips), small ones near its end so that the threads finish
  * together.
  *
+ * Bulk jobs (work->bulk set before submit: a 4 MiB block's checks take
+ * tens of milliseconds, a transaction's tens of microseconds) wait in a
+ * queue of their own: a thread takes one only when no other job is
+ * queued, one at a time, and at most threads - 1 of them run at once (1
+ * with one thread), so a burst of big jobs never holds up the small ones
+ * queued behind it for longer than one small job's wait for a free
+ * thread.
+ *
  * Threads: the loop thread calls every function here; run() must not touch
  * loop-thread state.
  */
@@ -37,6 +45,7 @@
 struct rumor_work {
 	struct rumor_work *next; /* owned by the pool from submit to done */
 	int cancelled;
+	int bulk; /* set by the caller: a long job (see above) */
 };
 
 typedef void (*rumor_work_fn)(struct rumor_work *work, void *arg);

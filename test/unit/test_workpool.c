@@ -189,6 +189,72 @@ static void test_cancel_takes_back_jobs_not_started(void **state)
 }
 
 /* The node closes the pool from the done() of its last job. */
+static void on_tick(uv_timer_t *t)
+{
+	(void)t; /* only wakes the loop, so the test's bound is checked */
+}
+
+/* Bulk jobs: with two threads one runs at most one bulk job, and the other
+ * thread runs the normal jobs queued behind it; cancel takes bulk jobs
+ * back too. */
+static void test_bulk_jobs_leave_a_thread(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	uv_timer_t tick;
+	uv_timer_init(&loop, &tick);
+	uv_timer_start(&tick, on_tick, 50, 50);
+	uv_unref((uv_handle_t *)&tick);
+	struct ctx c;
+	ctx_init(&c);
+	enum { N = 22 };
+	struct job jobs[N];
+	memset(jobs, 0, sizeof(jobs));
+	assert_int_equal(rumor_workpool_new(&c.pool, &loop, 2, run_job, done_job, &c), 0);
+	for (int i = 0; i < N; i++)
+		jobs[i].index = i;
+	/* bulk job 0 holds a thread; bulk job 1 and 20 normal ones follow, in
+	 * one list */
+	c.gate_index = 0;
+	jobs[0].work.bulk = jobs[1].work.bulk = 1;
+	rumor_workpool_submit(c.pool, &jobs[0].work);
+	uv_sem_wait(&c.gate_entered);
+	for (int i = 1; i < 21; i++)
+		jobs[i].work.next = &jobs[i + 1].work;
+	jobs[21].work.next = NULL;
+	rumor_workpool_submit_list(c.pool, &jobs[1].work, 21);
+	uint64_t start = uv_now(&loop);
+	while (c.done_total < 20 && uv_now(&loop) - start < 60000)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(c.done_total, 20); /* the normal ones, bulk 0 still held */
+	for (int i = 2; i < N; i++)
+		assert_int_equal(jobs[i].dones, 1);
+	assert_int_equal(jobs[0].dones, 0);
+	assert_int_equal(jobs[1].runs, 0); /* one bulk job at a time with 2 threads */
+	/* cancel: bulk job 1 comes back */
+	rumor_workpool_cancel(c.pool);
+	assert_int_equal(jobs[1].dones, 1);
+	assert_int_equal(jobs[1].cancelled_seen, 1);
+	assert_int_equal(rumor_workpool_pending(c.pool), 1);
+	uv_sem_post(&c.gate_open);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(jobs[0].runs, 1);
+	assert_int_equal(jobs[0].dones, 1);
+	/* a bulk job that finds no normal job runs (one thread: at once) */
+	c.gate_index = -1;
+	jobs[1].work.bulk = 1;
+	rumor_workpool_submit(c.pool, &jobs[1].work);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(jobs[1].runs, 1);
+	assert_int_equal(jobs[1].dones, 2);
+	rumor_workpool_close(c.pool);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	ctx_free(&c);
+}
+
 static void test_close_from_last_done(void **state)
 {
 	(void)state;
@@ -233,6 +299,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_job_runs_and_is_done_once),
 		cmocka_unit_test(test_cancel_takes_back_jobs_not_started),
+		cmocka_unit_test(test_bulk_jobs_leave_a_thread),
 		cmocka_unit_test(test_close_from_last_done),
 		cmocka_unit_test(test_bad_arguments),
 	};
