@@ -12,18 +12,82 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 void rumor_held_block_free(struct rumor_held_block *hb)
 {
 	if (!hb)
 		return;
 	free(hb->bytes);
 	free(hb->missing);
+	free(hb->index);
+	free(hb->got);
 	free(hb);
 }
 
 size_t rumor_held_block_memory(const struct rumor_held_block *hb)
 {
-	return sizeof(*hb) + hb->len + (size_t)hb->n_missing * 32;
+	size_t n = sizeof(*hb) + hb->len + (size_t)hb->n_missing * 32;
+	if (hb->index)
+		n += ((size_t)hb->index_mask + 1) * sizeof(*hb->index) + hb->n_missing;
+	return n;
+}
+
+uint64_t rumor_held_block_hash(const uint8_t key[16], const uint8_t id[RUMOR_ID_SIZE])
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	crypto_shorthash(h, id, RUMOR_ID_SIZE, key);
+	memcpy(&v, h, sizeof(v));
+	return v;
+}
+
+int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16])
+{
+	size_t size = 16;
+	while (size < 2 * (size_t)hb->n_missing) /* load <= 1/2 */
+		size *= 2;
+	uint32_t *slots = calloc(size, sizeof(*slots));
+	uint8_t *got = calloc(hb->n_missing ? hb->n_missing : 1, 1);
+	if (!slots || !got) {
+		free(slots);
+		free(got);
+		return -ENOMEM;
+	}
+	for (uint32_t p = 0; p < hb->n_missing; p++) {
+		size_t i = (size_t)rumor_held_block_hash(key, hb->missing + 32 * (size_t)p) &
+			   (size - 1);
+		while (slots[i])
+			i = (i + 1) & (size - 1);
+		slots[i] = p + 1;
+	}
+	free(hb->index);
+	free(hb->got);
+	hb->index = slots;
+	hb->index_mask = (uint32_t)(size - 1);
+	hb->got = got;
+	hb->n_left = hb->n_missing;
+	return 0;
+}
+
+int rumor_held_block_got(struct rumor_held_block *hb, const uint8_t id[RUMOR_ID_SIZE],
+			 uint64_t h)
+{
+	if (!hb->index)
+		return 0;
+	for (uint32_t i = (uint32_t)h & hb->index_mask; hb->index[i];
+	     i = (i + 1) & hb->index_mask) {
+		uint32_t p = hb->index[i] - 1;
+		if (memcmp(hb->missing + 32 * (size_t)p, id, RUMOR_ID_SIZE) == 0) {
+			if (hb->got[p])
+				return 0;
+			hb->got[p] = 1;
+			hb->n_left--;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 void rumor_blockpool_init(struct rumor_blockpool *pool, const char *name, uint32_t max_blocks,

@@ -30,10 +30,30 @@ struct rumor_held_block {
 	uint32_t from;        /* peer handle it came from */
 	uint8_t from_id[32];  /* that peer's node id */
 	uint64_t deadline_us; /* dropped when now_us reaches it */
-	uint8_t *missing;     /* pending pool: ids (32 bytes each) still missing */
+	uint8_t *missing;     /* pending pool: ids (32 bytes each) it lacked */
 	uint32_t n_missing;
+	/* pending pool: missing's index (rumor_held_block_index): slot ->
+	 * position + 1 (0: empty), and which of them were stored since */
+	uint32_t *index;
+	uint32_t index_mask;
+	uint8_t *got;
+	uint32_t n_left;      /* missing ones not yet got */
 	int sig_ok;           /* its signature was verified before it waited */
 };
+
+/* A keyed hash of an id for the index below (SipHash with key: ids are
+ * chosen by a remote peer, which must not be able to make them collide). */
+uint64_t rumor_held_block_hash(const uint8_t key[16], const uint8_t id[RUMOR_ID_SIZE]);
+/* Indexes hb->missing (n_missing distinct ids) by rumor_held_block_hash
+ * with key, all not got (n_left = n_missing): so that each stored
+ * transaction costs one probe per waiting block instead of a scan of its
+ * up to 131,066 missing ids.  Returns 0 or -ENOMEM. */
+int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16]);
+/* Marks id (h: its rumor_held_block_hash with the index's key) as got.
+ * Returns 1 when it was missing and not yet got (n_left went down), else
+ * 0. */
+int rumor_held_block_got(struct rumor_held_block *hb, const uint8_t id[RUMOR_ID_SIZE],
+			 uint64_t h);
 
 struct rumor_blockpool {
 	struct rumor_held_block **blocks; /* arrival order */

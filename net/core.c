@@ -259,6 +259,7 @@ struct rumor_core {
 
 	struct rumor_itemcache cache;
 	struct rumor_blockpool pending_pool, orphan_pool;
+	uint8_t pool_key[16];      /* held blocks' missing-id index */
 	struct rumor_idset recent; /* ids known to be stored */
 	/* the last RECENT_LOG ids added to recent, and how many were added:
 	 * a block's store answer is brought up to date from them */
@@ -857,6 +858,11 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 	}
 	hb->missing = ids;
 	hb->n_missing = missing;
+	if (rumor_held_block_index(hb, core->pool_key) != 0) {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory holding a block");
+		rumor_held_block_free(hb);
+		return;
+	}
 	/* Asked of the peer that sent the block, as far as its cap goes. */
 	for (uint32_t i = 0; i < missing && !rumor_relay_peer_full(core->relay, hb->from); i++)
 		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX, ids + 32 * (size_t)i,
@@ -932,18 +938,15 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 static void pools_on_stored(struct rumor_core *core, const struct rumor_item *item)
 {
 	if (item->kind == RUMOR_ITEM_TX) {
+		if (core->pending_pool.count == 0)
+			return;
+		/* one probe per waiting block (blockpool.h index) */
+		uint64_t h = rumor_held_block_hash(core->pool_key, item->id);
 		uint32_t i = 0;
 		while (i < core->pending_pool.count) {
 			struct rumor_held_block *hb = core->pending_pool.blocks[i];
-			for (uint32_t k = 0; k < hb->n_missing; k++) {
-				if (memcmp(hb->missing + 32 * (size_t)k, item->id, 32) == 0) {
-					memcpy(hb->missing + 32 * (size_t)k,
-					       hb->missing + 32 * (size_t)(hb->n_missing - 1), 32);
-					hb->n_missing--;
-					break;
-				}
-			}
-			if (hb->n_missing == 0)
+			rumor_held_block_got(hb, item->id, h);
+			if (hb->n_left == 0)
 				submit_block(core, rumor_blockpool_take(&core->pending_pool, i));
 			else
 				i++;
@@ -2674,6 +2677,10 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	rumor_rng_bytes(&core->rng, k_cache, 16);
 	rumor_rng_bytes(&core->rng, k_recent, 16);
 	rumor_rng_bytes(&core->rng, k_blocks, 16);
+	/* derived, so that the random stream (and every seed's replay) stays
+	 * as it was */
+	for (int i = 0; i < 16; i++)
+		core->pool_key[i] = (uint8_t)(k_blocks[i] ^ 0xa5);
 
 	struct rumor_relay_config rc = cfg->relay;
 	memcpy(rc.hash_key, k_relay, 16);

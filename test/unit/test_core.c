@@ -14,6 +14,7 @@
 #include <errno.h>
 
 #include "crypto/sign.h"
+#include "net/blockpool.h"
 #define W_STORE 4096 /* a block of more than RUMOR_CORE_HAS_SMALL transactions */
 #include "test/unit/core_world.h"
 
@@ -1088,6 +1089,40 @@ static void test_big_block_stored_meanwhile(void **state)
 	big_block_stored_meanwhile(70, 9000); /* more than it holds: each id looked up */
 }
 
+/* The index of a held block's missing ids: each is got once, an id it
+ * does not miss never, and n_left counts down to 0. */
+static void test_held_block_index(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	struct rumor_held_block *hb = calloc(1, sizeof(*hb));
+	assert_non_null(hb);
+	hb->missing = malloc((size_t)N * 32);
+	assert_non_null(hb->missing);
+	for (uint32_t i = 0; i < N; i++) {
+		memset(hb->missing + 32 * (size_t)i, 0, 32); /* alike but for 4 bytes */
+		memcpy(hb->missing + 32 * (size_t)i + 28, &i, 4);
+	}
+	hb->n_missing = N;
+	uint8_t key[16] = {1, 2, 3};
+	assert_int_equal(rumor_held_block_index(hb, key), 0);
+	assert_int_equal(hb->n_left, N);
+	assert_true(rumor_held_block_memory(hb) > (size_t)N * 32 + 2 * N * sizeof(uint32_t));
+	uint8_t other[32];
+	memset(other, 0, 32);
+	uint32_t big = N + 5;
+	memcpy(other + 28, &big, 4);
+	assert_int_equal(rumor_held_block_got(hb, other, rumor_held_block_hash(key, other)), 0);
+	for (uint32_t i = N; i-- > 0;) {
+		const uint8_t *id = hb->missing + 32 * (size_t)i;
+		uint64_t h = rumor_held_block_hash(key, id);
+		assert_int_equal(rumor_held_block_got(hb, id, h), 1);
+		assert_int_equal(rumor_held_block_got(hb, id, h), 0); /* once */
+		assert_int_equal(hb->n_left, i);
+	}
+	rumor_held_block_free(hb);
+}
+
 static void tweak_serve(struct rumor_core_config *cfg, int i)
 {
 	(void)i;
@@ -1584,6 +1619,7 @@ int main(void)
 		cmocka_unit_test(test_block_verified_before_pool),
 		cmocka_unit_test(test_block_ids_checked_by_verify),
 		cmocka_unit_test(test_big_block_stored_meanwhile),
+		cmocka_unit_test(test_held_block_index),
 		cmocka_unit_test(test_serving_fair_and_paced),
 		cmocka_unit_test(test_self_and_duplicate),
 		cmocka_unit_test(test_dial_backoff),
