@@ -2681,8 +2681,9 @@ void rumor_core_config_default(struct rumor_core_config *cfg)
 	 * is two full blocks (or some 30 000 transactions of 250 bytes) a
 	 * second, above what a node accepts; the burst of 32 MiB (eight full
 	 * blocks) serves a peer that asks for several blocks at once (a parent
-	 * chain) without a wait, and past it a block waits at most 0.5 s,
-	 * well inside the requester's 2 s request timeout. */
+	 * chain) without a wait; past it each full block is served 0.5 s
+	 * after the one before, so a few more still arrive inside the
+	 * requester's 2 s request timeout. */
 	cfg->serve_rate = RUMOR_CORE_SERVE_RATE_DEFAULT;
 	cfg->serve_burst = RUMOR_CORE_SERVE_BURST_DEFAULT;
 }
