@@ -106,7 +106,7 @@ static const struct option_spec options[] = {
 	{"peerserverate", OPT_PEERSERVERATE, 1, 1,
 	 "BYTES  item bytes served to one peer per second (getdata); over it, its requests wait (default 8388608; 1048576-1099511627776)"},
 	{"peerserveburst", OPT_PEERSERVEBURST, 1, 1,
-	 "BYTES  ... served at once before that rate applies (default 33554432; 4194304-1099511627776)"},
+	 "BYTES  item bytes served to one peer at once before --peerserverate applies (default 33554432; 4194304-1099511627776)"},
 	{"help", OPT_HELP, 0, 0, "              show this help"},
 	{"version", OPT_VERSION, 0, 0, "           show the version"},
 };
