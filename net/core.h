@@ -96,6 +96,18 @@
  *    rumor_core_peer_output() as it drains.  A peer with getdata waiting
  *    whose queue stays over the window for serve_stall_us is closed
  *    (RUMOR_DISCONNECT_TIMEOUT: it does not read what it asked for).
+ *    An id named more than once in one getdata is served once (the copies
+ *    are skipped and counted: getdata_duplicates).
+ *  - Serving budget: a token bucket per peer (serve_rate bytes per second,
+ *    burst serve_burst) is charged with the bytes of each item served to
+ *    it.  While it is in debt, the peer's remaining getdata entries wait
+ *    (nothing is dropped; other peers are served meanwhile): expiry()
+ *    falls due when the debt is repaid and handle_expiry() lets serving
+ *    go on.  An item is served whenever the bucket is not in debt, so one
+ *    larger than the burst is served too and then waited for.  Waiting
+ *    for the budget is not waiting for the output queue: it does not
+ *    count towards serve_stall_us, and it is not misbehaviour (the node
+ *    decides the pace; the peer cannot make it cost more).
  *
  * Ownership: the core copies what it keeps.  Action fields are borrowed:
  * msg, reason, ids, addr until the next call into the core; item (VERIFY,
@@ -130,6 +142,11 @@ typedef uint32_t rumor_core_target; /* a dial target */
  * --maxinbound); rumord gives the core max_peers = inbound + targets_max,
  * so every peer the options allow is one the core takes. */
 #define RUMOR_CORE_INBOUND_MAX 1024u
+/* The serving budget's defaults (rumor_core_config_default; rumord's
+ * --peerserverate and --peerserveburst start from them).  Why these
+ * figures: net/core.c, rumor_core_config_default. */
+#define RUMOR_CORE_SERVE_RATE_DEFAULT (UINT64_C(8) << 20)
+#define RUMOR_CORE_SERVE_BURST_DEFAULT (UINT64_C(32) << 20)
 
 /* Outcome of a submission (REPLY.status). */
 enum rumor_submit_status {
@@ -188,6 +205,9 @@ struct rumor_core_config {
 	size_t serve_window_bytes;    /* default 4 MiB */
 	uint32_t serve_turn_max;      /* store reads for getdata per event; default 64 */
 	uint64_t serve_stall_us;      /* default 120 s */
+	uint64_t serve_rate;          /* item bytes served to one peer per second;
+				       * default 8 MiB (1 to RUMOR_BUCKET_MAX) */
+	uint64_t serve_burst;         /* default 32 MiB (1 to RUMOR_BUCKET_MAX) */
 	/* Log lines (no trailing newline), borrowed for the call.  May be NULL. */
 	void (*log)(void *ctx, enum rumor_core_log_level level, const char *line);
 	void *log_ctx;
@@ -414,6 +434,8 @@ struct rumor_core_stats {
 	uint64_t throttle_closes; /* peers closed for persistent abuse of it */
 	uint64_t serve_blocked;   /* getdata serving found a peer's output full */
 	uint64_t serve_stall_closes;
+	uint64_t serve_budget_waits; /* serving a peer waited for its serving budget */
+	uint64_t getdata_duplicates; /* getdata entries skipped: id named twice in one */
 	uint32_t peers_held;      /* peers not asked for more (pipeline share) */
 	struct rumor_relay_stats relay;
 };
@@ -439,6 +461,9 @@ struct rumor_core_peer_budget {
 	int held;                /* no more getdata to it (pipeline share) */
 	uint32_t serve_queued;   /* its getdata entries waiting to be served */
 	uint64_t output_queued;  /* its output queue as the core counts it */
+	int64_t serve_tokens;    /* serving budget level, bytes (negative: debt) */
+	int serve_waiting;       /* its getdata entries wait for the serving budget */
+	uint64_t serve_waits;    /* times they did */
 };
 int rumor_core_peer_budget(struct rumor_core *core, rumor_core_peer peer,
 			   struct rumor_core_peer_budget *out);

@@ -814,6 +814,8 @@ int rumor_node_start(struct rumor_node **out, uv_loop_t *loop, const struct rumo
 	 * ones (at most RUMOR_CORE_INBOUND_MAX) and one per dial target. */
 	cc.max_peers = cfg->max_inbound + cc.targets_max;
 	cc.relay.poisson_delay = cfg->inv_poisson;
+	cc.serve_rate = cfg->peer_serve_rate;
+	cc.serve_burst = cfg->peer_serve_burst;
 	cc.log = core_log;
 	cc.log_ctx = node;
 	cc.peer_item = core_peer_item;

@@ -175,6 +175,14 @@ static void relay(struct rumor_metrics_text *t, struct rumor_node *node)
 			     "Peers disconnected for staying over their message budget.");
 	rumor_metrics_sample_u64(t, "rumor_peer_budget_disconnects_total", rs.throttle_closes,
 				 NULL);
+	rumor_metrics_family(t, "rumor_peer_serve_budget_waits_total", "counter",
+			     "Times getdata serving to a peer waited for its serving budget.");
+	rumor_metrics_sample_u64(t, "rumor_peer_serve_budget_waits_total", rs.serve_budget_waits,
+				 NULL);
+	rumor_metrics_family(t, "rumor_getdata_duplicates_total", "counter",
+			     "getdata entries skipped: the id was named earlier in the same message.");
+	rumor_metrics_sample_u64(t, "rumor_getdata_duplicates_total", rs.getdata_duplicates,
+				 NULL);
 	rumor_metrics_family(t, "rumor_relay_ids_tracked", "gauge",
 			     "Ids announced by peers and not yet received.");
 	rumor_metrics_sample_u64(t, "rumor_relay_ids_tracked", rs.relay.ids_tracked, NULL);

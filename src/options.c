@@ -20,6 +20,7 @@
 #include "crypto/hex.h"
 #include "crypto/sign.h"
 #include "net/core.h"
+#include "net/ratelimit.h"
 
 enum option_id {
 	OPT_DATADIR = 1,
@@ -47,6 +48,8 @@ enum option_id {
 	OPT_LOGFILE,
 	OPT_METRICSBIND,
 	OPT_RPCALLOWREMOTE,
+	OPT_PEERSERVERATE,
+	OPT_PEERSERVEBURST,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -100,6 +103,10 @@ static const struct option_spec options[] = {
 	 "HOST:PORT  serve GET /metrics (Prometheus) and /health here (default: off)"},
 	{"rpcallowremote", OPT_RPCALLOWREMOTE, 2, 1,
 	 "     allow a non-loopback --rpcbind: HTTP Basic auth without TLS (default: off)"},
+	{"peerserverate", OPT_PEERSERVERATE, 1, 1,
+	 "BYTES  item bytes served to one peer per second (getdata); over it, its requests wait (default 8388608; 1048576-1099511627776)"},
+	{"peerserveburst", OPT_PEERSERVEBURST, 1, 1,
+	 "BYTES  item bytes served to one peer at once before --peerserverate applies (default 33554432; 4194304-1099511627776)"},
 	{"help", OPT_HELP, 0, 0, "              show this help"},
 	{"version", OPT_VERSION, 0, 0, "           show the version"},
 };
@@ -124,6 +131,8 @@ void rumor_config_defaults(struct rumor_config *cfg)
 	cfg->max_handshakes = 16;
 	cfg->max_handshakes_per_netgroup = 4;
 	cfg->inv_flush_ms = 5;
+	cfg->peer_serve_rate = RUMOR_CORE_SERVE_RATE_DEFAULT;
+	cfg->peer_serve_burst = RUMOR_CORE_SERVE_BURST_DEFAULT;
 }
 
 int rumor_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
@@ -372,6 +381,21 @@ static const char *apply(struct rumor_config *cfg, const struct option_spec *opt
 			cfg->rpc_allow_remote = 0;
 		else
 			return "rpcallowremote takes no value (or 1/0 in the config file)";
+		return NULL;
+	case OPT_PEERSERVERATE:
+		/* Below 1 MiB/s a full block past the burst would wait over 4 s,
+		 * twice an honest requester's 2 s request timeout. */
+		if (parse_u64(value, UINT64_C(1) << 20, RUMOR_BUCKET_MAX, &n))
+			return "peerserverate must be a number of bytes per second from 1048576 to "
+			       "1099511627776";
+		cfg->peer_serve_rate = n;
+		return NULL;
+	case OPT_PEERSERVEBURST:
+		/* At least one full block, so a block is served at once when the
+		 * peer has not been served lately. */
+		if (parse_u64(value, RUMOR_BLOCK_SIZE_MAX, RUMOR_BUCKET_MAX, &n))
+			return "peerserveburst must be a number of bytes from 4194304 to 1099511627776";
+		cfg->peer_serve_burst = n;
 		return NULL;
 	case OPT_HELP:
 		cfg->show_help = 1;

@@ -68,6 +68,8 @@ struct rumor_config {
 	/* relay */
 	unsigned inv_flush_ms; /* announcement batch interval (default 5) */
 	int inv_poisson;       /* randomised (Poisson) delays of that mean */
+	uint64_t peer_serve_rate;  /* getdata serving budget per peer, bytes/s */
+	uint64_t peer_serve_burst; /* its burst, bytes */
 	/* service */
 	char logfile[RUMOR_PATH_MAX]; /* "" = stderr */
 	int metrics;                  /* --metricsbind given */

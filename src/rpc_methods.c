@@ -548,6 +548,8 @@ static void add_peer_json(void *arg, const struct rumor_peer_info *info)
 	json_object_set_new(o, "read_paused", json_boolean(pb.paused));
 	json_object_set_new(o, "read_pauses", json_integer((json_int_t)pb.pauses));
 	json_object_set_new(o, "pipeline_items", json_integer((json_int_t)pb.pipeline_items));
+	json_object_set_new(o, "serve_waiting", json_boolean(pb.serve_waiting));
+	json_object_set_new(o, "serve_waits", json_integer((json_int_t)pb.serve_waits));
 	json_array_append_new(list, o);
 }
 
@@ -596,6 +598,10 @@ static void m_getrelayinfo(struct rumor_jsonrpc_call *call, json_t *params, void
 	json_object_set_new(o, "throttle_pauses", json_integer((json_int_t)rs.throttle_pauses));
 	json_object_set_new(o, "throttle_closes", json_integer((json_int_t)rs.throttle_closes));
 	json_object_set_new(o, "serve_blocked", json_integer((json_int_t)rs.serve_blocked));
+	json_object_set_new(o, "serve_budget_waits",
+			    json_integer((json_int_t)rs.serve_budget_waits));
+	json_object_set_new(o, "getdata_duplicates",
+			    json_integer((json_int_t)rs.getdata_duplicates));
 	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)wire.bytes_sent));
 	json_object_set_new(o, "bytes_recv", json_integer((json_int_t)wire.bytes_recv));
 	json_object_set_new(o, "bytes_sent_per_msg", per_msg_json(wire.sent_by_type));

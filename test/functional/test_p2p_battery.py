@@ -35,7 +35,8 @@ honest peer lost), and the attack's own containment holds:
       131066 txs (no getdata for them) and closes the connection
   bigblocks   T holds at most 8 of the 12 blocks (32 MiB pool), asks the
       attacker for at most 20000 txs, and relays none of the blocks
-  getdata-flood   the attacker is gone from T when it stops
+  getdata-flood   the attacker is gone from T when it stops; T skipped the
+      999 repeated entries of each getdata it took (getdata_duplicates)
   slow-reader   T closes the connection, or holds what it queued for it
       to the output limit (16 MiB + one block)
   conn-flood   T accepts a fresh honest peer after the flood
@@ -327,6 +328,11 @@ class Battery(TestBase):
               "%s: the attack ran (%r, %s bytes received)"
               % (name, pa.outcome(), pa.number(r"^received (\d+) bytes")))
         wait_until(lambda: self.attacker_peer(name) is None, "%s: the attacker gone from T" % name)
+        # Each getdata names the block 1000 times: T serves it once per
+        # getdata and skips the 999 copies (at least one getdata was taken).
+        dups = self.t.rpc("getrelayinfo")["getdata_duplicates"]
+        check(dups >= 999 and dups % 999 == 0,
+              "%s: T skipped the repeated entries of each getdata (%d)" % (name, dups))
 
     def slow_reader(self, name):
         def watch_queue(pa):

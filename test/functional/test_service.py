@@ -212,6 +212,13 @@ class Service(TestBase):
                     "A: read pauses agree with getrelayinfo")
         check_equal(v(sa, "rumor_peer_read_pauses_total"), 0.0,
                     "A: an honest peer never goes over its message budget")
+        check_equal(v(sa, "rumor_peer_serve_budget_waits_total"),
+                    float(ra["serve_budget_waits"]),
+                    "A: serving budget waits agree with getrelayinfo")
+        check_equal(v(sa, "rumor_peer_serve_budget_waits_total"), 0.0,
+                    "A: serving an honest peer never waits for its budget")
+        check_equal(v(sa, "rumor_getdata_duplicates_total"), float(ra["getdata_duplicates"]),
+                    "A: skipped getdata duplicates agree with getrelayinfo")
         check_equal(v(sa, "rumor_verify_queue_items"), 0.0, "A: nothing waits for verification")
         types = {name: fam.type for name, fam in fa.items()}
         check_equal(types.get("rumor_store_commit_duration_seconds"), "histogram",

@@ -222,7 +222,8 @@ static void setup(int count)
 		c->targets_max = 4;
 		c->recent_ids = 32;
 		/* budgets small enough that a fuzzed run pauses peers, closes
-		 * abusers, holds a peer at its pipeline share and paces serving */
+		 * abusers, holds a peer at its pipeline share and paces serving (output
+		 * window and serving budget) */
 		c->peer_msg_rate = 500;
 		c->peer_msg_burst = 6;
 		c->peer_byte_rate = 64 * 1024;
@@ -234,6 +235,8 @@ static void setup(int count)
 		c->serve_window_bytes = 16 * 1024;
 		c->serve_turn_max = 2;
 		c->serve_stall_us = 300000;
+		c->serve_rate = 32 * 1024; /* a few items, then the serving budget waits */
+		c->serve_burst = 2048;
 		CHECK(rumor_core_new(&n->core, c, now_us) == 0);
 		for (int j = 0; j < NODES; j++)
 			n->conn[j] = RUMOR_CORE_NO_PEER;

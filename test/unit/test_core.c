@@ -1268,6 +1268,196 @@ static void test_serving_fair_across_peers(void **state)
 
 /* ---- getdata serving ------------------------------------------------ */
 
+/* make_tx's items: a 7-byte payload. */
+#define SERVE_TX_LEN ((uint64_t)RUMOR_TX_SIZE_MIN + 7)
+
+static void tweak_serve_budget(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->serve_rate = SERVE_TX_LEN;      /* one item per second */
+	cfg->serve_burst = 2 * SERVE_TX_LEN; /* two at once */
+}
+
+/* Stores n transactions (store reads, not the cache) and fills want. */
+static void stored_txs(struct world *w, uint64_t nonce, int n, uint8_t **tx,
+		       struct rumor_inv_entry *want)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len;
+		tx[i] = make_tx(w, nonce + (uint64_t)i, &len);
+		assert_int_equal(len, SERVE_TX_LEN);
+		struct rumor_item item;
+		assert_null(rumor_item_decode(&item, tx[i], len));
+		w_store_put(&w->n[0], &item, 1, "rpc");
+		want[i].kind = RUMOR_ITEM_TX;
+		memcpy(want[i].id, item.id, 32);
+	}
+}
+
+static size_t count_tx_to(int to)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < n_cap; i++)
+		n += cap[i].type == RUMOR_MSG_TX && cap[i].to == to;
+	return n;
+}
+
+/* The serving budget: items are served while the peer's bucket is not in
+ * debt (the one that takes it into debt included); the rest of its
+ * entries wait, exactly until the debt is repaid, and are then served,
+ * none dropped; another peer is served meanwhile. */
+static void test_serving_budget_waits(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, tweak_serve_budget);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer a = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	rumor_core_peer b = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
+	struct rumor_inv_entry want[5];
+	uint8_t *tx[5];
+	stored_txs(&w, 300, 5, tx, want);
+	uint64_t t0 = w.now;
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 5);
+	w_settle(&w);
+	/* burst 2L: L, L (level 0, not in debt), L (debt L): three, then wait */
+	assert_int_equal(count_tx_to(8), 3);
+	assert_int_equal(w.n[0].gets, 3);
+	struct rumor_core_peer_budget pb;
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_waiting, 1);
+	assert_int_equal(pb.serve_waits, 1);
+	assert_int_equal(pb.serve_tokens, -(int64_t)SERVE_TX_LEN);
+	assert_int_equal(pb.serve_queued, 5);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t0 + 1000000);
+	/* b, with a budget of its own, is served while a waits */
+	send_msg(&w, 0, b, RUMOR_MSG_GETDATA, want, 2);
+	w_settle(&w);
+	assert_int_equal(count_tx_to(9), 2);
+	assert_int_equal(count_tx_to(8), 3);
+	/* 1 us early: still waiting */
+	w.now = t0 + 1000000 - 1;
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(count_tx_to(8), 3);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t0 + 1000000);
+	/* repaid: the fourth, then debt again for one more second */
+	w.now = t0 + 1000000;
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(count_tx_to(8), 4);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), t0 + 2000000);
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_waits, 2);
+	w.now = t0 + 2000000;
+	rumor_core_handle_expiry(w.n[0].core, w.now);
+	w_settle(&w);
+	assert_int_equal(count_tx_to(8), 5);
+	assert_int_equal(count_cap(0, RUMOR_MSG_NOTFOUND), 0);
+	for (int i = 0; i < 5; i++) /* each once, in the order asked */
+		assert_int_equal(cap[i].type, RUMOR_MSG_TX);
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_queued, 0);
+	assert_int_equal(pb.serve_waiting, 0);
+	assert_int_equal(pb.serve_waits, 2);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), UINT64_MAX);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.serve_budget_waits, 2);
+	assert_int_equal(st.serve_blocked, 0); /* not the output window */
+	/* b was in debt after its two (2L: L, L -> level 0): not waiting */
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, b, &pb), 0);
+	assert_int_equal(pb.serve_waits, 0);
+	/* a peer closed while it waits: the wait ends with it */
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 5);
+	w_settle(&w);
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_waiting, 1);
+	rumor_core_peer_closed(w.n[0].core, a, 0, w.now);
+	assert_int_equal(rumor_core_expiry(w.n[0].core), UINT64_MAX);
+	w_settle(&w);
+	for (int i = 0; i < 5; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
+/* An id named twice in one getdata is served once, counted; in the next
+ * getdata it is served again (each message is a request of its own). */
+static void test_serving_skips_duplicates(void **state)
+{
+	(void)state;
+	static struct world w;
+	w_init(&w, 1, NULL);
+	n_cap = 0;
+	w.on_send = capture;
+	rumor_core_peer a = fake_peer(&w, 0, 0x55, 5, 0, RUMOR_CORE_NO_TARGET, 9);
+	struct rumor_inv_entry stored[2];
+	uint8_t *tx[2];
+	stored_txs(&w, 400, 2, tx, stored);
+	struct rumor_inv_entry missing = {.kind = RUMOR_ITEM_TX};
+	memset(missing.id, 0xee, 32);
+	/* A A B missing A B missing A */
+	struct rumor_inv_entry want[8] = {stored[0], stored[0], stored[1], missing,
+					  stored[0], stored[1], missing,   stored[0]};
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, want, 8);
+	w_settle(&w);
+	assert_int_equal(w.n[0].gets, 3); /* A, B, missing: each read once */
+	assert_int_equal(n_cap, 3);
+	assert_int_equal(cap[0].type, RUMOR_MSG_TX);
+	assert_int_equal(cap[1].type, RUMOR_MSG_TX);
+	assert_int_equal(cap[2].type, RUMOR_MSG_NOTFOUND);
+	assert_int_equal(cap[2].count, 1);
+	assert_memory_equal(cap[2].first_id, missing.id, 32);
+	assert_int_equal(w.n[0].sent_by_type[RUMOR_MSG_TX], 2);
+	struct rumor_core_stats st;
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.getdata_duplicates, 5);
+	/* the order of first asking is kept: A then B */
+	struct rumor_core_peer_budget pb;
+	assert_int_equal(rumor_core_peer_budget(w.n[0].core, a, &pb), 0);
+	assert_int_equal(pb.serve_queued, 0);
+	assert_true(pb.serve_tokens ==
+		    (int64_t)RUMOR_CORE_SERVE_BURST_DEFAULT - 2 * (int64_t)SERVE_TX_LEN);
+	/* the same ids in a later getdata: served again, nothing counted */
+	n_cap = 0;
+	send_msg(&w, 0, a, RUMOR_MSG_GETDATA, stored, 2);
+	w_settle(&w);
+	assert_int_equal(count_tx_to(8), 2);
+	rumor_core_get_stats(w.n[0].core, &st);
+	assert_int_equal(st.getdata_duplicates, 5);
+	for (int i = 0; i < 2; i++)
+		free(tx[i]);
+	w_free(&w);
+}
+
+/* The serving budget's limits are checked like the other budgets'. */
+static void test_serve_budget_config(void **state)
+{
+	(void)state;
+	struct rumor_network net;
+	assert_int_equal(rumor_network_init(&net, "regtest"), 0);
+	struct rumor_core_config cfg;
+	struct rumor_core *core = NULL;
+	rumor_core_config_default(&cfg);
+	assert_int_equal(cfg.serve_rate, 8u << 20);
+	assert_int_equal(cfg.serve_burst, 32u << 20);
+	cfg.network = &net;
+	cfg.serve_rate = 0;
+	assert_int_equal(rumor_core_new(&core, &cfg, 1), -EINVAL);
+	cfg.serve_rate = RUMOR_BUCKET_MAX + 1;
+	assert_int_equal(rumor_core_new(&core, &cfg, 1), -EINVAL);
+	cfg.serve_rate = RUMOR_BUCKET_MAX;
+	cfg.serve_burst = 0;
+	assert_int_equal(rumor_core_new(&core, &cfg, 1), -EINVAL);
+	cfg.serve_burst = RUMOR_BUCKET_MAX + 1;
+	assert_int_equal(rumor_core_new(&core, &cfg, 1), -EINVAL);
+	assert_null(core);
+	cfg.serve_burst = RUMOR_BUCKET_MAX;
+	assert_int_equal(rumor_core_new(&core, &cfg, 1), 0);
+	rumor_core_del(core);
+}
+
 static void test_getdata_serving(void **state)
 {
 	(void)state;
@@ -1621,6 +1811,9 @@ int main(void)
 		cmocka_unit_test(test_big_block_stored_meanwhile),
 		cmocka_unit_test(test_held_block_index),
 		cmocka_unit_test(test_serving_fair_and_paced),
+		cmocka_unit_test(test_serving_budget_waits),
+		cmocka_unit_test(test_serving_skips_duplicates),
+		cmocka_unit_test(test_serve_budget_config),
 		cmocka_unit_test(test_self_and_duplicate),
 		cmocka_unit_test(test_dial_backoff),
 		cmocka_unit_test(test_onetry_and_self_target),

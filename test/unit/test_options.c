@@ -164,6 +164,8 @@ static void test_p2p_defaults(void **state)
 	assert_int_equal(cfg.loopback_netgroups, 0);
 	assert_int_equal(cfg.inv_flush_ms, 5);
 	assert_int_equal(cfg.inv_poisson, 0);
+	assert_int_equal(cfg.peer_serve_rate, 8388608);
+	assert_int_equal(cfg.peer_serve_burst, 33554432);
 }
 
 /* --addnode fills the same list as --connect (file and command line), in
@@ -261,6 +263,22 @@ static void test_p2p_options(void **state)
 	assert_int_equal(cfg.max_handshakes, 7);
 	assert_int_equal(cfg.max_handshakes_per_netgroup, 3);
 	assert_int_equal(cfg.loopback_netgroups, 1);
+	/* the serving budget, at its bounds; the command line wins */
+	write_conf("peerserverate=2000000\npeerserveburst=5000000\n");
+	assert_int_equal(load(&cfg, err, sizeof(err), 0), 0);
+	assert_int_equal(cfg.peer_serve_rate, 2000000);
+	assert_int_equal(cfg.peer_serve_burst, 5000000);
+	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--peerserverate=1048576",
+			      "--peerserveburst=1099511627776"),
+			 0);
+	assert_int_equal(cfg.peer_serve_rate, 1048576);
+	assert_int_equal(cfg.peer_serve_burst, UINT64_C(1099511627776));
+	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--peerserverate=1099511627776",
+			      "--peerserveburst=4194304"),
+			 0);
+	assert_int_equal(cfg.peer_serve_rate, UINT64_C(1099511627776));
+	assert_int_equal(cfg.peer_serve_burst, 4194304);
+	write_conf("connect=peer.example:8633\nmaxinbound=10\n");
 
 	/* --nolisten wins over --listen; in the file it is nolisten=1. */
 	assert_int_equal(load(&cfg, err, sizeof(err), 2, "--nolisten", "--listen=[::]:1"), 0);
@@ -296,6 +314,15 @@ static void test_p2p_errors_name_the_option(void **state)
 		{"--invflushms=-1", "invflushms"},
 		{"--invflushms=", "invflushms"},
 		{"--invpoisson=1", "invpoisson"}, /* a flag on the command line */
+		{"--peerserverate=1048575", "peerserverate must be a number of bytes per second "
+					    "from 1048576 to 1099511627776"},
+		{"--peerserverate=1099511627777", "peerserverate"},
+		{"--peerserverate=8M", "peerserverate"},
+		{"--peerserverate=", "peerserverate"},
+		{"--peerserveburst=4194303", "peerserveburst must be a number of bytes from "
+					     "4194304 to 1099511627776"},
+		{"--peerserveburst=1099511627777", "peerserveburst"},
+		{"--peerserveburst=-1", "peerserveburst"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
