@@ -5,7 +5,9 @@
  *  1. struct rumor_http_parse: a sans-IO request parser around http-parser.
  *     It takes bytes and says MORE, REQUEST or ERROR.  It enforces the
  *     limits (header bytes, body bytes), the method (POST), the path ("/"),
- *     authentication and Expect.  After a complete request the http_parser is
+ *     authentication and Expect, and, once the headers passed, the JSON
+ *     limits of the body while it arrives (rumor_json_stream_check on the
+ *     body so far, for every piece but the one that completes it).  After a complete request the http_parser is
  *     paused, so bytes of a pipelined next request stay unparsed until the
  *     caller asks for them (rumor_http_parse_next).
  *
@@ -21,6 +23,8 @@
  *   reading --ERROR--> draining (error response written, FIN sent, input
  *                      discarded until EOF or a short timer) --> closing
  *   reading --401--> auth_wait (input dropped, auth_fail_delay_ms) --> draining
+ *   reading --REFUSED (body past a JSON limit)--> refused (socket not read;
+ *                      the JSON-RPC error written, Connection: close) --> closing
  *   reading (untrusted) --evicted for a new connection--> 503, closing
  *   any --EOF, socket error, idle timer, server close--> closing --> freed
  *

@@ -27,6 +27,15 @@
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
  *
+ * A body is checked against the JSON limits while it arrives
+ * (limits.json): one past a limit is answered with the JSON-RPC error at
+ * once, "Connection: close", and the connection is closed without reading
+ * the rest.  Memory: at that point the body buffer holds what the
+ * streaming parser read, plus what came with the last read (at most
+ * PENDING_MAX + one read), plus at most one run of the text without
+ * , : [ ] { } just before it (in a JSON text: one token); it is freed at
+ * once.
+ *
  * Ownership: the caller owns struct rumor_http_server (embedded, libuv
  * style).  rumor_http_server_close() closes every connection; close_cb runs
  * when all handles are closed, after which the struct may be freed.
@@ -157,7 +166,9 @@ void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(
  *                            rumor_http_parse_refusal() and close without
  *                            reading further.  Final.  (Only after the
  *                            headers passed every check, authentication
- *                            first.)  *consumed is where reading stopped.
+ *                            first.)  *consumed takes in every body byte
+ *                            received (the body began that many bytes,
+ *                            rumor_http_parse_body_progress, earlier).
  *               -> ERROR     the input is refused: answer
  *                            rumor_http_parse_error() and close.  Final.
  *

@@ -966,10 +966,18 @@ static char *answer_in_pieces(const struct rumor_http_limits *limits,
 		free(body);
 		break;
 	}
-	case RUMOR_HTTP_PARSE_REFUSED:
+	case RUMOR_HTTP_PARSE_REFUSED: {
+		/* every body byte received was taken: the body started
+		 * `received` bytes before where reading stopped */
+		size_t received;
+		uint64_t expected;
+		rumor_http_parse_body_progress(p, &received, &expected);
+		assert_int_equal(expected, strlen(strstr(request, "\r\n\r\n") + 4));
+		assert_int_equal(off - received, (size_t)(strstr(request, "\r\n\r\n") + 4 - request));
 		out = rumor_jsonrpc_refusal(rumor_http_parse_refusal(p), &out_len);
 		assert_int_equal(rumor_http_parse_feed(p, "x", 1, &out_len), RUMOR_HTTP_PARSE_REFUSED);
 		break;
+	}
 	case RUMOR_HTTP_PARSE_MORE:
 	case RUMOR_HTTP_PARSE_ERROR:
 		fail_msg("state %d", st);
