@@ -57,11 +57,10 @@ struct plain {
 	size_t limit_at;
 
 	/* streaming (rumor_json_stream): where the piece yajl is reading
-	 * starts in the whole text, and where yajl's last event (value, key,
-	 * end of a container) ended */
-	int streaming;
+	 * starts in the whole text, and how many events (value, key, end of a
+	 * container) yajl gave */
 	size_t base;
-	size_t last_event;
+	size_t events;
 };
 
 /* Bytes that mean the same to both libraries: not decoded by yajl (so
@@ -98,11 +97,11 @@ static int over(struct plain *p, const char *what, size_t value)
 	return 0; /* yajl stops: "client cancelled" */
 }
 
-/* Notes that yajl finished a token (streaming only): see stream_wait. */
+/* Counts an event, for the stream's stall check (a counter: asking yajl
+ * where it is costs a call per value). */
 static void seen(struct plain *p)
 {
-	if (p->streaming)
-		p->last_event = p->base + yajl_get_bytes_consumed(p->handle);
+	p->events++;
 }
 
 /* Counts one value (scalar or container start) against the limits. */
@@ -499,7 +498,7 @@ json_t *rumor_json_parse_limited(const char *buf, size_t len,
  * text that pass finds in the whole text.  Where the text is not JSON
  * (yajl refuses it) the check gives up: the full parse words that error.
  *
- * What is handed to yajl, and when (stream_target): yajl keeps a token
+ * What is handed to yajl, and when: yajl keeps a token
  * that runs past the end of a piece in a buffer of its own, and re-reads
  * that buffer from its start with every later piece, so a long string fed
  * in 64 KiB pieces would cost time quadratic in its length (an 8 MiB
@@ -508,7 +507,8 @@ json_t *rumor_json_parse_limited(const char *buf, size_t len,
  *    literals and strings without such bytes (hex) are never cut; bytes
  *    after the last one wait for the next call;
  *  - once more than RUMOR_JSON_STREAM_STALL bytes went to yajl without an
- *    event, it is inside a long string holding structural bytes (the only
+ *    event (counted from the end of the last piece that had one), it is
+ *    inside a long string holding structural bytes (the only
  *    token that can hold them; a long run of whitespace also lands here,
  *    harmlessly): nothing more is handed over until an unescaped '"' has
  *    arrived, and then the piece up to it, so yajl re-reads its buffer
@@ -525,6 +525,7 @@ struct rumor_json_stream {
 	size_t scanned; /* bytes searched for structural bytes */
 	size_t cut;     /* just after the last structural byte found */
 	size_t quote_from; /* searched for a string's end up to here */
+	size_t quiet_from; /* no event in what was fed after this (a piece's start) */
 	int gave_up;    /* yajl refused the text */
 	struct rumor_json_error error; /* kind != OK: refused (final) */
 };
@@ -539,7 +540,7 @@ struct rumor_json_stream *rumor_json_stream_new(const struct rumor_json_limits *
 	else
 		rumor_json_limits_default(&s->limits);
 	s->p.limits = &s->limits;
-	s->p.streaming = 1; /* building stays 0: nothing is built */
+	/* building stays 0: nothing is built */
 	s->handle = yajl_alloc(&plain_callbacks, NULL, &s->p);
 	if (!s->handle) {
 		free(s);
@@ -633,8 +634,11 @@ static size_t first_quote(const char *text, size_t from, size_t to)
 static int stream_feed(struct rumor_json_stream *s, const char *text, size_t target)
 {
 	s->p.base = s->fed;
+	size_t events = s->p.events;
 	yajl_status status =
 		yajl_parse(s->handle, (const unsigned char *)text + s->fed, target - s->fed);
+	if (s->p.events != events)
+		s->quiet_from = target; /* an event in this piece: count from its end */
 	s->fed = target;
 	if (s->p.limit_what) {
 		limit_error(&s->p, &s->error);
@@ -656,7 +660,7 @@ enum rumor_json_error_kind rumor_json_stream_check(struct rumor_json_stream *s, 
 		s->scanned = len;
 		for (;;) {
 			size_t target = s->cut;
-			if (s->fed - s->p.last_event > RUMOR_JSON_STREAM_STALL) {
+			if (s->fed - s->quiet_from > RUMOR_JSON_STREAM_STALL) {
 				/* inside a long string: wait for its end */
 				size_t from = s->quote_from > s->fed ? s->quote_from : s->fed;
 				target = first_quote(text, from, len);

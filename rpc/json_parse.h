@@ -92,14 +92,16 @@ json_t *rumor_json_parse_limited(const char *buf, size_t len,
  *   says RUMOR_JSON_ESYNTAX: where the text is not JSON it stops checking
  *   and returns OK from then on; the full parse words that error.
  *
- * It does not see the whole text: the last bytes of the text (after its
- * last , : [ ] { }) wait for more, and inside a string longer than 64 KiB
- * holding such bytes, pieces wait until they are as long as the string so
- * far (so a long string costs linear time).  So OK at the end means
- * nothing: the caller parses the whole text with rumor_json_parse_limited,
- * which decides.  At a refusal, the bytes handed to the parser past the
- * refusal point are those that arrived since the previous call, or inside
- * such a long string up to its length so far.
+ * It does not see the whole text: the bytes after the text's last
+ * , : [ ] { } wait for more, and once 64 KiB went to the parser without a
+ * value, key or end of a container (inside a long string holding such
+ * bytes), nothing more goes until an unescaped '"' has come; so no token
+ * is handed over in many pieces (yajl would re-read it from its start for
+ * each).  So OK at the end means nothing: the caller parses the whole
+ * text with rumor_json_parse_limited, which decides.  At a refusal, the
+ * text past the refusal point is what came with the last call, plus at
+ * most one run without , : [ ] { } before it (one token and the
+ * whitespace around it).
  *
  * limits NULL: the defaults.  _new returns NULL when out of memory.
  */

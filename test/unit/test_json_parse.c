@@ -894,8 +894,12 @@ static void test_stream_long_strings(void **state)
 		while (k == RUMOR_JSON_OK && got < t.len) {
 			got = got + 4096 < t.len ? got + 4096 : t.len;
 			k = rumor_json_stream_check(st, t.p, got, &e);
+			/* with commas: handed over until 64 KiB went without an
+			 * event, counted from the end of the first piece (which
+			 * had the [), give or take a piece */
 			if (got < string_end - 4096)
-				assert_true(rumor_json_stream_parsed(st) < (commas ? 70000u : 3u));
+				assert_true(rumor_json_stream_parsed(st) <=
+					    (commas ? 4096u + 65536u + 4096u : 2u));
 		}
 		assert_int_equal(k, RUMOR_JSON_ELIMIT);
 		struct rumor_json_error whole;
