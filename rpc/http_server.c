@@ -5,7 +5,9 @@
  *  1. struct rumor_http_parse: a sans-IO request parser around http-parser.
  *     It takes bytes and says MORE, REQUEST or ERROR.  It enforces the
  *     limits (header bytes, body bytes), the method (POST), the path ("/"),
- *     authentication and Expect.  After a complete request the http_parser is
+ *     authentication and Expect, and, once the headers passed, the JSON
+ *     limits of the body while it arrives (rumor_json_stream_check on the
+ *     body so far, for every piece but the one that completes it).  After a complete request the http_parser is
  *     paused, so bytes of a pipelined next request stay unparsed until the
  *     caller asks for them (rumor_http_parse_next).
  *
@@ -21,6 +23,8 @@
  *   reading --ERROR--> draining (error response written, FIN sent, input
  *                      discarded until EOF or a short timer) --> closing
  *   reading --401--> auth_wait (input dropped, auth_fail_delay_ms) --> draining
+ *   reading --REFUSED (body past a JSON limit)--> refused (socket not read;
+ *                      the JSON-RPC error written, Connection: close) --> closing
  *   reading (untrusted) --evicted for a new connection--> 503, closing
  *   any --EOF, socket error, idle timer, server close--> closing --> freed
  *
@@ -68,6 +72,8 @@
 #include <sys/ioctl.h>
 
 #include <http_parser.h>
+
+#include "rpc/jsonrpc.h"
 
 #define URL_KEEP 16         /* we only need to know whether the path is "/" */
 #define FIELD_KEEP 32       /* longer header names are none we keep */
@@ -139,10 +145,13 @@ struct rumor_http_parse {
 	int started;        /* a byte of the current request was parsed */
 	int headers_done;   /* its headers passed every check (authenticated) */
 	uint64_t content_length; /* UINT64_MAX: chunked or none */
+	struct rumor_json_stream *json; /* checks the body as it arrives */
 
 	/* final error */
 	int status;
 	const char *reason;
+	int json_refused;   /* the body is past a JSON limit (final) */
+	struct rumor_json_error json_error;
 };
 
 static int fail(struct rumor_http_parse *p, int status, const char *reason)
@@ -290,6 +299,16 @@ static int on_headers_complete(http_parser *hp)
 	return 0;
 }
 
+/* Drops the body and its check (a refused request, or one answered). */
+static void drop_body(struct rumor_http_parse *p)
+{
+	rumor_json_stream_del(p->json);
+	p->json = NULL;
+	free(p->body);
+	p->body = NULL;
+	p->body_cap = 0;
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
 	struct rumor_http_parse *p = hp->data;
@@ -310,12 +329,30 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 	}
 	memcpy(p->body + p->body_len, at, len);
 	p->body_len += len;
-	return 0;
+	/* The JSON limits while the body arrives, so a body past one is
+	 * refused before the rest is read.  Not for the piece that completes
+	 * a Content-Length body (nor for a body that comes in one piece): the
+	 * full parse follows at once, and checks the same limits. */
+	if (!p->limits.check_json || p->body_len == p->content_length)
+		return 0;
+	if (!p->json) {
+		p->json = rumor_json_stream_new(&p->limits.json);
+		if (!p->json)
+			return 0; /* out of memory: the full parse checks the limits */
+	}
+	if (rumor_json_stream_check(p->json, p->body, p->body_len, &p->json_error) ==
+	    RUMOR_JSON_OK)
+		return 0;
+	p->json_refused = 1;
+	drop_body(p);
+	return -1; /* makes http_parser stop: nothing more is read */
 }
 
 static int on_message_complete(http_parser *hp)
 {
 	struct rumor_http_parse *p = hp->data;
+	rumor_json_stream_del(p->json);
+	p->json = NULL;
 	p->complete = 1;
 	p->keep_alive = http_should_keep_alive(hp);
 	http_parser_pause(hp, 1);
@@ -340,6 +377,8 @@ void rumor_http_limits_default(struct rumor_http_limits *limits)
 	limits->idle_timeout_ms = 30000;
 	limits->header_timeout_ms = 5000;
 	limits->auth_fail_delay_ms = 250;
+	limits->check_json = 1;
+	rumor_jsonrpc_json_limits(NULL, &limits->json);
 }
 
 struct rumor_http_parse *rumor_http_parse_new(const struct rumor_http_limits *limits,
@@ -359,7 +398,7 @@ void rumor_http_parse_del(struct rumor_http_parse *p)
 {
 	if (!p)
 		return;
-	free(p->body);
+	drop_body(p);
 	free(p);
 }
 
@@ -367,6 +406,8 @@ enum rumor_http_parse_state rumor_http_parse_feed(struct rumor_http_parse *p, co
 						  size_t len, size_t *consumed)
 {
 	*consumed = 0;
+	if (p->json_refused)
+		return RUMOR_HTTP_PARSE_REFUSED;
 	if (p->status)
 		return RUMOR_HTTP_PARSE_ERROR;
 	assert(!p->complete); /* rumor_http_parse_next() first */
@@ -374,6 +415,8 @@ enum rumor_http_parse_state rumor_http_parse_feed(struct rumor_http_parse *p, co
 		return RUMOR_HTTP_PARSE_MORE; /* a 0-byte execute would mean EOF */
 	size_t n = http_parser_execute(&p->parser, &parse_settings, data, len);
 	*consumed = n;
+	if (p->json_refused)
+		return RUMOR_HTTP_PARSE_REFUSED;
 	if (p->status)
 		return RUMOR_HTTP_PARSE_ERROR;
 	if (p->complete)
@@ -442,6 +485,12 @@ void rumor_http_parse_body_progress(const struct rumor_http_parse *p, size_t *re
 	*expected = p->content_length;
 }
 
+const struct rumor_json_error *rumor_http_parse_refusal(const struct rumor_http_parse *p)
+{
+	assert(p->json_refused);
+	return &p->json_error;
+}
+
 int rumor_http_parse_error(const struct rumor_http_parse *p, const char **reason)
 {
 	if (reason)
@@ -492,6 +541,7 @@ struct conn {
 	int draining;
 	int close_after_write;
 	int trusted;          /* a request of it passed authentication */
+	int refused;          /* its body was refused: answer, then close unread */
 	enum rumor_http_parse_phase timer_phase; /* what the timer watches */
 	int auth_wait;        /* a 401 waits for auth_fail_delay_ms */
 	const char *auth_reason;
@@ -973,6 +1023,31 @@ static void dispatch(struct conn *c)
 	s->handler(req, req->body, len, s->ctx);
 }
 
+/* A body past a JSON limit, refused while it arrived: the JSON-RPC error
+ * rumor_jsonrpc_handle would give for the whole body (a 200, as for any
+ * JSON-RPC answer), with "Connection: close", and the connection closes
+ * once it is written, without reading the rest.  The client's unread
+ * bytes make the kernel reset the connection; the answer, sent before,
+ * stays readable for the client (Linux). */
+static void refuse_body(struct conn *c)
+{
+	struct rumor_http_server *s = c->server;
+	size_t received, body_len, head_len;
+	uint64_t expected;
+	rumor_http_parse_body_progress(c->parse, &received, &expected);
+	char *body = rumor_jsonrpc_refusal(rumor_http_parse_refusal(c->parse), &body_len);
+	char *head = build_head(200, "application/json", "", body_len, 0, &head_len);
+	s->stats.requests++;
+	s->stats.json_refused++;
+	c->busy = 1;
+	c->refused = 1;
+	c->request_bytes = received;
+	c->pending_len = c->pending_off = 0;
+	uv_timer_stop(&c->timer);
+	set_reading(c, 0);
+	conn_write(c, head, head_len, body, body_len, 1);
+}
+
 static void conn_process(struct conn *c)
 {
 	while (!c->busy && !c->closing && c->pending_off < c->pending_len) {
@@ -989,6 +1064,9 @@ static void conn_process(struct conn *c)
 			break;
 		case RUMOR_HTTP_PARSE_REQUEST:
 			dispatch(c);
+			break;
+		case RUMOR_HTTP_PARSE_REFUSED:
+			refuse_body(c);
 			break;
 		case RUMOR_HTTP_PARSE_ERROR: {
 			const char *reason;
@@ -1023,7 +1101,7 @@ static void conn_process(struct conn *c)
 		c->pending_len -= c->pending_off;
 		c->pending_off = 0;
 	}
-	if (c->draining)
+	if (c->draining || c->refused)
 		return;
 	set_reading(c, c->pending_len < PENDING_MAX);
 }
@@ -1035,7 +1113,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c); /* EOF or error: the client is gone */
 		return;
 	}
-	if (nread == 0 || c->draining || c->closing)
+	if (nread == 0 || c->draining || c->closing || c->refused)
 		return;
 	if (c->auth_wait)
 		return; /* its 401 is on the way; what follows is dropped */

@@ -27,6 +27,15 @@
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
  *
+ * A body is checked against the JSON limits while it arrives
+ * (limits.json): one past a limit is answered with the JSON-RPC error at
+ * once, "Connection: close", and the connection is closed without reading
+ * the rest.  Memory: at that point the body buffer holds what the
+ * streaming parser read, plus what came with the last read (at most
+ * PENDING_MAX + one read), plus at most one run of the text without
+ * , : [ ] { } just before it (in a JSON text: one token); it is freed at
+ * once.
+ *
  * Ownership: the caller owns struct rumor_http_server (embedded, libuv
  * style).  rumor_http_server_close() closes every connection; close_cb runs
  * when all handles are closed, after which the struct may be freed.
@@ -39,6 +48,7 @@
 #include <uv.h>
 
 #include "rpc/auth.h"
+#include "rpc/json_parse.h"
 
 struct rumor_http_limits {
 	size_t max_header_bytes; /* default 8192 */
@@ -52,6 +62,18 @@ struct rumor_http_limits {
 				     * that authenticated before); capped by
 				     * idle_timeout_ms */
 	uint64_t auth_fail_delay_ms; /* default 250: a 401 waits this long */
+	/* The JSON limits checked while a body arrives (rpc/json_parse.h,
+	 * rumor_json_stream_check).  A body past one is answered at once with
+	 * the JSON-RPC error rumor_jsonrpc_handle would give for the whole
+	 * body (rumor_jsonrpc_refusal: 200, application/json, with
+	 * "Connection: close"), and the connection is closed without reading
+	 * the rest.  Default: on, with rumor_jsonrpc_json_limits(NULL), the
+	 * limits of a JSON-RPC server whose json_limits is NULL; they must
+	 * be those of the server the handler passes bodies to.  A body that
+	 * comes in one piece, and the piece completing a Content-Length body,
+	 * are left to the handler's full parse. */
+	int check_json;
+	struct rumor_json_limits json;
 };
 void rumor_http_limits_default(struct rumor_http_limits *limits);
 
@@ -92,6 +114,8 @@ struct rumor_http_stats {
 	uint64_t connections_evicted; /* untrusted, closed to make room */
 	uint64_t header_timeouts;     /* 408: headers not complete in time */
 	uint64_t body_timeouts;       /* 408: body shorter than Content-Length */
+	uint64_t json_refused;        /* bodies refused while arriving, past a JSON
+				       * limit (also counted in requests) */
 	unsigned clients;             /* open now */
 };
 
@@ -137,6 +161,14 @@ void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(
  *                            Read it with rumor_http_parse_take_body() and
  *                            _keep_alive(), then call _next() before feeding
  *                            the rest.
+ *               -> REFUSED   the body is past a JSON limit (limits.json):
+ *                            answer the JSON-RPC error for
+ *                            rumor_http_parse_refusal() and close without
+ *                            reading further.  Final.  (Only after the
+ *                            headers passed every check, authentication
+ *                            first.)  *consumed takes in every body byte
+ *                            received (the body began that many bytes,
+ *                            rumor_http_parse_body_progress, earlier).
  *               -> ERROR     the input is refused: answer
  *                            rumor_http_parse_error() and close.  Final.
  *
@@ -146,6 +178,7 @@ struct rumor_http_parse;
 enum rumor_http_parse_state {
 	RUMOR_HTTP_PARSE_MORE,
 	RUMOR_HTTP_PARSE_REQUEST,
+	RUMOR_HTTP_PARSE_REFUSED,
 	RUMOR_HTTP_PARSE_ERROR,
 };
 struct rumor_http_parse *rumor_http_parse_new(const struct rumor_http_limits *limits,
@@ -174,6 +207,9 @@ enum rumor_http_parse_phase rumor_http_parse_phase(const struct rumor_http_parse
  * (UINT64_MAX when chunked). */
 void rumor_http_parse_body_progress(const struct rumor_http_parse *parse, size_t *received,
 				    uint64_t *expected);
+/* After REFUSED: which limit and where (kind RUMOR_JSON_ELIMIT or
+ * RUMOR_JSON_EROOT_ITEMS); borrowed from parse. */
+const struct rumor_json_error *rumor_http_parse_refusal(const struct rumor_http_parse *parse);
 /* After ERROR: the HTTP status (400, 401, 404, 405, 413, 417, 431) and a
  * short reason for the client. */
 int rumor_http_parse_error(const struct rumor_http_parse *parse, const char **reason);

@@ -77,6 +77,43 @@ json_t *rumor_json_parse_limited(const char *buf, size_t len,
 				 const struct rumor_json_limits *limits,
 				 struct rumor_json_error *error);
 
+/*
+ * The limits checked while a text arrives, before the whole of it is
+ * there: a streaming yajl pass with the same limits, so that a server can
+ * refuse a body past a limit without reading the rest of it.
+ *
+ *   rumor_json_stream_check(stream, text, len, error): text[0..len) is the
+ *   text received so far: the bytes given at the previous call, and maybe
+ *   more after them (the buffer may have moved).  Returns RUMOR_JSON_OK
+ *   while no limit is crossed, or RUMOR_JSON_ELIMIT / EROOT_ITEMS with
+ *   error (may be NULL) filled in exactly as rumor_json_parse_limited()
+ *   fills it for the whole text, whatever follows: the same limit, byte
+ *   and words.  A refusal is final (later calls repeat it).  It never
+ *   says RUMOR_JSON_ESYNTAX: where the text is not JSON it stops checking
+ *   and returns OK from then on; the full parse words that error.
+ *
+ * It does not see the whole text: the bytes after the text's last
+ * , : [ ] { } wait for more, and once 64 KiB went to the parser without a
+ * value, key or end of a container (inside a long string holding such
+ * bytes), nothing more goes until an unescaped '"' has come; so no token
+ * is handed over in many pieces (yajl would re-read it from its start for
+ * each).  So OK at the end means nothing: the caller parses the whole
+ * text with rumor_json_parse_limited, which decides.  At a refusal, the
+ * text past the refusal point is what came with the last call, plus at
+ * most one run without , : [ ] { } before it (one token and the
+ * whitespace around it).
+ *
+ * limits NULL: the defaults.  _new returns NULL when out of memory.
+ */
+struct rumor_json_stream;
+struct rumor_json_stream *rumor_json_stream_new(const struct rumor_json_limits *limits);
+void rumor_json_stream_del(struct rumor_json_stream *stream); /* NULL-safe */
+enum rumor_json_error_kind rumor_json_stream_check(struct rumor_json_stream *stream,
+						   const char *text, size_t len,
+						   struct rumor_json_error *error);
+/* Bytes of the text handed to the parser so far. */
+size_t rumor_json_stream_parsed(const struct rumor_json_stream *stream);
+
 /* The plain parse alone: the value, or NULL when it declines (the text is
  * not plain, or not JSON).  For tests and the fuzz target. */
 json_t *rumor_json_parse_plain(const char *buf, size_t len);

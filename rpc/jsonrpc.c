@@ -749,39 +749,55 @@ static void dispatch_slice(void *arg)
 	dispatch_calls(arg);
 }
 
+void rumor_jsonrpc_json_limits(const struct rumor_jsonrpc_server *server,
+			       struct rumor_json_limits *out)
+{
+	if (server && server->json_limits)
+		*out = *server->json_limits;
+	else
+		rumor_json_limits_default(out);
+	out->max_root_items = RUMOR_JSONRPC_BATCH_MAX;
+}
+
+char *rumor_jsonrpc_refusal(const struct rumor_json_error *error, size_t *len)
+{
+	char message[256];
+	int code = RUMOR_JSONRPC_INVALID_REQUEST;
+	switch (error->kind) {
+	case RUMOR_JSON_EROOT_ITEMS:
+		snprintf(message, sizeof(message),
+			 "invalid request: batch too large: more than %d calls (reading "
+			 "stopped at byte %zu)",
+			 RUMOR_JSONRPC_BATCH_MAX, error->offset);
+		break;
+	case RUMOR_JSON_ELIMIT:
+		snprintf(message, sizeof(message), "invalid request: %s", error->text);
+		break;
+	case RUMOR_JSON_OK:
+	case RUMOR_JSON_ESYNTAX:
+		code = RUMOR_JSONRPC_PARSE_ERROR;
+		snprintf(message, sizeof(message), "parse error: %s",
+			 error->text[0] ? error->text : "not JSON");
+		break;
+	}
+	json_t *resp = make_error(code, message, NULL, NULL);
+	char *body = serialise(resp, len);
+	json_decref(resp);
+	return body;
+}
+
 struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
 						   const char *body, size_t len,
 						   rumor_jsonrpc_done_fn done, void *arg)
 {
 	struct rumor_json_limits limits;
-	if (server->json_limits)
-		limits = *server->json_limits;
-	else
-		rumor_json_limits_default(&limits);
-	limits.max_root_items = RUMOR_JSONRPC_BATCH_MAX;
+	rumor_jsonrpc_json_limits(server, &limits);
 	struct rumor_json_error error;
 	json_t *root = rumor_json_parse_limited(body, len, &limits, &error);
 	if (!root) {
-		char message[256];
-		switch (error.kind) {
-		case RUMOR_JSON_EROOT_ITEMS:
-			snprintf(message, sizeof(message),
-				 "invalid request: batch too large: more than %d calls (reading "
-				 "stopped at byte %zu)",
-				 RUMOR_JSONRPC_BATCH_MAX, error.offset);
-			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST, message, done, arg);
-			return NULL;
-		case RUMOR_JSON_ELIMIT:
-			snprintf(message, sizeof(message), "invalid request: %s", error.text);
-			answer_single_error(RUMOR_JSONRPC_INVALID_REQUEST, message, done, arg);
-			return NULL;
-		case RUMOR_JSON_OK:
-		case RUMOR_JSON_ESYNTAX:
-			break;
-		}
-		snprintf(message, sizeof(message), "parse error: %s",
-			 error.text[0] ? error.text : "not JSON");
-		answer_single_error(RUMOR_JSONRPC_PARSE_ERROR, message, done, arg);
+		size_t answer_len;
+		char *answer = rumor_jsonrpc_refusal(&error, &answer_len);
+		done(arg, answer, answer_len);
 		return NULL;
 	}
 	struct rumor_jsonrpc_request *req;

@@ -114,6 +114,19 @@ typedef void (*rumor_jsonrpc_done_fn)(void *arg, char *body, size_t len);
 struct rumor_jsonrpc_request *rumor_jsonrpc_handle(const struct rumor_jsonrpc_server *server,
 						   const char *body, size_t len,
 						   rumor_jsonrpc_done_fn done, void *arg);
+/* The limits rumor_jsonrpc_handle applies to a request text: server's
+ * json_limits (server NULL or json_limits NULL: the defaults), with
+ * max_root_items RUMOR_JSONRPC_BATCH_MAX.  For a transport that checks a
+ * body while it arrives (rpc/http_server.h). */
+void rumor_jsonrpc_json_limits(const struct rumor_jsonrpc_server *server,
+			       struct rumor_json_limits *out);
+/* The answer rumor_jsonrpc_handle gives to a text refused by its parse
+ * (error as filled in by rumor_json_parse_limited or, for a limit,
+ * rumor_json_stream_check): a single error object, id null, -32600 for a
+ * limit, -32700 for a syntax error; malloc'd, ending in a newline, *len
+ * set.  Byte for byte what done would have been given. */
+char *rumor_jsonrpc_refusal(const struct rumor_json_error *error, size_t *len);
+
 /* The client went away: no answer is built; outstanding calls are still
  * answered by their methods, then the request is freed and done runs once
  * with body NULL (so the caller can free what its arg holds: rumord's arg

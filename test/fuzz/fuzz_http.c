@@ -4,10 +4,12 @@
  * sizes come from the input, answering each complete request and resuming
  * with the rest (pipelining).  Checks: consumed never exceeds what was fed,
  * an error is final and carries a 4xx status and a reason, bodies respect the
- * limit, and nothing leaks.
+ * limit, a body refused on the way for a JSON limit (REFUSED) names one and
+ * is final, and nothing leaks.
  *
- * Input: byte 0 picks the piece size (1..256), byte 1 the limits; the rest is
- * the stream.  Valid credentials are alice:hunter2 (see the corpus).
+ * Input: byte 0 picks the piece size (1..256), byte 1 the limits (bit 2:
+ * small JSON limits, so bodies are refused on the way); the rest is the
+ * stream.  Valid credentials are alice:hunter2 (see the corpus).
  */
 #include <assert.h>
 #include <stddef.h>
@@ -41,6 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		limits.max_header_bytes = 256;
 	if (data[1] & 2)
 		limits.max_body_bytes = 64;
+	if (data[1] & 4) {
+		limits.json.max_values = 8;
+		limits.json.max_depth = 3;
+		limits.json.max_key_bytes = 4;
+		limits.json.max_string_bytes = 8;
+		limits.json.max_root_items = 3;
+	}
 	const char *in = (const char *)data + 2;
 	size_t len = size - 2, off = 0;
 
@@ -58,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int status = rumor_http_parse_error(p, &reason);
 			assert(status >= 400 && status < 500 && reason && *reason);
 			assert(rumor_http_parse_feed(p, in, len, &used) == RUMOR_HTTP_PARSE_ERROR);
+			break;
+		}
+		if (st == RUMOR_HTTP_PARSE_REFUSED) {
+			const struct rumor_json_error *e = rumor_http_parse_refusal(p);
+			assert(e->kind == RUMOR_JSON_ELIMIT || e->kind == RUMOR_JSON_EROOT_ITEMS);
+			assert(e->text[0] && e->offset < len);
+			assert(rumor_http_parse_phase(p) == RUMOR_HTTP_PHASE_BODY);
+			assert(rumor_http_parse_feed(p, in, len, &used) == RUMOR_HTTP_PARSE_REFUSED);
 			break;
 		}
 		if (st == RUMOR_HTTP_PARSE_REQUEST) {

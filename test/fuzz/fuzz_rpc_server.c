@@ -10,6 +10,11 @@
  * queues slices, run after the request was handled (as the loop would).
  * Pipelined requests are answered in order, as the server does.
  *
+ * The HTTP parser checks the same JSON limits while a body arrives; a body
+ * it refuses (REFUSED) gets the answer of rumor_jsonrpc_refusal, which must
+ * be what rumor_jsonrpc_handle gives for the whole body when the input
+ * holds all of it (a Content-Length body).
+ *
  * Checks: consumed never exceeds what was fed; an HTTP error is final with
  * a 4xx status and a reason; done runs exactly once per request (with no
  * body after a cancel); every answer is valid JSON ending in a newline (an
@@ -144,6 +149,41 @@ static void settle(void)
 	}
 }
 
+static char *whole_answer;
+
+static void on_whole(void *arg, char *body, size_t len)
+{
+	whole_answer = body;
+}
+
+/* A body refused on the way: its answer is valid, and the one the whole
+ * body gets when the input holds it.  in[0..at) was read: the body's
+ * start is after the last blank line, and its length in the headers. */
+static void refused(struct rumor_http_parse *p, const char *in, size_t at, size_t len,
+		    const struct rumor_jsonrpc_server *server)
+{
+	size_t answer_len;
+	char *answer = rumor_jsonrpc_refusal(rumor_http_parse_refusal(p), &answer_len);
+	on_done(NULL, strdup(answer), answer_len);
+	size_t received;
+	uint64_t expected;
+	rumor_http_parse_body_progress(p, &received, &expected);
+	/* the parser took every body byte it received: the body starts
+	 * `received` bytes before `at` (chunked bodies have framing in
+	 * between: only Content-Length bodies are compared) */
+	if (expected != UINT64_MAX && received <= at && at - received + expected <= len) {
+		const char *body = in + at - received;
+		if (at - received >= 4 && memcmp(body - 4, "\r\n\r\n", 4) == 0) {
+			whole_answer = NULL;
+			/* a limit: answered at once, no request left */
+			assert(!rumor_jsonrpc_handle(server, body, (size_t)expected, on_whole, NULL));
+			assert(whole_answer && strcmp(whole_answer, answer) == 0);
+			free(whole_answer);
+		}
+	}
+	free(answer);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rumor_auth auth;
@@ -179,6 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.json_limits = &json_limits,
 		.defer = defer,
 	};
+	rumor_jsonrpc_json_limits(&server, &limits.json);
 	const char *in = (const char *)data + 2;
 	size_t len = size - 2, off = 0;
 
@@ -200,6 +241,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (st == RUMOR_HTTP_PARSE_MORE) {
 			assert(used == n);
 			continue;
+		}
+		if (st == RUMOR_HTTP_PARSE_REFUSED) {
+			refused(p, in, off, len, &server);
+			break;
 		}
 		assert(rumor_http_parse_phase(p) == RUMOR_HTTP_PHASE_BODY);
 		size_t blen;

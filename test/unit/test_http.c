@@ -28,6 +28,8 @@
 #include "rpc/auth.h"
 #include "rpc/http_client.h"
 #include "rpc/http_server.h"
+#include "rpc/json_parse.h"
+#include "rpc/jsonrpc.h"
 
 #define AUTH_HEADER "Authorization: Basic YWxpY2U6aHVudGVyMg==\r\n" /* alice:hunter2 */
 #define ALICE "alice:c0ffee$1b62ad810166cfa5f0fcf18767288b9b1161eeac0eace82cd8054ea3a0627365"
@@ -150,7 +152,8 @@ static int client_connect(void)
 	return fd;
 }
 
-static void client_send(int fd, const char *data, size_t len)
+/* Sends what the server takes; returns how many bytes that was. */
+static size_t client_send(int fd, const char *data, size_t len)
 {
 	size_t off = 0;
 	for (int i = 0; off < len && i < 100000; i++) {
@@ -161,6 +164,7 @@ static void client_send(int fd, const char *data, size_t len)
 			break; /* the server closed: fine for the oversize tests */
 		pump();
 	}
+	return off;
 }
 
 static void client_send_str(int fd, const char *s)
@@ -822,6 +826,224 @@ static void test_parser_direct(void **state)
 	rumor_http_parse_del(p);
 }
 
+/* ---- JSON limits while the body arrives ---- */
+
+/* A JSON-RPC request whose params are `zeros` zeros: 53 bytes of head, then
+ * "0," each (the k-th zero ends at byte 2k+52), then "]}". */
+static char *tiny_values(size_t zeros, size_t *len)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getinfo\",\"params\":[";
+	*len = sizeof(head) - 1 + 2 * zeros + 1;
+	char *text = malloc(*len + 1);
+	memcpy(text, head, sizeof(head) - 1);
+	for (size_t i = 0; i < zeros; i++)
+		memcpy(text + sizeof(head) - 1 + 2 * i, "0,", 2);
+	memcpy(text + *len - 2, "]}", 3);
+	return text;
+}
+
+static void m_echo(struct rumor_jsonrpc_call *call, json_t *params, void *ctx)
+{
+	rumor_jsonrpc_reply(call, json_incref(params));
+}
+
+static const struct rumor_jsonrpc_method echo_methods[] = {
+	{"echo", m_echo, NULL, "echo"},
+	{"getinfo", m_echo, NULL, "getinfo"},
+};
+
+static char *answer;
+static size_t answer_len;
+
+static void on_answer(void *arg, char *body, size_t len)
+{
+	answer = body;
+	answer_len = len;
+}
+
+/* What rumor_jsonrpc_handle answers for the whole body (malloc'd). */
+static char *whole_answer(const struct rumor_json_limits *lim, const char *body, size_t len)
+{
+	struct rumor_jsonrpc_server server = {
+		.methods = echo_methods,
+		.n_methods = 2,
+		.json_limits = lim,
+	};
+	answer = NULL;
+	assert_null(rumor_jsonrpc_handle(&server, body, len, on_answer, NULL));
+	assert_non_null(answer);
+	return answer;
+}
+
+/* 32 MiB of tiny values: refused in the read that crosses the value limit,
+ * with the JSON-RPC error the whole body gets from rumor_jsonrpc_handle,
+ * byte for byte, and "Connection: close"; the connection closes with the
+ * body mostly unread, and the handler never sees it. */
+static void test_json_refused(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.json.max_values = 1000;
+	start(&limits);
+	size_t body_len;
+	char *body = tiny_values((32u << 20) / 2 - 64, &body_len);
+	char head[512];
+	int head_len = snprintf(head, sizeof(head),
+				"POST / HTTP/1.1\r\nHost: x\r\n" AUTH_HEADER
+				"Content-Length: %zu\r\n\r\n",
+				body_len);
+	int fd = client_connect();
+	client_send(fd, head, (size_t)head_len);
+	size_t sent = client_send(fd, body, body_len);
+	struct response r;
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	assert_string_equal(r.body, "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":"
+				    "\"invalid request: more than 1000 JSON values (limit "
+				    "reached at byte 2044)\"},\"id\":null}\n");
+	char *whole = whole_answer(&limits.json, body, body_len);
+	assert_int_equal(r.body_len, answer_len);
+	assert_memory_equal(r.body, whole, answer_len);
+	free(whole);
+	assert_true(client_sees_close(fd));
+	client_close(fd);
+	print_message("sent %zu of %zu body bytes before the server closed\n", sent, body_len);
+	assert_true(sent < body_len / 2);
+	assert_int_equal(fx->handled, 0);
+	struct rumor_http_stats st = stats();
+	assert_int_equal(st.json_refused, 1);
+	assert_int_equal(st.requests, 1);
+	assert_still_serving();
+
+	/* a body past no limit, as long: served as before (not refused on
+	 * the way), and echoed whole */
+	fx->handled = 0;
+	free(body);
+	body = tiny_values(900, &body_len);
+	fd = client_connect();
+	head_len = snprintf(head, sizeof(head),
+			    "POST / HTTP/1.1\r\nHost: x\r\n" AUTH_HEADER "Content-Length: %zu\r\n\r\n",
+			    body_len);
+	client_send(fd, head, (size_t)head_len);
+	for (size_t off = 0; off < body_len; off += 100) { /* in pieces */
+		client_send(fd, body + off, body_len - off < 100 ? body_len - off : 100);
+		pump();
+	}
+	assert_true(client_read(fd, &r));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, body_len);
+	assert_memory_equal(r.body, body, body_len);
+	assert_non_null(strstr(r.head, "Connection: keep-alive\r\n"));
+	client_close(fd);
+	free(body);
+}
+
+/* Feeds request[0..len) to a fresh parser in pieces cut at cuts[] (the
+ * last is len).  Returns the answer a server gives: the handler's
+ * (rumor_jsonrpc_handle on the body) after REQUEST, or the refusal's. */
+static char *answer_in_pieces(const struct rumor_http_limits *limits,
+			      const struct rumor_auth *auth, const char *request, size_t len,
+			      const size_t *cuts, size_t n_cuts, int *refused)
+{
+	struct rumor_http_parse *p = rumor_http_parse_new(limits, auth);
+	size_t off = 0;
+	enum rumor_http_parse_state st = RUMOR_HTTP_PARSE_MORE;
+	for (size_t i = 0; i < n_cuts && st == RUMOR_HTTP_PARSE_MORE; i++) {
+		size_t used;
+		st = rumor_http_parse_feed(p, request + off, cuts[i] - off, &used);
+		off += used;
+	}
+	char *out = NULL;
+	size_t out_len;
+	*refused = st == RUMOR_HTTP_PARSE_REFUSED;
+	switch (st) {
+	case RUMOR_HTTP_PARSE_REQUEST: {
+		size_t blen;
+		char *body = rumor_http_parse_take_body(p, &blen);
+		out = whole_answer(&limits->json, body, blen);
+		free(body);
+		break;
+	}
+	case RUMOR_HTTP_PARSE_REFUSED: {
+		/* every body byte received was taken: the body started
+		 * `received` bytes before where reading stopped */
+		size_t received;
+		uint64_t expected;
+		rumor_http_parse_body_progress(p, &received, &expected);
+		assert_int_equal(expected, strlen(strstr(request, "\r\n\r\n") + 4));
+		assert_int_equal(off - received, (size_t)(strstr(request, "\r\n\r\n") + 4 - request));
+		out = rumor_jsonrpc_refusal(rumor_http_parse_refusal(p), &out_len);
+		assert_int_equal(rumor_http_parse_feed(p, "x", 1, &out_len), RUMOR_HTTP_PARSE_REFUSED);
+		break;
+	}
+	case RUMOR_HTTP_PARSE_MORE:
+	case RUMOR_HTTP_PARSE_ERROR:
+		fail_msg("state %d", st);
+	}
+	rumor_http_parse_del(p);
+	return out;
+}
+
+/* The same answer however the request is cut: a valid request cut once at
+ * every byte and fed a byte at a time; requests past a limit likewise
+ * (refused on the way, or by the full parse when the limit is crossed in
+ * the last piece: the same words). */
+static void test_json_every_cut(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.json.max_values = 12;
+	limits.json.max_depth = 4; /* max_root_items stays the JSON-RPC server's */
+	struct rumor_auth auth;
+	rumor_auth_init(&auth);
+	assert_null(rumor_auth_add_rpcauth(&auth, ALICE));
+	static const char *const bodies[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":[1,\"a,b]\",{\"k\":[2,3]}]}",
+		"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":[1,2,3,4,5,6,7,8,9]}",
+		"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":[[[[1]]]]}",
+		"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"echo\"},{\"jsonrpc\":\"2.0\",\"id\":2,"
+		"\"method\":\"echo\"},{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\"}]",
+		"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"echo\",\"params\":[1,2,,3,4,5,6,7,8,9]}",
+	};
+	static char request[1024];
+	static size_t cuts[1024];
+	for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+		size_t len = (size_t)snprintf(request, sizeof(request),
+					      "POST / HTTP/1.1\r\n" AUTH_HEADER
+					      "Content-Length: %zu\r\n\r\n%s",
+					      strlen(bodies[b]), bodies[b]);
+		size_t body_at = len - strlen(bodies[b]);
+		int refused;
+		char *expected = whole_answer(&limits.json, bodies[b], strlen(bodies[b]));
+		size_t refusals = 0;
+		for (size_t c = 0; c <= len; c++) {
+			cuts[0] = c;
+			cuts[1] = len;
+			char *got = answer_in_pieces(&limits, &auth, request, len, cuts, 2, &refused);
+			assert_string_equal(got, expected);
+			refusals += (size_t)refused;
+			free(got);
+		}
+		for (size_t c = 0; c < len; c++)
+			cuts[c] = c + 1;
+		char *got = answer_in_pieces(&limits, &auth, request, len, cuts, len, &refused);
+		assert_string_equal(got, expected);
+		free(got);
+		print_message("body %zu: %s; refused on the way %s at %zu of %zu cuts\n", b,
+			      expected, refused ? "(bytewise too)" : "", refusals, len + 1);
+		/* bodies 1-3 are past a limit before their end: refused on the
+		 * way when a piece before the last holds the limit's byte (and
+		 * the , ] or } after it) */
+		if (b >= 1 && b <= 3)
+			assert_true(refused && refusals >= 1 && body_at > 0);
+		else
+			assert_int_equal(refusals, 0);
+		free(expected);
+	}
+}
+
 static void test_bind_errors(void **state)
 {
 	uv_loop_t loop;
@@ -891,6 +1113,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_client_gone_while_pending, teardown),
 		cmocka_unit_test_teardown(test_close_with_pending, teardown),
 		cmocka_unit_test(test_parser_direct),
+		cmocka_unit_test_teardown(test_json_refused, teardown),
+		cmocka_unit_test(test_json_every_cut),
 		cmocka_unit_test(test_bind_errors),
 		cmocka_unit_test(test_split_hostport),
 	};

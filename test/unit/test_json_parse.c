@@ -687,6 +687,230 @@ static void test_limits(void **state)
 	free(big);
 }
 
+/* ---- the limits while the text arrives (rumor_json_stream) ---- */
+
+/* Feeds text[0..len) to a stream in pieces: the i-th call sees the first
+ * cuts[i] bytes (cuts ascending, the last len).  Returns the verdict of
+ * the first refusal (then *at is how many bytes the stream had, and
+ * *parsed how many it handed to yajl), or OK after the whole text. */
+static enum rumor_json_error_kind stream_pieces(const char *text, const size_t *cuts,
+						size_t n_cuts, const struct rumor_json_limits *lim,
+						struct rumor_json_error *e, size_t *at,
+						size_t *parsed)
+{
+	struct rumor_json_stream *st = rumor_json_stream_new(lim);
+	assert_non_null(st);
+	enum rumor_json_error_kind k = RUMOR_JSON_OK;
+	*at = 0;
+	for (size_t i = 0; i < n_cuts && k == RUMOR_JSON_OK; i++) {
+		k = rumor_json_stream_check(st, text, cuts[i], e);
+		*at = cuts[i];
+	}
+	*parsed = rumor_json_stream_parsed(st);
+	if (k != RUMOR_JSON_OK) { /* final: repeated, whatever comes */
+		struct rumor_json_error again;
+		assert_int_equal(rumor_json_stream_check(st, text, *at, &again), k);
+		assert_string_equal(again.text, e->text);
+	}
+	rumor_json_stream_del(st);
+	return k;
+}
+
+/* The stream's refusal is the whole parse's error, word for word; and a
+ * text ending in ] or } whose whole parse hits a limit is refused by the
+ * stream once all of it has come. */
+static void stream_agrees(const char *text, size_t len, const size_t *cuts, size_t n_cuts,
+			  const struct rumor_json_limits *lim)
+{
+	struct rumor_json_error whole, e;
+	json_t *v = rumor_json_parse_limited(text, len, lim, &whole);
+	json_decref(v);
+	size_t at, parsed;
+	enum rumor_json_error_kind k = stream_pieces(text, cuts, n_cuts, lim, &e, &at, &parsed);
+	if (k != RUMOR_JSON_OK) {
+		if (whole.kind != k || whole.offset != e.offset || strcmp(whole.text, e.text) != 0)
+			fail_msg("%s: stream \"%s\", whole \"%s\"", show(text, len), e.text,
+				 whole.text);
+		assert_true(e.offset <= parsed && parsed <= at);
+	} else if ((whole.kind == RUMOR_JSON_ELIMIT || whole.kind == RUMOR_JSON_EROOT_ITEMS) &&
+		   len > 0 && (text[len - 1] == ']' || text[len - 1] == '}')) {
+		fail_msg("%s: whole \"%s\", stream let it through", show(text, len), whole.text);
+	}
+}
+
+static void small_limits(struct rumor_json_limits *lim)
+{
+	rumor_json_limits_default(lim);
+	lim->max_values = 5;
+	lim->max_depth = 3;
+	lim->max_key_bytes = 4;
+	lim->max_string_bytes = 6;
+	lim->max_root_items = 3;
+}
+
+/* Every text in pieces of every size, and cut once at every byte. */
+static void test_stream_every_cut(void **state)
+{
+	static const char *const texts[] = {
+		"[1,2,{\"a\":\"b\"}]", "{\"a\":[1,2,3,4,5]}", "[[[[1]]]]", "{\"abcde\":1}",
+		"[\"abcdefg\"]", "[\"ab\\u0063defg\"]", "[\"a\\\"b,c\\\\\",1,2,3]", "[1,2,3,4]",
+		"[1,2", "[1,,2,3,4,5,6]", "{\"a\":1,\"a\":2,\"b\":3,\"c\":4}", "[1]\f[2,3,4,5]",
+		"[1.5e3, -0, true, false, null]", " [ 1 , 2 ] ", "{\"ab\":{\"cd\":[1]}}",
+		"{\"jsonrpc\":\"2.0\",\"id\":1}", "[1,2,3", "123", "\"abcdefgh\"", "",
+	};
+	struct rumor_json_limits lim;
+	small_limits(&lim);
+	size_t cuts[64];
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t len = strlen(texts[i]);
+		char *buf = malloc(len + 1);
+		memcpy(buf, texts[i], len); /* no NUL read: ASan checks */
+		for (size_t piece = 1; piece <= len; piece++) {
+			size_t n = 0;
+			for (size_t c = piece; c < len; c += piece)
+				cuts[n++] = c;
+			cuts[n++] = len;
+			stream_agrees(buf, len, cuts, n, &lim);
+		}
+		for (size_t c = 0; c <= len; c++) {
+			cuts[0] = c;
+			cuts[1] = len;
+			stream_agrees(buf, len, cuts, 2, &lim);
+		}
+		free(buf);
+	}
+}
+
+/* Random texts (the generator of test_random) in random pieces, with the
+ * small limits and the defaults. */
+static void test_stream_random(void **state)
+{
+	rng_state = 0x73747265u; /* fixed */
+	struct rumor_json_limits small, dflt;
+	small_limits(&small);
+	rumor_json_limits_default(&dflt);
+	struct text t = {0};
+	size_t cuts[256];
+	for (int i = 0; i < 4000; i++) {
+		t.len = 0;
+		if (i % 2) {
+			put_space(&t);
+			gen_value(&t, 0);
+		} else {
+			for (size_t k = 1 + pick(24); k > 0; k--) {
+				const char *tok = PICK(tokens);
+				put(&t, tok, tok[0] ? strlen(tok) : 1);
+			}
+		}
+		if (pick(4) == 0)
+			mutate(&t);
+		char *buf = malloc(t.len + 1);
+		memcpy(buf, t.p ? t.p : "", t.len);
+		size_t n = 0;
+		for (size_t c = pick(8) + 1; c < t.len && n < 255; c += pick(8) + 1)
+			cuts[n++] = c;
+		cuts[n++] = t.len;
+		stream_agrees(buf, t.len, cuts, n, &small);
+		stream_agrees(buf, t.len, cuts, n, &dflt);
+		free(buf);
+	}
+	free(t.p);
+}
+
+/* The limit crossed in the middle of a piece: refused at that piece, with
+ * the byte where it was crossed. */
+static void test_stream_mid_piece(void **state)
+{
+	struct rumor_json_limits lim;
+	rumor_json_limits_default(&lim);
+	lim.max_values = 5;
+	static const char text[] = "[0,0,0,0,0,0,0,0,0,0,0,0]";
+	size_t cuts[] = {7, 14, 21, sizeof(text) - 1};
+	struct rumor_json_error e;
+	size_t at, parsed;
+	/* the array and four zeros pass; the fifth zero (ends at byte 10) is
+	 * the sixth value */
+	assert_int_equal(stream_pieces(text, cuts, 4, &lim, &e, &at, &parsed), RUMOR_JSON_ELIMIT);
+	assert_string_equal(e.text, "more than 5 JSON values (limit reached at byte 10)");
+	assert_int_equal(e.offset, 10);
+	assert_int_equal(at, 14);
+	assert_int_equal(parsed, 13); /* up to the last comma it had; the 0 after waits */
+}
+
+/* A 32 MiB body of tiny values as a server receives it, 64 KiB at a time:
+ * refused at the value limit, in the read where it is crossed, with the
+ * words the whole parse gives. */
+static void test_stream_tiny_values(void **state)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getinfo\",\"params\":[";
+	size_t len = 32u << 20;
+	char *text = malloc(len);
+	memcpy(text, head, sizeof(head) - 1);
+	for (size_t i = sizeof(head) - 1; i + 3 < len; i += 2)
+		memcpy(text + i, "0,", 2);
+	memcpy(text + len - 3, "0]}", 3);
+	struct rumor_json_stream *st = rumor_json_stream_new(NULL);
+	struct rumor_json_error e;
+	size_t got = 0;
+	enum rumor_json_error_kind k = RUMOR_JSON_OK;
+	while (k == RUMOR_JSON_OK && got < len) {
+		got = got + 65536 < len ? got + 65536 : len;
+		k = rumor_json_stream_check(st, text, got, &e);
+	}
+	assert_int_equal(k, RUMOR_JSON_ELIMIT);
+	assert_string_equal(e.text, "more than 100000 JSON values (limit reached at byte 200044)");
+	assert_int_equal(got, 4 * 65536); /* the read holding byte 200044 */
+	assert_true(rumor_json_stream_parsed(st) <= got);
+	rumor_json_stream_del(st);
+	struct rumor_json_error whole;
+	assert_null(rumor_json_parse_limited(text, len, NULL, &whole));
+	assert_string_equal(whole.text, e.text);
+	free(text);
+}
+
+/* Long strings arrive in many pieces: one of hex (nothing structural in
+ * it) is not handed over until it ends; one holding commas is handed over
+ * up to its end once it is seen to be long.  Then the values after it
+ * are counted as usual. */
+static void test_stream_long_strings(void **state)
+{
+	struct rumor_json_limits lim;
+	rumor_json_limits_default(&lim);
+	lim.max_values = 20;
+	for (int commas = 0; commas < 2; commas++) {
+		struct text t = {0};
+		puts_text(&t, "[\"");
+		for (size_t i = 0; i < (1u << 20); i++)
+			putc_text(&t, commas && i % 7 == 3 ? ',' : "0123456789abcdef"[i % 16]);
+		puts_text(&t, "\\\"\\\\\"");
+		size_t string_end = t.len;
+		for (int i = 0; i < 40; i++)
+			puts_text(&t, ",0");
+		puts_text(&t, "]");
+		struct rumor_json_stream *st = rumor_json_stream_new(&lim);
+		struct rumor_json_error e;
+		size_t got = 0;
+		enum rumor_json_error_kind k = RUMOR_JSON_OK;
+		while (k == RUMOR_JSON_OK && got < t.len) {
+			got = got + 4096 < t.len ? got + 4096 : t.len;
+			k = rumor_json_stream_check(st, t.p, got, &e);
+			/* with commas: handed over until 64 KiB went without an
+			 * event, counted from the end of the first piece (which
+			 * had the [), give or take a piece */
+			if (got < string_end - 4096)
+				assert_true(rumor_json_stream_parsed(st) <=
+					    (commas ? 4096u + 65536u + 4096u : 2u));
+		}
+		assert_int_equal(k, RUMOR_JSON_ELIMIT);
+		struct rumor_json_error whole;
+		assert_null(rumor_json_parse_limited(t.p, t.len, &lim, &whole));
+		assert_string_equal(whole.text, e.text);
+		assert_true(whole.offset > string_end && got - whole.offset <= 4096 + 4);
+		rumor_json_stream_del(st);
+		free(t.p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +921,11 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_length_bound),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_stream_every_cut),
+		cmocka_unit_test(test_stream_random),
+		cmocka_unit_test(test_stream_mid_piece),
+		cmocka_unit_test(test_stream_tiny_values),
+		cmocka_unit_test(test_stream_long_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
