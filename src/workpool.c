@@ -7,11 +7,10 @@
  *   async_cb(): done() on each  <-- done list (mutex) <-- append, uv_async_send
  *
  * Invariants:
- *  - queue, queued, bulk queue, bulk_running, done list and stop are
- *    touched only under mutex;
- *  - bulk_running <= bulk_max: a thread takes a bulk job only when the
- *    normal queue is empty and fewer than bulk_max run;
- *    pending only on the loop thread;
+ *  - queue, queued, bulk queue, done list and stop are touched only under
+ *    mutex; pending only on the loop thread;
+ *  - the n_threads normal threads take only normal jobs (a grab at a
+ *    time), the bulk thread only bulk jobs (one at a time);
  *  - every submitted job is in exactly one of: queue, bulk queue, a
  *    thread's grab, the done list, until its done() runs; the pool never
  *    touches it after;
@@ -22,6 +21,11 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 struct rumor_workpool {
 	uv_loop_t *loop;
@@ -29,13 +33,14 @@ struct rumor_workpool {
 	void *arg;
 	unsigned n_threads;
 	uv_thread_t threads[RUMOR_WORKPOOL_THREADS_MAX];
+	uv_thread_t bulk_thread;
 
 	uv_mutex_t mutex;
 	uv_cond_t cond;
 	struct rumor_work *queue_head, *queue_tail;
 	size_t queued;
 	struct rumor_work *bulk_head, *bulk_tail;
-	unsigned bulk_running, bulk_max;
+	uv_cond_t bulk_cond;
 	struct rumor_work *done_head, *done_tail;
 	int stop;
 
@@ -53,55 +58,66 @@ static void append(struct rumor_work **head, struct rumor_work **tail, struct ru
 	*tail = last;
 }
 
-static int bulk_ready(const struct rumor_workpool *pool)
-{
-	return pool->bulk_head && pool->bulk_running < pool->bulk_max;
-}
-
 static void worker_main(void *arg)
 {
 	struct rumor_workpool *pool = arg;
 
 	uv_mutex_lock(&pool->mutex);
 	for (;;) {
-		while (!pool->queue_head && !bulk_ready(pool) && !pool->stop)
+		while (!pool->queue_head && !pool->stop)
 			uv_cond_wait(&pool->cond, &pool->mutex);
-		struct rumor_work *first, *last;
-		int bulk = 0;
-		if (pool->queue_head) {
-			size_t grab = (pool->queued + pool->n_threads - 1) / pool->n_threads;
-			if (grab > RUMOR_WORKPOOL_GRAB_MAX)
-				grab = RUMOR_WORKPOOL_GRAB_MAX;
-			first = last = pool->queue_head;
-			for (size_t i = 1; i < grab; i++)
-				last = last->next;
-			pool->queue_head = last->next;
-			if (!pool->queue_head)
-				pool->queue_tail = NULL;
-			pool->queued -= grab;
-		} else if (bulk_ready(pool)) {
-			first = last = pool->bulk_head;
-			pool->bulk_head = first->next;
-			if (!pool->bulk_head)
-				pool->bulk_tail = NULL;
-			pool->bulk_running++;
-			bulk = 1;
-		} else {
+		if (!pool->queue_head)
 			break; /* stopping: close() runs only with nothing queued */
-		}
+		size_t grab = (pool->queued + pool->n_threads - 1) / pool->n_threads;
+		if (grab > RUMOR_WORKPOOL_GRAB_MAX)
+			grab = RUMOR_WORKPOOL_GRAB_MAX;
+		struct rumor_work *first = pool->queue_head, *last = first;
+		for (size_t i = 1; i < grab; i++)
+			last = last->next;
+		pool->queue_head = last->next;
+		if (!pool->queue_head)
+			pool->queue_tail = NULL;
 		last->next = NULL;
+		pool->queued -= grab;
 		uv_mutex_unlock(&pool->mutex);
 
 		for (struct rumor_work *w = first; w; w = w->next)
 			pool->run(w, pool->arg);
 
 		uv_mutex_lock(&pool->mutex);
-		if (bulk) {
-			pool->bulk_running--;
-			if (pool->bulk_head) /* a waiting thread may take the next */
-				uv_cond_signal(&pool->cond);
-		}
 		append(&pool->done_head, &pool->done_tail, first, last);
+		uv_async_send(&pool->async);
+	}
+	uv_mutex_unlock(&pool->mutex);
+}
+
+static void bulk_main(void *arg)
+{
+	struct rumor_workpool *pool = arg;
+
+#ifdef __linux__
+	/* This thread only (Linux: a thread's nice value is its own).  A
+	 * failure leaves it at the process's priority: slower for others,
+	 * nothing worse. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RUMOR_WORKPOOL_BULK_NICE);
+#endif
+	uv_mutex_lock(&pool->mutex);
+	for (;;) {
+		while (!pool->bulk_head && !pool->stop)
+			uv_cond_wait(&pool->bulk_cond, &pool->mutex);
+		if (!pool->bulk_head)
+			break;
+		struct rumor_work *w = pool->bulk_head;
+		pool->bulk_head = w->next;
+		if (!pool->bulk_head)
+			pool->bulk_tail = NULL;
+		w->next = NULL;
+		uv_mutex_unlock(&pool->mutex);
+
+		pool->run(w, pool->arg);
+
+		uv_mutex_lock(&pool->mutex);
+		append(&pool->done_head, &pool->done_tail, w, w);
 		uv_async_send(&pool->async);
 	}
 	uv_mutex_unlock(&pool->mutex);
@@ -133,14 +149,17 @@ static void async_cb(uv_async_t *handle)
 	run_done(pool, list);
 }
 
-static void stop_threads(struct rumor_workpool *pool, unsigned started)
+static void stop_threads(struct rumor_workpool *pool, unsigned started, int bulk_started)
 {
 	uv_mutex_lock(&pool->mutex);
 	pool->stop = 1;
 	uv_cond_broadcast(&pool->cond);
+	uv_cond_broadcast(&pool->bulk_cond);
 	uv_mutex_unlock(&pool->mutex);
 	for (unsigned i = 0; i < started; i++)
 		uv_thread_join(&pool->threads[i]);
+	if (bulk_started)
+		uv_thread_join(&pool->bulk_thread);
 }
 
 int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned threads,
@@ -157,14 +176,16 @@ int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned th
 	pool->done = done;
 	pool->arg = arg;
 	pool->n_threads = threads;
-	pool->bulk_max = threads > 1 ? threads - 1 : 1;
 
 	unsigned started = 0;
+	int bulk_started = 0;
 	int rc = uv_mutex_init(&pool->mutex);
 	if (rc < 0)
 		goto fail_free;
 	if ((rc = uv_cond_init(&pool->cond)) < 0)
 		goto fail_mutex;
+	if ((rc = uv_cond_init(&pool->bulk_cond)) < 0)
+		goto fail_cond;
 	/* Threads send on the async handle only after a job, and there is none
 	 * before new() returns: so a failed uv_async_init can still stop them
 	 * without leaving anything on the loop. */
@@ -172,6 +193,9 @@ int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned th
 		if ((rc = uv_thread_create(&pool->threads[started], worker_main, pool)) < 0)
 			goto fail_threads;
 	}
+	if ((rc = uv_thread_create(&pool->bulk_thread, bulk_main, pool)) < 0)
+		goto fail_threads;
+	bulk_started = 1;
 	if ((rc = uv_async_init(loop, &pool->async, async_cb)) < 0)
 		goto fail_threads;
 	pool->async.data = pool;
@@ -180,7 +204,9 @@ int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned th
 	return 0;
 
 fail_threads:
-	stop_threads(pool, started);
+	stop_threads(pool, started, bulk_started);
+	uv_cond_destroy(&pool->bulk_cond);
+fail_cond:
 	uv_cond_destroy(&pool->cond);
 fail_mutex:
 	uv_mutex_destroy(&pool->mutex);
@@ -218,13 +244,15 @@ void rumor_workpool_submit_list(struct rumor_workpool *pool, struct rumor_work *
 	if (nh) {
 		append(&pool->queue_head, &pool->queue_tail, nh, nt);
 		pool->queued += n_normal;
+		if (n_normal == 1)
+			uv_cond_signal(&pool->cond);
+		else
+			uv_cond_broadcast(&pool->cond);
 	}
-	if (bh)
+	if (bh) {
 		append(&pool->bulk_head, &pool->bulk_tail, bh, bt);
-	if (n == 1)
-		uv_cond_signal(&pool->cond);
-	else
-		uv_cond_broadcast(&pool->cond);
+		uv_cond_signal(&pool->bulk_cond);
+	}
 	uv_mutex_unlock(&pool->mutex);
 }
 
@@ -264,6 +292,7 @@ void rumor_workpool_cancel(struct rumor_workpool *pool)
 static void on_async_closed(uv_handle_t *handle)
 {
 	struct rumor_workpool *pool = handle->data;
+	uv_cond_destroy(&pool->bulk_cond);
 	uv_cond_destroy(&pool->cond);
 	uv_mutex_destroy(&pool->mutex);
 	free(pool);
@@ -272,6 +301,6 @@ static void on_async_closed(uv_handle_t *handle)
 void rumor_workpool_close(struct rumor_workpool *pool)
 {
 	assert(pool->pending == 0);
-	stop_threads(pool, pool->n_threads);
+	stop_threads(pool, pool->n_threads, 1);
 	uv_close((uv_handle_t *)&pool->async, on_async_closed);
 }

@@ -23,12 +23,13 @@
  * together.
  *
  * Bulk jobs (work->bulk set before submit: a 4 MiB block's checks take
- * tens of milliseconds, a transaction's tens of microseconds) wait in a
- * queue of their own: a thread takes one only when no other job is
- * queued, one at a time, and at most threads - 1 of them run at once (1
- * with one thread), so a burst of big jobs never holds up the small ones
- * queued behind it for longer than one small job's wait for a free
- * thread.
+ * tens of milliseconds, a transaction's tens of microseconds) go to a
+ * thread of their own, one at a time, in submission order: the pool's
+ * threads never run them, so a burst of big jobs never holds up the small
+ * ones, and on Linux that thread runs at nice RUMOR_WORKPOOL_BULK_NICE
+ * above the process, so when the cores are busy the loop thread and the
+ * small jobs come first (a peer's flood of big blocks slows the checking
+ * of those blocks, not the node).
  *
  * Threads: the loop thread calls every function here; run() must not touch
  * loop-thread state.
@@ -40,6 +41,7 @@
 #include <uv.h>
 
 #define RUMOR_WORKPOOL_GRAB_MAX 16
+#define RUMOR_WORKPOOL_BULK_NICE 10
 #define RUMOR_WORKPOOL_THREADS_MAX 64
 
 struct rumor_work {
@@ -52,8 +54,9 @@ typedef void (*rumor_work_fn)(struct rumor_work *work, void *arg);
 
 struct rumor_workpool;
 
-/* Starts `threads` threads (1..RUMOR_WORKPOOL_THREADS_MAX).  Returns 0, or
- * a negative libuv error with nothing left running. */
+/* Starts `threads` threads (1..RUMOR_WORKPOOL_THREADS_MAX) and the bulk
+ * thread.  Returns 0, or a negative libuv error with nothing left
+ * running. */
 int rumor_workpool_new(struct rumor_workpool **out, uv_loop_t *loop, unsigned threads,
 		       rumor_work_fn run, rumor_work_fn done, void *arg);
 
@@ -75,6 +78,7 @@ void rumor_workpool_cancel(struct rumor_workpool *pool);
  * Only with nothing pending (cancel, then wait for running jobs' done). */
 void rumor_workpool_close(struct rumor_workpool *pool);
 
+/* The threads for normal jobs (the bulk thread not counted). */
 unsigned rumor_workpool_threads(const struct rumor_workpool *pool);
 
 #endif
