@@ -22,6 +22,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #ifdef __linux__
+#include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -99,7 +100,13 @@ static void bulk_main(void *arg)
 	/* This thread only (Linux: a thread's nice value is its own).  A
 	 * failure leaves it at the process's priority: slower for others,
 	 * nothing worse. */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RUMOR_WORKPOOL_BULK_NICE);
+	id_t tid = (id_t)syscall(SYS_gettid);
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0) {
+		nice += RUMOR_WORKPOOL_BULK_NICE;
+		(void)setpriority(PRIO_PROCESS, tid, nice > 19 ? 19 : nice);
+	}
 #endif
 	uv_mutex_lock(&pool->mutex);
 	for (;;) {
