@@ -24,6 +24,7 @@ The honest client (Honest) makes getinfo calls, each on a fresh connection
 
 import base64
 import json
+import multiprocessing
 import socket
 import threading
 import time
@@ -115,6 +116,64 @@ class Attack:
         if alive:
             self.errors.append("%s: %d threads did not stop" % (self.name, len(alive)))
         return dict(self.counters)
+
+
+def _run_isolated(attack, conn):
+    try:
+        attack.start()
+        conn.send("started")
+        conn.recv()  # stop
+        counters = attack.stop()
+    except Exception as e:  # reported to the parent
+        attack.errors.append("%s: %r" % (attack.name, e))
+        counters = {}
+    conn.send((counters, attack.errors))
+
+
+class Isolated:
+    """Runs an attack in a child process of its own: its threads busy
+    opening connections or sending bodies would otherwise hold this
+    interpreter's lock for milliseconds at a time, and the honest client
+    beside it (a thread of this process) would be delayed between its
+    connect and its request by the attacker's Python, not by the node; an
+    attacker is another party, with its own CPU.  Same interface as
+    Attack: start(), stop() -> counters, errors, name."""
+
+    def __init__(self, attack):
+        self.attack = attack
+        self.name = attack.name
+        self.errors = []
+        self.proc = None
+        self.conn = None
+
+    def start(self):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_run_isolated, args=(self.attack, child), daemon=True)
+        self.proc.start()
+        child.close()
+        if not self.conn.poll(30):
+            self.errors.append("%s: the attack process did not start" % self.name)
+        else:
+            self.conn.recv()
+        return self
+
+    def stop(self):
+        counters = {}
+        try:
+            self.conn.send("stop")
+            if self.conn.poll(90):
+                counters, errors = self.conn.recv()
+                self.errors.extend(errors)
+            else:
+                self.errors.append("%s: the attack process did not stop" % self.name)
+        except (EOFError, OSError) as e:
+            self.errors.append("%s: the attack process died: %r" % (self.name, e))
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(10)
+        return counters
 
 
 class SocketHerd(Attack):

@@ -53,6 +53,9 @@ class RpcHostile(TestBase):
     def honest_beside(self, node, attack, settle=0.5):
         """Starts the attack, lets it take hold, runs the honest calls,
         stops it.  Returns (counters, honest, max RSS during the attack)."""
+        # in a process of its own: its Python threads must not delay the
+        # honest client's (rpc_attacks.Isolated)
+        attack = rpc_attacks.Isolated(attack)
         rss = rpc_attacks.RssSampler(node.proc.pid).start()
         attack.start()
         time.sleep(settle)
