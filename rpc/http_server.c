@@ -86,6 +86,16 @@
  * it lower): a flood of connects must not overflow it, or an honest
  * client's SYN is dropped and retried only after a second. */
 #define LISTEN_BACKLOG 1024
+/* Connections accepted per loop turn, at most.  libuv takes connections
+ * from the backlog for as long as there are any, within one turn: in a
+ * flood of reconnecting idle clients, past max_clients each accept evicts
+ * one connection, and once the older ones are gone those of the same turn
+ * (whose requests have not been read yet, an honest client's among them)
+ * would be evicted too.  With at most max_clients / 4 per turn the older
+ * ones always come first, and a connection accepted in a turn has its
+ * request read before it could be chosen.  The rest wait in the backlog
+ * (a 1 ms timer takes them up). */
+#define ACCEPT_TURN_DIVISOR 4
 /* Kernel send buffer per connection: a big answer then goes out in pieces
  * of about this size, one per loop turn, instead of one long copy into a
  * socket whose reader keeps up. */
@@ -513,7 +523,11 @@ struct rumor_http_server {
 	void *ctx;
 	struct rumor_http_stats stats;
 	struct conn *conns;   /* open connections (not yet closing) */
-	size_t live;          /* listener + connections not yet freed */
+	size_t live;          /* listener, accept timer + connections not yet freed */
+	uv_timer_t accept_timer; /* takes up the backlog left at the turn's cap */
+	uint64_t accept_turn_ms; /* uv_now() of the turn accepts_in_turn counts */
+	unsigned accepts_in_turn;
+	int accept_waiting;   /* connections left in the backlog, timer armed */
 	int closing;
 	void (*close_cb)(void *arg);
 	void *close_arg;
@@ -1186,11 +1200,41 @@ static struct conn *eviction_victim(struct rumor_http_server *s)
 	return fresh ? fresh : oldest;
 }
 
+static void on_connection(uv_stream_t *listener, int status);
+
+static void on_accept_timer(uv_timer_t *timer)
+{
+	struct rumor_http_server *s = timer->data;
+	if (!s->accept_waiting || s->closing)
+		return;
+	s->accept_waiting = 0;
+	on_connection((uv_stream_t *)&s->listener, 0);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct rumor_http_server *s = listener->data;
 	if (status < 0 || s->closing)
 		return;
+	uint64_t now_ms = uv_now(s->loop);
+	if (now_ms != s->accept_turn_ms) {
+		s->accept_turn_ms = now_ms;
+		s->accepts_in_turn = 0;
+	}
+	unsigned cap = s->limits.max_clients / ACCEPT_TURN_DIVISOR;
+	if (cap < 1)
+		cap = 1;
+	if (s->accepts_in_turn >= cap) {
+		/* left unaccepted: libuv stops watching the listener until
+		 * the timer accepts again */
+		if (!s->accept_waiting) {
+			s->accept_waiting = 1;
+			s->stats.accepts_deferred++;
+			uv_timer_start(&s->accept_timer, on_accept_timer, 1, 0);
+		}
+		return;
+	}
+	s->accepts_in_turn++;
 	if (s->stats.clients >= s->limits.max_clients) {
 		struct conn *victim = eviction_victim(s);
 		if (victim) {
@@ -1357,20 +1401,23 @@ int rumor_http_server_new(struct rumor_http_server **out, uv_loop_t *loop, const
 	s->auth = auth;
 	s->handler = handler;
 	s->ctx = ctx;
-	s->live = 1;
+	s->live = 2;
 	s->listener.data = s;
+	s->accept_timer.data = s;
 	int err = uv_tcp_init(loop, &s->listener);
 	if (err) {
 		free(s);
 		return err;
 	}
+	uv_timer_init(loop, &s->accept_timer);
 	err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
 	if (!err)
 		err = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
 	if (err) {
-		/* the listener is released when the loop next runs */
+		/* the listener and timer are released when the loop next runs */
 		s->closing = 1;
 		uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+		uv_close((uv_handle_t *)&s->accept_timer, on_listener_closed);
 		return err;
 	}
 	*out = s;
@@ -1402,6 +1449,7 @@ void rumor_http_server_close(struct rumor_http_server *server, void (*close_cb)(
 	server->close_cb = close_cb;
 	server->close_arg = arg;
 	uv_close((uv_handle_t *)&server->listener, on_listener_closed);
+	uv_close((uv_handle_t *)&server->accept_timer, on_listener_closed);
 	while (server->conns)
 		conn_close(server->conns);
 }

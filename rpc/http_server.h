@@ -22,7 +22,10 @@
  * max_clients slots are taken, a new connection evicts the oldest untrusted
  * one with no unread bytes waiting (so an honest client whose request has
  * arrived is not evicted by a flood of newer connections; failing that, the
- * oldest); it is refused (503) only when every slot has authenticated.  So idle or slowloris connections without
+ * oldest); it is refused (503) only when every slot has authenticated.
+ * Connections are accepted at most max_clients / 4 per loop turn (the rest
+ * wait in the backlog for the next turns), so those evicted are always
+ * older than the turn's, whose requests have not been read yet.  So idle or slowloris connections without
  * credentials cannot lock authenticated clients out.
  *
  * Only POST to "/" with a body is handed to the handler; GET etc. get 405.
@@ -112,6 +115,8 @@ struct rumor_http_stats {
 	uint64_t bad_requests;        /* 4xx for malformed or oversize input */
 	uint64_t auth_failures;
 	uint64_t connections_evicted; /* untrusted, closed to make room */
+	uint64_t accepts_deferred;    /* times the turn's accept cap left
+				       * connections in the backlog */
 	uint64_t header_timeouts;     /* 408: headers not complete in time */
 	uint64_t body_timeouts;       /* 408: body shorter than Content-Length */
 	uint64_t json_refused;        /* bodies refused while arriving, past a JSON

@@ -537,6 +537,40 @@ static void test_max_clients(void **state)
 	assert_still_serving();
 }
 
+static int forty_clients(void)
+{
+	return stats().connections_accepted == 40;
+}
+
+/* A burst of connections is accepted max_clients / 4 per loop turn, the
+ * rest taken up from the backlog at later turns: every one is accepted,
+ * and the turns in between are counted. */
+static void test_accepts_per_turn(void **state)
+{
+	struct rumor_http_limits limits;
+	rumor_http_limits_default(&limits);
+	limits.max_clients = 64; /* 16 per turn */
+	start(&limits);
+	int fds[40];
+	for (int i = 0; i < 40; i++)
+		fds[i] = client_connect(); /* all in the backlog before the server runs */
+	pump();
+	assert_int_equal(stats().connections_accepted, 16);
+	assert_int_equal(stats().accepts_deferred, 1);
+	assert_true(pump_until(forty_clients));
+	assert_true(stats().accepts_deferred >= 2);
+	assert_int_equal(stats().connections_evicted, 0);
+	assert_int_equal(stats().connections_refused, 0);
+	struct response r;
+	client_send_str(fds[39], post("last", ""));
+	assert_true(client_read(fds[39], &r));
+	assert_string_equal(r.body, "last");
+	for (int i = 0; i < 40; i++)
+		client_close(fds[i]);
+	assert_true(pump_until(no_clients));
+	assert_still_serving();
+}
+
 /* Connections that never authenticated cannot lock the port: when the
  * slots are full, a new connection evicts the oldest of them. */
 static void test_evicts_unauthenticated(void **state)
@@ -1104,6 +1138,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_huge_body, teardown),
 		cmocka_unit_test_teardown(test_expect_continue, teardown),
 		cmocka_unit_test_teardown(test_max_clients, teardown),
+		cmocka_unit_test_teardown(test_accepts_per_turn, teardown),
 		cmocka_unit_test_teardown(test_evicts_unauthenticated, teardown),
 		cmocka_unit_test_teardown(test_header_deadline, teardown),
 		cmocka_unit_test_teardown(test_body_incomplete, teardown),
