@@ -14,7 +14,6 @@
 #include <cmocka.h>
 #include <uv.h>
 #ifdef __linux__
-#include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
