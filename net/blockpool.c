@@ -27,10 +27,15 @@ void rumor_held_block_free(struct rumor_held_block *hb)
 
 size_t rumor_held_block_memory(const struct rumor_held_block *hb)
 {
-	size_t n = sizeof(*hb) + hb->len + (size_t)hb->n_missing * 32;
+	size_t n = sizeof(*hb) + hb->len + (size_t)hb->n_missing * sizeof(*hb->missing);
 	if (hb->index)
 		n += ((size_t)hb->index_mask + 1) * sizeof(*hb->index) + hb->n_missing;
 	return n;
+}
+
+static const uint8_t *missing_id(const struct rumor_held_block *hb, uint32_t p)
+{
+	return hb->item.u.block.tx_ids + (size_t)RUMOR_ID_SIZE * hb->missing[p];
 }
 
 uint64_t rumor_held_block_hash(const uint8_t key[16], const uint8_t id[RUMOR_ID_SIZE])
@@ -56,8 +61,7 @@ int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16])
 		return -ENOMEM;
 	}
 	for (uint32_t p = 0; p < hb->n_missing; p++) {
-		size_t i = (size_t)rumor_held_block_hash(key, hb->missing + 32 * (size_t)p) &
-			   (size - 1);
+		size_t i = (size_t)rumor_held_block_hash(key, missing_id(hb, p)) & (size - 1);
 		while (slots[i])
 			i = (i + 1) & (size - 1);
 		slots[i] = p + 1;
@@ -79,7 +83,7 @@ int rumor_held_block_got(struct rumor_held_block *hb, const uint8_t id[RUMOR_ID_
 	for (uint32_t i = (uint32_t)h & hb->index_mask; hb->index[i];
 	     i = (i + 1) & hb->index_mask) {
 		uint32_t p = hb->index[i] - 1;
-		if (memcmp(hb->missing + 32 * (size_t)p, id, RUMOR_ID_SIZE) == 0) {
+		if (memcmp(missing_id(hb, p), id, RUMOR_ID_SIZE) == 0) {
 			if (hb->got[p])
 				return 0;
 			hb->got[p] = 1;

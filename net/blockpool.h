@@ -30,7 +30,8 @@ struct rumor_held_block {
 	uint32_t from;        /* peer handle it came from */
 	uint8_t from_id[32];  /* that peer's node id */
 	uint64_t deadline_us; /* dropped when now_us reaches it */
-	uint8_t *missing;     /* pending pool: ids (32 bytes each) it lacked */
+	uint32_t *missing;    /* pending pool: the positions in
+			       * item.u.block.tx_ids of the txs it lacked */
 	uint32_t n_missing;
 	/* pending pool: missing's index (rumor_held_block_index): slot ->
 	 * position + 1 (0: empty), and which of them were stored since */
@@ -44,10 +45,11 @@ struct rumor_held_block {
 /* A keyed hash of an id for the index below (SipHash with key: ids are
  * chosen by a remote peer, which must not be able to make them collide). */
 uint64_t rumor_held_block_hash(const uint8_t key[16], const uint8_t id[RUMOR_ID_SIZE]);
-/* Indexes hb->missing (n_missing distinct ids) by rumor_held_block_hash
- * with key, all not got (n_left = n_missing): so that each stored
- * transaction costs one probe per waiting block instead of a scan of its
- * up to 131,066 missing ids.  Returns 0 or -ENOMEM. */
+/* Indexes hb->missing (n_missing positions of distinct ids in the block's
+ * tx ids) by rumor_held_block_hash with key, all not got (n_left =
+ * n_missing): so that each stored transaction costs one probe per waiting
+ * block instead of a scan of its up to 131,066 missing ids.  Returns 0 or
+ * -ENOMEM. */
 int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16]);
 /* Marks id (h: its rumor_held_block_hash with the index's key) as got.
  * Returns 1 when it was missing and not yet got (n_left went down), else

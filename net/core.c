@@ -196,8 +196,21 @@ struct check {
 	int has_prev;                /* CHECK_BLOCK: ids[0] is the parent */
 	uint64_t recent_seq;         /* CHECK_BLOCK: core->recent_seq when made */
 	uint32_t n_ids;
-	uint8_t *ids; /* owned, n_ids * 32 */
+	uint8_t *ids; /* owned, n_ids * 32; NULL when borrowed is used */
+	/* CHECK_BLOCK of a big block whose parent memory knows: its own tx
+	 * ids (in hb's bytes, alive as long as the check), not a 4 MiB copy */
+	const uint8_t *borrowed;
 };
+
+static const uint8_t *check_ids(const struct check *c)
+{
+	return c->ids ? c->ids : c->borrowed;
+}
+
+static size_t check_bytes(const struct check *c)
+{
+	return sizeof(*c) + (c->ids ? (size_t)c->n_ids * 32 : 0);
+}
 
 enum query_type { Q_HAS, Q_GET };
 
@@ -207,9 +220,16 @@ struct query {
 	enum query_type type;
 	struct check *checks; /* Q_HAS: owned */
 	uint32_t n_ids;
-	uint8_t *ids;         /* Q_HAS: all the checks' ids, concatenated */
+	uint8_t *ids;         /* Q_HAS: all the checks' ids, concatenated;
+			       * NULL when the query is one check's, whose
+			       * ids it borrows */
 	struct serve *serve;  /* Q_GET */
 };
+
+static size_t query_bytes(const struct query *q)
+{
+	return sizeof(*q) + (q->ids ? (size_t)q->n_ids * 32 : 0);
+}
 
 struct serve {
 	struct serve *next;
@@ -822,11 +842,12 @@ static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
 
 /* Decides with what memory and the store said: found[i] for ids[i], the
  * ids memory could not answer when the block came (its parent first when
- * has_prev, then its transactions in block order); ids is taken (it
- * becomes the list of missing transactions, compacted in place), both NULL
- * when nothing was asked. */
+ * has_prev, then its transactions in block order; the block's own tx ids
+ * when a big block's were all asked); ids is borrowed for the call, both
+ * NULL when nothing was asked.  Takes hb. */
 static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, int has_prev,
-			 uint8_t *ids, uint32_t n_ids, const uint8_t *found, uint64_t since)
+			 const uint8_t *ids, uint32_t n_ids, const uint8_t *found,
+			 uint64_t since)
 {
 	const struct rumor_block *b = &hb->item.u.block;
 	int prev_stored = 1;
@@ -836,7 +857,6 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 			prev_stored = 1;
 	}
 	if (!prev_stored) {
-		free(ids);
 		/* Its parent first (ignored by the relay when already known). */
 		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_BLOCK, b->prev, core->now_us);
 		pool_add(core, &core->orphan_pool, hb);
@@ -858,11 +878,20 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 			filter[key >> 3] |= (uint8_t)(1u << (key & 7));
 		}
 	}
+	/* The missing list: positions in the block's tx ids (4 bytes each,
+	 * not a 32-byte copy of each id). */
+	uint32_t *miss = n_ids ? malloc((size_t)n_ids * sizeof(*miss)) : NULL;
+	if (n_ids && !miss) {
+		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory holding a block");
+		rumor_held_block_free(hb);
+		return;
+	}
 	uint32_t missing = 0;
 	uint32_t k = has_prev ? 1 : 0;
 	for (uint32_t i = 0; i < b->tx_count && k < n_ids; i++) {
 		const uint8_t *tx = b->tx_ids + 32 * (size_t)i;
-		if (memcmp(ids + 32 * (size_t)k, tx, 32) != 0)
+		const uint8_t *asked = ids + 32 * (size_t)k;
+		if (asked != tx && memcmp(asked, tx, 32) != 0)
 			continue;
 		int stored = found[k];
 		k++;
@@ -876,20 +905,20 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 				for (uint64_t j = since; j < core->recent_seq && !stored; j++)
 					stored = memcmp(core->recent_log[j % RECENT_LOG], tx, 32) == 0;
 		}
-		if (!stored) /* missing <= k - 1: the compaction never overtakes */
-			memmove(ids + 32 * (size_t)missing++, tx, 32);
+		if (!stored)
+			miss[missing++] = i;
 	}
 	if (missing == 0) {
-		free(ids);
+		free(miss);
 		submit_block(core, hb);
 		return;
 	}
 	if (missing < n_ids / 2) { /* give back what is not needed */
-		uint8_t *shrunk = realloc(ids, (size_t)missing * 32);
+		uint32_t *shrunk = realloc(miss, (size_t)missing * sizeof(*miss));
 		if (shrunk)
-			ids = shrunk;
+			miss = shrunk;
 	}
-	hb->missing = ids;
+	hb->missing = miss;
 	hb->n_missing = missing;
 	if (rumor_held_block_index(hb, core->pool_key) != 0) {
 		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory holding a block");
@@ -898,8 +927,8 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 	}
 	/* Asked of the peer that sent the block, as far as its cap goes. */
 	for (uint32_t i = 0; i < missing && !rumor_relay_peer_full(core->relay, hb->from); i++)
-		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX, ids + 32 * (size_t)i,
-				    core->now_us);
+		rumor_relay_request(core->relay, hb->from, RUMOR_ITEM_TX,
+				    b->tx_ids + 32 * (size_t)miss[i], core->now_us);
 	pool_add(core, &core->pending_pool, hb);
 }
 
@@ -908,7 +937,7 @@ static void check_push(struct rumor_core *core, struct check *c)
 	*core->checks_tail = c;
 	core->checks_tail = &c->next;
 	core->checks_ids += c->n_ids;
-	core->dyn_bytes += sizeof(*c) + (size_t)c->n_ids * 32;
+	core->dyn_bytes += check_bytes(c);
 }
 
 /* A structurally valid block from a peer: orphan pool, pending pool, or on
@@ -922,33 +951,43 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	/* The ids memory cannot answer, gathered in one pass over the block.
 	 * A big block's are all asked of the store (on the shell's reader
 	 * thread: core.h STORE_HAS) rather than looked up here one by one:
-	 * 131,066 lookups cost tens of milliseconds of the loop. */
-	uint8_t *ids = malloc(((size_t)b->tx_count + 1) * 32);
-	if (!ids) {
-		core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
-		rumor_held_block_free(hb);
-		return;
-	}
+	 * 131,066 lookups cost tens of milliseconds of the loop.  When its
+	 * parent need not be asked too, the query is the block's own ids,
+	 * borrowed: a 4 MiB copy (and its page faults) is several ms. */
+	uint8_t *ids = NULL;
+	const uint8_t *borrowed = NULL;
 	uint32_t n = 0;
-	if (need_prev)
-		memcpy(ids + 32 * (size_t)n++, b->prev, 32);
-	if (b->tx_count > RUMOR_CORE_HAS_SMALL) {
-		memcpy(ids + 32 * (size_t)n, b->tx_ids, (size_t)b->tx_count * 32);
-		n += b->tx_count;
+	if (b->tx_count > RUMOR_CORE_HAS_SMALL && !need_prev) {
+		borrowed = b->tx_ids;
+		n = b->tx_count;
 	} else {
-		for (uint32_t i = 0; i < b->tx_count; i++)
-			if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
-				memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i, 32);
-	}
-	if (n == 0) {
-		free(ids);
-		block_decide(core, hb, 0, NULL, 0, NULL, core->recent_seq);
-		return;
-	}
-	if (n < b->tx_count / 2) { /* give back what is not needed */
-		uint8_t *shrunk = realloc(ids, (size_t)n * 32);
-		if (shrunk)
-			ids = shrunk;
+		ids = malloc(((size_t)b->tx_count + 1) * 32);
+		if (!ids) {
+			core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
+			rumor_held_block_free(hb);
+			return;
+		}
+		if (need_prev)
+			memcpy(ids + 32 * (size_t)n++, b->prev, 32);
+		if (b->tx_count > RUMOR_CORE_HAS_SMALL) {
+			memcpy(ids + 32 * (size_t)n, b->tx_ids, (size_t)b->tx_count * 32);
+			n += b->tx_count;
+		} else {
+			for (uint32_t i = 0; i < b->tx_count; i++)
+				if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
+					memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i,
+					       32);
+		}
+		if (n == 0) {
+			free(ids);
+			block_decide(core, hb, 0, NULL, 0, NULL, core->recent_seq);
+			return;
+		}
+		if (n < b->tx_count / 2) { /* give back what is not needed */
+			uint8_t *shrunk = realloc(ids, (size_t)n * 32);
+			if (shrunk)
+				ids = shrunk;
+		}
 	}
 	struct check *c = calloc(1, sizeof(*c));
 	if (!c || rumor_idmap_put(&core->checking_blocks, hb->item.id, hb) != 0) {
@@ -964,6 +1003,7 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	c->recent_seq = core->recent_seq;
 	c->n_ids = n;
 	c->ids = ids;
+	c->borrowed = borrowed;
 	check_push(core, c);
 }
 
@@ -1476,7 +1516,7 @@ static void inv_batch_free(struct rumor_core *core, struct inv_batch *b)
 
 static void check_free(struct rumor_core *core, struct check *c)
 {
-	core->dyn_bytes -= sizeof(*c) + (size_t)c->n_ids * 32;
+	core->dyn_bytes -= check_bytes(c);
 	if (c->inv)
 		inv_batch_free(core, c->inv);
 	if (c->hb) {
@@ -1540,14 +1580,13 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 			rumor_held_block_free(hb);
 			return;
 		}
-		/* The check's ids go to block_decide (the missing list). */
-		uint8_t *ids = c->ids;
-		c->ids = NULL;
+		/* The check's ids (freed with it) are borrowed by block_decide:
+		 * when they are the block's own, hb keeps them alive. */
+		const uint8_t *ids = check_ids(c);
 		/* The store could not say: as not stored (it waits in a pool). */
 		if (!found) {
 			uint8_t *zeros = calloc(c->n_ids ? c->n_ids : 1, 1);
 			if (!zeros) {
-				free(ids);
 				rumor_held_block_free(hb);
 				return;
 			}
@@ -1578,7 +1617,7 @@ void rumor_core_store_has_answer(struct rumor_core *core, uint64_t query, int st
 		check_free(core, c);
 		c = next;
 	}
-	core->dyn_bytes -= sizeof(*q) + (size_t)q->n_ids * 32;
+	core->dyn_bytes -= query_bytes(q);
 	free(q->ids);
 	free(q);
 }
@@ -1869,7 +1908,19 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 		       const struct rumor_msg_blob *blob, int64_t wall_us)
 {
 	uint8_t id[RUMOR_ID_SIZE];
-	rumor_sha256(blob->ptr, blob->len, id);
+	struct rumor_item item;
+	const char *why = NULL;
+	if (kind == RUMOR_ITEM_BLOCK) {
+		/* Decoded first, so that its id (SHA-256 of up to 4 MiB: about
+		 * 2 ms of the loop) is computed once, by the decoder. */
+		why = rumor_item_decode(&item, blob->ptr, blob->len);
+		if (why)
+			rumor_sha256(blob->ptr, blob->len, id);
+		else
+			memcpy(id, item.id, RUMOR_ID_SIZE);
+	} else {
+		rumor_sha256(blob->ptr, blob->len, id);
+	}
 	enum rumor_relay_payload_verdict v =
 		rumor_relay_on_payload(core->relay, p->handle, id, core->now_us);
 	switch (v) {
@@ -1921,7 +1972,10 @@ static void on_payload(struct rumor_core *core, struct core_peer *p, int kind,
 	hb->len = blob->len;
 	hb->from = p->handle;
 	memcpy(hb->from_id, p->id, 32);
-	const char *why = rumor_item_decode(&hb->item, copy, blob->len);
+	if (!why) {
+		hb->item = item;
+		rumor_item_rebase(&hb->item, copy);
+	}
 	if (!why && hb->item.kind != RUMOR_ITEM_BLOCK)
 		why = "a transaction sent as a block";
 	if (!why)
@@ -2284,10 +2338,13 @@ static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 	core->checks_tail = keep ? keep_tail : &core->checks;
 	core->checks_ids -= take_ids;
 
+	/* A big check is a query of its own, which borrows its ids (the
+	 * check lives until the answer): no copy of up to 4 MiB. */
+	int own = any_small;
 	struct query *q = calloc(1, sizeof(*q));
-	uint8_t *ids = malloc((size_t)take_ids * 32 + 1);
+	uint8_t *ids = own ? malloc((size_t)take_ids * 32 + 1) : NULL;
 	uint64_t h = 0;
-	if (!q || !ids || rumor_handles_put(&core->queries, q, &h) != 0) {
+	if (!q || (own && !ids) || rumor_handles_put(&core->queries, q, &h) != 0) {
 		free(q);
 		free(ids);
 		/* Not even memory to ask: answer as a failed store. */
@@ -2307,7 +2364,8 @@ static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 	}
 	uint32_t off = 0;
 	for (c = take; c; c = c->next) {
-		memcpy(ids + 32 * (size_t)off, c->ids, (size_t)c->n_ids * 32);
+		if (own)
+			memcpy(ids + 32 * (size_t)off, check_ids(c), (size_t)c->n_ids * 32);
 		off += c->n_ids;
 		if (c->type == CHECK_SUB) {
 			struct sub *sub = rumor_handles_get(&core->jobs, c->job);
@@ -2319,10 +2377,10 @@ static int checks_action(struct rumor_core *core, struct rumor_core_action *out)
 	q->checks = take;
 	q->n_ids = off;
 	q->ids = ids;
-	core->dyn_bytes += sizeof(*q) + (size_t)off * 32;
+	core->dyn_bytes += query_bytes(q);
 	out->type = RUMOR_CORE_STORE_HAS;
 	out->job = h;
-	out->ids = ids;
+	out->ids = own ? ids : check_ids(take);
 	out->count = off;
 	return 1;
 }
@@ -2747,8 +2805,8 @@ void rumor_core_config_default(struct rumor_core_config *cfg)
 	cfg->recent_ids = 65536;
 	cfg->peer_msg_rate = 100000;
 	cfg->peer_msg_burst = 200000;
-	cfg->peer_byte_rate = UINT64_C(64) << 20;
-	cfg->peer_byte_burst = UINT64_C(128) << 20;
+	cfg->peer_byte_rate = UINT64_C(16) << 20;
+	cfg->peer_byte_burst = UINT64_C(16) << 20;
 	cfg->abuse_window_us = 60000000;
 	cfg->abuse_paused_pct = 50;
 	cfg->peer_pipeline_max = 8192;

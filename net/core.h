@@ -193,8 +193,9 @@ struct rumor_core_config {
 	 * RUMOR_BUCKET_MAX. */
 	uint64_t peer_msg_rate;       /* message cost per second; default 100000 */
 	uint64_t peer_msg_burst;      /* default 200000 */
-	uint64_t peer_byte_rate;      /* wire bytes per second; default 64 MiB */
-	uint64_t peer_byte_burst;     /* default 128 MiB */
+	uint64_t peer_byte_rate;      /* wire bytes per second; default 16 MiB
+				       * (twice the default serve_rate) */
+	uint64_t peer_byte_burst;     /* default 16 MiB (four full blocks) */
 	uint64_t abuse_window_us;     /* default 60 s */
 	uint32_t abuse_paused_pct;    /* 1..100; default 50 */
 	uint32_t peer_pipeline_max;   /* one peer's items in the pipeline; default 8192 */

@@ -1014,7 +1014,10 @@ static void test_block_ids_checked_by_verify(void **state)
  * by the log of recent stores when few were, by a lookup of each id when
  * more than that log holds were.  Either way the block does not wait for
  * a transaction already stored, and completes with the rest. */
-static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
+/* with_parent: the block is at height 1 and its parent, which memory does
+ * not know, is asked of the store too (ids[0]; the others are then a copy
+ * of the block's ids, not the block's own). */
+static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int with_parent)
 {
 	static struct world w;
 	enum { NTX = RUMOR_CORE_HAS_SMALL + 76 };
@@ -1030,7 +1033,10 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
 		id_of(tx[i], len[i], ids + 32 * (size_t)i);
 	}
 	size_t blen;
-	uint8_t *blk = make_block(&w, 0, NULL, ids, NTX, &blen);
+	uint8_t parent[32];
+	memset(parent, 0x7e, sizeof(parent));
+	uint8_t *blk = make_block(&w, with_parent ? 1 : 0, with_parent ? parent : NULL, ids, NTX,
+				  &blen);
 	uint8_t bid[32];
 	id_of(blk, blen, bid);
 	rumor_core_peer q = fake_peer(&w, 0, 0x56, 6, 0, RUMOR_CORE_NO_TARGET, 10);
@@ -1049,7 +1055,10 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
 	/* the block's query: every transaction, none looked up in memory */
 	assert_int_equal(w.n[0].n_jobs, 1);
 	assert_int_equal(w.n[0].jobs[0].a.type, RUMOR_CORE_STORE_HAS);
-	assert_int_equal(w.n[0].jobs[0].count, NTX);
+	assert_int_equal(w.n[0].jobs[0].count, NTX + (with_parent ? 1 : 0));
+	if (with_parent)
+		assert_memory_equal(w.n[0].jobs[0].ids, parent, 32);
+	assert_memory_equal(w.n[0].jobs[0].ids + (with_parent ? 32 : 0), ids, (size_t)NTX * 32);
 	uint64_t query = w.n[0].jobs[0].a.job;
 	/* meanwhile some of its transactions are stored (RPC: no store check) */
 	for (uint32_t i = 0; i < meanwhile; i++)
@@ -1057,8 +1066,9 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
 	w_settle(&w);
 	assert_int_equal(w.n[0].n_store, meanwhile);
 	/* the store answers from before they were */
-	uint8_t *none = calloc(NTX, 1);
+	uint8_t *none = calloc(NTX + 1, 1);
 	assert_non_null(none);
+	none[0] = (uint8_t)with_parent; /* the parent is stored */
 	rumor_core_store_has_answer(w.n[0].core, query, 0, none, w.now);
 	w.n[0].auto_has = 1;
 	w_settle(&w);
@@ -1085,8 +1095,10 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed)
 static void test_big_block_stored_meanwhile(void **state)
 {
 	(void)state;
-	big_block_stored_meanwhile(3, 5000);  /* from the log of recent stores */
-	big_block_stored_meanwhile(70, 9000); /* more than it holds: each id looked up */
+	big_block_stored_meanwhile(3, 5000, 0);  /* from the log of recent stores */
+	big_block_stored_meanwhile(70, 9000, 0); /* more than it holds: each id looked up */
+	big_block_stored_meanwhile(3, 7000, 1);  /* its parent asked too */
+	big_block_stored_meanwhile(70, 11000, 1);
 }
 
 /* The index of a held block's missing ids: each is got once, an id it
@@ -1097,24 +1109,37 @@ static void test_held_block_index(void **state)
 	enum { N = 1000 };
 	struct rumor_held_block *hb = calloc(1, sizeof(*hb));
 	assert_non_null(hb);
-	hb->missing = malloc((size_t)N * 32);
-	assert_non_null(hb->missing);
-	for (uint32_t i = 0; i < N; i++) {
-		memset(hb->missing + 32 * (size_t)i, 0, 32); /* alike but for 4 bytes */
-		memcpy(hb->missing + 32 * (size_t)i + 28, &i, 4);
+	/* A block of 2N tx ids, alike but for 4 bytes; it misses the odd
+	 * ones, listed by position, last first. */
+	static uint8_t tx_ids[2 * N * 32];
+	for (uint32_t i = 0; i < 2 * N; i++) {
+		memset(tx_ids + 32 * (size_t)i, 0, 32);
+		memcpy(tx_ids + 32 * (size_t)i + 28, &i, 4);
 	}
+	hb->item.kind = RUMOR_ITEM_BLOCK;
+	hb->item.u.block.tx_ids = tx_ids;
+	hb->item.u.block.tx_count = 2 * N;
+	hb->missing = malloc((size_t)N * sizeof(*hb->missing));
+	assert_non_null(hb->missing);
+	for (uint32_t i = 0; i < N; i++)
+		hb->missing[i] = 2 * (N - 1 - i) + 1;
 	hb->n_missing = N;
 	uint8_t key[16] = {1, 2, 3};
 	assert_int_equal(rumor_held_block_index(hb, key), 0);
 	assert_int_equal(hb->n_left, N);
-	assert_true(rumor_held_block_memory(hb) > (size_t)N * 32 + 2 * N * sizeof(uint32_t));
+	assert_true(rumor_held_block_memory(hb) > (size_t)N * 4 + 2 * N * sizeof(uint32_t));
+	for (uint32_t i = 0; i < 2 * N; i += 2) { /* ones it does not miss */
+		const uint8_t *id = tx_ids + 32 * (size_t)i;
+		assert_int_equal(rumor_held_block_got(hb, id, rumor_held_block_hash(key, id)), 0);
+	}
+	assert_int_equal(hb->n_left, N);
 	uint8_t other[32];
 	memset(other, 0, 32);
-	uint32_t big = N + 5;
+	uint32_t big = 2 * N + 5; /* in no block */
 	memcpy(other + 28, &big, 4);
 	assert_int_equal(rumor_held_block_got(hb, other, rumor_held_block_hash(key, other)), 0);
 	for (uint32_t i = N; i-- > 0;) {
-		const uint8_t *id = hb->missing + 32 * (size_t)i;
+		const uint8_t *id = tx_ids + 32 * (size_t)(2 * i + 1);
 		uint64_t h = rumor_held_block_hash(key, id);
 		assert_int_equal(rumor_held_block_got(hb, id, h), 1);
 		assert_int_equal(rumor_held_block_got(hb, id, h), 0); /* once */
