@@ -75,6 +75,19 @@ int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16])
 	return 0;
 }
 
+void rumor_held_block_clear_missing(struct rumor_held_block *hb)
+{
+	free(hb->missing);
+	free(hb->index);
+	free(hb->got);
+	hb->missing = NULL;
+	hb->index = NULL;
+	hb->got = NULL;
+	hb->n_missing = 0;
+	hb->n_left = 0;
+	hb->index_mask = 0;
+}
+
 int rumor_held_block_got(struct rumor_held_block *hb, const uint8_t id[RUMOR_ID_SIZE],
 			 uint64_t h)
 {

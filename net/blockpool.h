@@ -39,6 +39,8 @@ struct rumor_held_block {
 	uint32_t index_mask;
 	uint8_t *got;
 	uint32_t n_left;      /* missing ones not yet got */
+	uint32_t next_pos;    /* its tx ids before this one are decided (its
+			       * slices: core.c check_block_slice) */
 	int sig_ok;           /* its signature was verified before it waited */
 };
 
@@ -51,6 +53,8 @@ uint64_t rumor_held_block_hash(const uint8_t key[16], const uint8_t id[RUMOR_ID_
  * block instead of a scan of its up to 131,066 missing ids.  Returns 0 or
  * -ENOMEM. */
 int rumor_held_block_index(struct rumor_held_block *hb, const uint8_t key[16]);
+/* Frees the missing list and its index (n_missing = n_left = 0). */
+void rumor_held_block_clear_missing(struct rumor_held_block *hb);
 /* Marks id (h: its rumor_held_block_hash with the index's key) as got.
  * Returns 1 when it was missing and not yet got (n_left went down), else
  * 0. */

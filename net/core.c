@@ -194,6 +194,7 @@ struct check {
 	struct inv_batch *inv;       /* CHECK_INV: owned */
 	struct rumor_held_block *hb; /* CHECK_BLOCK: owned */
 	int has_prev;                /* CHECK_BLOCK: ids[0] is the parent */
+	uint32_t first;              /* CHECK_BLOCK: its slice's first tx */
 	uint64_t recent_seq;         /* CHECK_BLOCK: core->recent_seq when made */
 	uint32_t n_ids;
 	uint8_t *ids; /* owned, n_ids * 32; NULL when borrowed is used */
@@ -840,18 +841,24 @@ static void submit_block(struct rumor_core *core, struct rumor_held_block *hb)
 	rumor_held_block_free(hb);
 }
 
-/* Decides with what memory and the store said: found[i] for ids[i], the
- * ids memory could not answer when the block came (its parent first when
- * has_prev, then its transactions in block order; the block's own tx ids
+static void check_block_slice(struct rumor_core *core, struct rumor_held_block *hb,
+			      int need_prev);
+
+/* Decides one slice of the block's transactions, [first, hb->next_pos),
+ * with what memory and the store said: found[i] for ids[i], the ids
+ * memory could not answer when the slice was checked (the parent first
+ * when has_prev, then transactions in block order; the block's own tx ids
  * when a big block's were all asked); ids is borrowed for the call, both
- * NULL when nothing was asked.  Takes hb. */
+ * NULL when nothing was asked.  A slice all stored moves on to the next
+ * (or the block to the pipeline); otherwise the block waits in the pending
+ * pool for the slice's missing ones.  Takes hb. */
 static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, int has_prev,
 			 const uint8_t *ids, uint32_t n_ids, const uint8_t *found,
-			 uint64_t since)
+			 uint64_t since, uint32_t first)
 {
 	const struct rumor_block *b = &hb->item.u.block;
 	int prev_stored = 1;
-	if (b->height > 0) {
+	if (first == 0 && b->height > 0) {
 		prev_stored = rumor_idset_has(&core->recent, b->prev);
 		if (!prev_stored && has_prev && found && found[0])
 			prev_stored = 1;
@@ -888,7 +895,7 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 	}
 	uint32_t missing = 0;
 	uint32_t k = has_prev ? 1 : 0;
-	for (uint32_t i = 0; i < b->tx_count && k < n_ids; i++) {
+	for (uint32_t i = first; i < hb->next_pos && k < n_ids; i++) {
 		const uint8_t *tx = b->tx_ids + 32 * (size_t)i;
 		const uint8_t *asked = ids + 32 * (size_t)k;
 		if (asked != tx && memcmp(asked, tx, 32) != 0)
@@ -908,9 +915,13 @@ static void block_decide(struct rumor_core *core, struct rumor_held_block *hb, i
 		if (!stored)
 			miss[missing++] = i;
 	}
+	rumor_held_block_clear_missing(hb); /* the last slice's, all got */
 	if (missing == 0) {
 		free(miss);
-		submit_block(core, hb);
+		if (hb->next_pos < b->tx_count)
+			check_block_slice(core, hb, 0);
+		else
+			submit_block(core, hb);
 		return;
 	}
 	if (missing < n_ids / 2) { /* give back what is not needed */
@@ -940,28 +951,35 @@ static void check_push(struct rumor_core *core, struct check *c)
 	core->dyn_bytes += check_bytes(c);
 }
 
-/* A structurally valid block from a peer: orphan pool, pending pool, or on
- * to the pipeline; the store is asked first for what memory cannot say.
+/* Asks about the block's next slice of transactions, [hb->next_pos, +
+ * cfg.block_slice), and its parent first when need_prev: what memory
+ * cannot say goes to the store (block_decide has the answer).  A big
+ * block's slice is all asked of the store (on the shell's reader thread:
+ * core.h STORE_HAS) rather than looked up here one by one (131,066
+ * lookups cost tens of milliseconds of the loop); when its parent need not
+ * be asked too, the query is the block's own ids, borrowed (a 4 MiB copy
+ * and its page faults cost several ms).  Slices keep what one block can
+ * make the node do to what its transactions' arrival earns: a block
+ * naming 131,066 unknown transactions costs one slice of lookups and of
+ * index, and the next slice is asked only when this one's are all stored.
  * Takes hb. */
-static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
+static void check_block_slice(struct rumor_core *core, struct rumor_held_block *hb, int need_prev)
 {
 	const struct rumor_block *b = &hb->item.u.block;
-	hb->deadline_us = core->now_us + core->cfg.pool_timeout_us;
-	int need_prev = b->height > 0 && !rumor_idset_has(&core->recent, b->prev);
-	/* The ids memory cannot answer, gathered in one pass over the block.
-	 * A big block's are all asked of the store (on the shell's reader
-	 * thread: core.h STORE_HAS) rather than looked up here one by one:
-	 * 131,066 lookups cost tens of milliseconds of the loop.  When its
-	 * parent need not be asked too, the query is the block's own ids,
-	 * borrowed: a 4 MiB copy (and its page faults) is several ms. */
+	uint32_t first = hb->next_pos;
+	uint32_t span = b->tx_count - first;
+	if (span > core->cfg.block_slice)
+		span = core->cfg.block_slice;
+	hb->next_pos = first + span;
+	const uint8_t *slice = b->tx_ids + 32 * (size_t)first;
 	uint8_t *ids = NULL;
 	const uint8_t *borrowed = NULL;
 	uint32_t n = 0;
 	if (b->tx_count > RUMOR_CORE_HAS_SMALL && !need_prev) {
-		borrowed = b->tx_ids;
-		n = b->tx_count;
+		borrowed = slice;
+		n = span;
 	} else {
-		ids = malloc(((size_t)b->tx_count + 1) * 32);
+		ids = malloc(((size_t)span + 1) * 32);
 		if (!ids) {
 			core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory checking a block");
 			rumor_held_block_free(hb);
@@ -970,20 +988,19 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 		if (need_prev)
 			memcpy(ids + 32 * (size_t)n++, b->prev, 32);
 		if (b->tx_count > RUMOR_CORE_HAS_SMALL) {
-			memcpy(ids + 32 * (size_t)n, b->tx_ids, (size_t)b->tx_count * 32);
-			n += b->tx_count;
+			memcpy(ids + 32 * (size_t)n, slice, (size_t)span * 32);
+			n += span;
 		} else {
-			for (uint32_t i = 0; i < b->tx_count; i++)
-				if (!rumor_idset_has(&core->recent, b->tx_ids + 32 * (size_t)i))
-					memcpy(ids + 32 * (size_t)n++, b->tx_ids + 32 * (size_t)i,
-					       32);
+			for (uint32_t i = 0; i < span; i++)
+				if (!rumor_idset_has(&core->recent, slice + 32 * (size_t)i))
+					memcpy(ids + 32 * (size_t)n++, slice + 32 * (size_t)i, 32);
 		}
 		if (n == 0) {
 			free(ids);
-			block_decide(core, hb, 0, NULL, 0, NULL, core->recent_seq);
+			block_decide(core, hb, 0, NULL, 0, NULL, core->recent_seq, first);
 			return;
 		}
-		if (n < b->tx_count / 2) { /* give back what is not needed */
+		if (n < span / 2) { /* give back what is not needed */
 			uint8_t *shrunk = realloc(ids, (size_t)n * 32);
 			if (shrunk)
 				ids = shrunk;
@@ -1000,11 +1017,24 @@ static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
 	c->type = CHECK_BLOCK;
 	c->hb = hb;
 	c->has_prev = need_prev;
+	c->first = first;
 	c->recent_seq = core->recent_seq;
 	c->n_ids = n;
 	c->ids = ids;
 	c->borrowed = borrowed;
 	check_push(core, c);
+}
+
+/* A structurally valid block from a peer (or an orphan whose parent came):
+ * orphan pool, pending pool, or on to the pipeline, deciding slice by
+ * slice (check_block_slice).  Takes hb. */
+static void process_block(struct rumor_core *core, struct rumor_held_block *hb)
+{
+	const struct rumor_block *b = &hb->item.u.block;
+	hb->deadline_us = core->now_us + core->cfg.pool_timeout_us;
+	hb->next_pos = 0;
+	rumor_held_block_clear_missing(hb);
+	check_block_slice(core, hb, b->height > 0 && !rumor_idset_has(&core->recent, b->prev));
 }
 
 /* An item is stored: blocks waiting for it move on. */
@@ -1015,15 +1045,35 @@ static void pools_on_stored(struct rumor_core *core, const struct rumor_item *it
 			return;
 		/* one probe per waiting block (blockpool.h index) */
 		uint64_t h = rumor_held_block_hash(core->pool_key, item->id);
-		uint32_t i = 0;
+		/* Blocks whose slice is done are taken out first and moved on
+		 * after the scan: the next slice may put one back in the pool
+		 * (and evict others) at once. */
+		struct rumor_held_block **next = NULL;
+		uint32_t n_next = 0, i = 0, cap = core->pending_pool.count;
 		while (i < core->pending_pool.count) {
 			struct rumor_held_block *hb = core->pending_pool.blocks[i];
 			rumor_held_block_got(hb, item->id, h);
-			if (hb->n_left == 0)
-				submit_block(core, rumor_blockpool_take(&core->pending_pool, i));
-			else
+			if (hb->n_left != 0) {
 				i++;
+				continue;
+			}
+			hb = rumor_blockpool_take(&core->pending_pool, i);
+			if (hb->next_pos >= hb->item.u.block.tx_count) {
+				submit_block(core, hb);
+				continue;
+			}
+			if (!next)
+				next = malloc((size_t)cap * sizeof(*next));
+			if (!next) {
+				core_log(core, RUMOR_CORE_LOG_ERROR, "relay: out of memory holding a block");
+				rumor_held_block_free(hb);
+				continue;
+			}
+			next[n_next++] = hb;
 		}
+		for (i = 0; i < n_next; i++)
+			check_block_slice(core, next[i], 0);
+		free(next);
 		return;
 	}
 	/* Children out first, then processed: one that goes back to the
@@ -1590,10 +1640,12 @@ static void check_answered(struct rumor_core *core, struct check *c, const uint8
 				rumor_held_block_free(hb);
 				return;
 			}
-			block_decide(core, hb, c->has_prev, ids, c->n_ids, zeros, c->recent_seq);
+			block_decide(core, hb, c->has_prev, ids, c->n_ids, zeros, c->recent_seq,
+				     c->first);
 			free(zeros);
 		} else {
-			block_decide(core, hb, c->has_prev, ids, c->n_ids, found, c->recent_seq);
+			block_decide(core, hb, c->has_prev, ids, c->n_ids, found, c->recent_seq,
+				     c->first);
 		}
 		return;
 	}
@@ -2798,6 +2850,7 @@ void rumor_core_config_default(struct rumor_core_config *cfg)
 	cfg->pool_blocks = 64;
 	cfg->pool_bytes = (size_t)32 * 1024 * 1024;
 	cfg->pool_timeout_us = 60000000;
+	cfg->block_slice = 8192;
 	cfg->serve_max = 1000;
 	cfg->redial_min_us = 1000000;
 	cfg->redial_max_us = 60000000;
@@ -2836,7 +2889,8 @@ int rumor_core_new(struct rumor_core **out, const struct rumor_core_config *cfg,
 	*out = NULL;
 	if (!cfg->network || !cfg->max_peers || cfg->max_peers >= 0xffff || !cfg->pending_max ||
 	    !cfg->pending_bytes_max || !cfg->cache_items || !cfg->cache_bytes || !cfg->pool_blocks ||
-	    !cfg->pool_bytes || !cfg->pool_timeout_us || !cfg->serve_max || !cfg->redial_min_us ||
+	    !cfg->block_slice || !cfg->pool_bytes || !cfg->pool_timeout_us || !cfg->serve_max ||
+	    !cfg->redial_min_us ||
 	    cfg->redial_max_us < cfg->redial_min_us || !cfg->targets_max ||
 	    cfg->targets_max >= 0xffff || !cfg->recent_ids || !cfg->peer_msg_rate ||
 	    cfg->peer_msg_rate > RUMOR_BUCKET_MAX || !cfg->peer_msg_burst ||

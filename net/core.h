@@ -181,6 +181,9 @@ struct rumor_core_config {
 	uint32_t cache_items;         /* recent items kept for getdata; default 4096 */
 	size_t cache_bytes;           /* default 64 MiB */
 	uint32_t pool_blocks;         /* per block pool (pending, orphan); default 64 */
+	uint32_t block_slice;         /* a block's tx ids decided at a time: the
+				       * next slice's are looked up only when
+				       * this one's are all stored; default 8192 */
 	size_t pool_bytes;            /* per pool; default 32 MiB */
 	uint64_t pool_timeout_us;     /* default 60 s */
 	uint32_t serve_max;           /* getdata entries served per message; default 1000 */

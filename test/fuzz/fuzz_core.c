@@ -216,6 +216,7 @@ static void setup(int count)
 		c->pool_blocks = 3;
 		c->pool_bytes = 256 * 1024;
 		c->pool_timeout_us = 500000;
+		c->block_slice = 1; /* the 2-tx blocks are decided in two slices */
 		c->serve_max = 8;
 		c->redial_min_us = 1000;
 		c->redial_max_us = 8000;

@@ -1014,14 +1014,27 @@ static void test_block_ids_checked_by_verify(void **state)
  * by the log of recent stores when few were, by a lookup of each id when
  * more than that log holds were.  Either way the block does not wait for
  * a transaction already stored, and completes with the rest. */
+static uint32_t big_slice;
+
+static void tweak_slice(struct rumor_core_config *cfg, int i)
+{
+	(void)i;
+	cfg->block_slice = big_slice;
+}
+
 /* with_parent: the block is at height 1 and its parent, which memory does
  * not know, is asked of the store too (ids[0]; the others are then a copy
- * of the block's ids, not the block's own). */
-static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int with_parent)
+ * of the block's ids, not the block's own).  slice: cfg.block_slice (0:
+ * the default, more than the block's); the block's ids are then asked in
+ * slices, each only when the one before is all stored. */
+static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int with_parent,
+				       uint32_t slice)
 {
 	static struct world w;
 	enum { NTX = RUMOR_CORE_HAS_SMALL + 76 };
-	w_init(&w, 1, NULL);
+	big_slice = slice;
+	w_init(&w, 1, slice ? tweak_slice : NULL);
+	uint32_t first = slice ? slice : NTX;
 	n_cap = 0;
 	w.on_send = capture;
 	uint8_t **tx = calloc(NTX, sizeof(*tx));
@@ -1055,11 +1068,12 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int wi
 	/* the block's query: every transaction, none looked up in memory */
 	assert_int_equal(w.n[0].n_jobs, 1);
 	assert_int_equal(w.n[0].jobs[0].a.type, RUMOR_CORE_STORE_HAS);
-	assert_int_equal(w.n[0].jobs[0].count, NTX + (with_parent ? 1 : 0));
+	assert_int_equal(w.n[0].jobs[0].count, first + (with_parent ? 1 : 0));
 	if (with_parent)
 		assert_memory_equal(w.n[0].jobs[0].ids, parent, 32);
-	assert_memory_equal(w.n[0].jobs[0].ids + (with_parent ? 32 : 0), ids, (size_t)NTX * 32);
+	assert_memory_equal(w.n[0].jobs[0].ids + (with_parent ? 32 : 0), ids, (size_t)first * 32);
 	uint64_t query = w.n[0].jobs[0].a.job;
+	uint64_t queries = w.n[0].has_queries; /* the block's inv's and its first slice's */
 	/* meanwhile some of its transactions are stored (RPC: no store check) */
 	for (uint32_t i = 0; i < meanwhile; i++)
 		rumor_core_submit(w.n[0].core, 1000 + i, tx[i], len[i], 0, w.now, w.wall);
@@ -1075,13 +1089,36 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int wi
 	struct rumor_core_stats st;
 	rumor_core_get_stats(w.n[0].core, &st);
 	assert_int_equal(st.pending_blocks, 1);
+	uint32_t from = meanwhile;
+	if (slice) {
+		/* all of the first slice but one: the next is not asked yet */
+		for (; from < slice - 1; from++)
+			rumor_core_submit(w.n[0].core, 1000 + from, tx[from], len[from], 0, w.now,
+					  w.wall);
+		w_settle(&w);
+		rumor_core_get_stats(w.n[0].core, &st);
+		assert_int_equal(st.pending_blocks, 1);
+		assert_int_equal(w.n[0].has_queries, queries);
+	}
 	/* the rest come: the block completes and is stored */
-	for (uint32_t i = meanwhile; i < NTX; i++)
+	for (uint32_t i = from; i < NTX; i++)
 		rumor_core_submit(w.n[0].core, 1000 + i, tx[i], len[i], 0, w.now, w.wall);
 	w_settle(&w);
 	rumor_core_get_stats(w.n[0].core, &st);
 	assert_int_equal(st.pending_blocks, 0);
 	assert_true(w_store_find(&w.n[0], bid) >= 0);
+	if (slice) { /* each later slice asked once, in order */
+		uint32_t nq = (uint32_t)queries;
+		for (uint32_t at = slice; at < NTX; at += slice, nq++) {
+			assert_true(nq < 16);
+			assert_int_equal(w.n[0].has_count[nq], NTX - at < slice ? NTX - at : slice);
+			assert_memory_equal(w.n[0].has_first[nq], ids + 32 * (size_t)at, 32);
+		}
+		/* then the complete block's own, before it is stored */
+		assert_int_equal(w.n[0].has_queries, nq + 1);
+		assert_int_equal(w.n[0].has_count[nq], 1);
+		assert_memory_equal(w.n[0].has_first[nq], bid, 32);
+	}
 	for (uint32_t i = 0; i < NTX; i++)
 		free(tx[i]);
 	free(tx);
@@ -1095,10 +1132,12 @@ static void big_block_stored_meanwhile(uint32_t meanwhile, uint64_t seed, int wi
 static void test_big_block_stored_meanwhile(void **state)
 {
 	(void)state;
-	big_block_stored_meanwhile(3, 5000, 0);  /* from the log of recent stores */
-	big_block_stored_meanwhile(70, 9000, 0); /* more than it holds: each id looked up */
-	big_block_stored_meanwhile(3, 7000, 1);  /* its parent asked too */
-	big_block_stored_meanwhile(70, 11000, 1);
+	big_block_stored_meanwhile(3, 5000, 0, 0);  /* from the log of recent stores */
+	big_block_stored_meanwhile(70, 9000, 0, 0); /* more than it holds: each id looked up */
+	big_block_stored_meanwhile(3, 7000, 1, 0);  /* its parent asked too */
+	big_block_stored_meanwhile(70, 11000, 1, 0);
+	big_block_stored_meanwhile(3, 13000, 0, 400); /* in slices of 400 */
+	big_block_stored_meanwhile(70, 15000, 1, 400);
 }
 
 /* The index of a held block's missing ids: each is got once, an id it
