@@ -74,6 +74,7 @@ static void usage(FILE *out)
 		"  --max-peers=N            core max_peers (default 64)\n"
 		"  --cache-items=N          core cache_items (default 64)\n"
 		"  --peer-msg-rate=N        core peer_msg_rate, burst 2N (default the core's)\n"
+		"  --block-slice=N          core block_slice (default the core's, 8192)\n"
 		"  --plot=FILE.png          draw the delivery curve (gnuplot)\n"
 		"  --sweep=N1,N2,...        run random graphs of these sizes; report the growth\n"
 		"  --verbose                core warnings to stderr\n"
@@ -149,7 +150,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SEED = 256, O_TOPOLOGY, O_NODES, O_DEGREE, O_LATENCY, O_BANDWIDTH, O_ITEMS, O_SIZE,
 		O_RATE, O_BLOCKS, O_INJECT, O_START, O_VERIFY, O_VERIFY_DELAY, O_STORE_DELAY, O_PARTITION, O_CRASH,
 		O_DOWNTIME, O_CRASH_AT, O_RESET, O_STALL, O_MAX_TIME, O_QUIET, O_MAX_PEERS,
-		O_CACHE_ITEMS, O_PEER_MSG_RATE, O_LOSE, O_DUPLICATE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
+		O_CACHE_ITEMS, O_PEER_MSG_RATE, O_BLOCK_SLICE, O_LOSE, O_DUPLICATE, O_PLOT, O_SWEEP, O_VERBOSE, O_HELP, O_VERSION,
 	};
 	static const struct option options[] = {
 		{"seed", required_argument, NULL, O_SEED},
@@ -177,6 +178,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"quiet", required_argument, NULL, O_QUIET},
 		{"max-peers", required_argument, NULL, O_MAX_PEERS},
 		{"cache-items", required_argument, NULL, O_CACHE_ITEMS},
+		{"block-slice", required_argument, NULL, O_BLOCK_SLICE},
 		{"peer-msg-rate", required_argument, NULL, O_PEER_MSG_RATE},
 		{"lose", required_argument, NULL, O_LOSE},
 		{"duplicate", required_argument, NULL, O_DUPLICATE},
@@ -375,6 +377,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_u64(optarg, 100000000, &u) != 0 || u == 0)
 				return bad("--cache-items needs a number from 1");
 			c->cache_items = (uint32_t)u;
+			break;
+		case O_BLOCK_SLICE:
+			if (parse_u64(optarg, 1000000, &u) != 0 || u == 0)
+				return bad("--block-slice needs a number from 1");
+			c->block_slice = (uint32_t)u;
 			break;
 		case O_PEER_MSG_RATE:
 			if (parse_u64(optarg, 1000000000, &u) != 0 || u == 0)

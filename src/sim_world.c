@@ -1590,6 +1590,8 @@ int sim_world_new(struct sim_world **out, const struct sim_config *cfg, char *wh
 		w->core_cfg.max_peers = cfg->max_peers;
 	if (cfg->cache_items)
 		w->core_cfg.cache_items = cfg->cache_items;
+	if (cfg->block_slice)
+		w->core_cfg.block_slice = cfg->block_slice;
 	if (cfg->peer_msg_rate) {
 		w->core_cfg.peer_msg_rate = cfg->peer_msg_rate;
 		w->core_cfg.peer_msg_burst = 2 * cfg->peer_msg_rate;

@@ -84,6 +84,7 @@ struct sim_config {
 	uint32_t max_peers;      /* core config overrides; 0 keeps the default */
 	uint32_t cache_items;
 	uint64_t peer_msg_rate;  /* and its burst, twice it; 0 keeps the default */
+	uint32_t block_slice;    /* core block_slice; 0 keeps the default */
 	int verbose;             /* core log lines of level >= WARN to stderr */
 };
 

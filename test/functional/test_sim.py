@@ -160,9 +160,11 @@ class Sim(TestBase):
             check_equal(again[key], r[key], "the throttled run replays: %s" % key)
 
     def features(self):
-        log("real signatures, blocks, random submitters, store delay, upload limit")
+        log("real signatures, blocks (decided in slices of 2 txs), random submitters, "
+            "store delay, upload limit")
         r, _, _, line = self.sim("--nodes=25", "--degree=4", "--items=60", "--rate=100",
-                                 "--blocks=0.1", "--inject=random", "--verify=real",
+                                 "--blocks=0.1", "--block-slice=2", "--inject=random",
+                                 "--verify=real",
                                  "--store-delay=300", "--bandwidth=200000",
                                  "--latency=lognormal:5,0.5", "--seed=5")
         self.expect_clean(r, line, 60, 25)
@@ -221,7 +223,7 @@ class Sim(TestBase):
         for seed in (1, 2, 3):
             log("mixed faults (partition, crashes, churn, resets, stalls), seed %d" % seed)
             r, _, _, line = self.sim("--nodes=40", "--degree=6", "--items=150", "--rate=100",
-                                     "--inject=random", "--blocks=0.05",
+                                     "--inject=random", "--blocks=0.05", "--block-slice=4",
                                      "--latency=uniform:1-20", "--partition=1.3:2:0.25",
                                      "--crash=0.05", "--downtime=0.5", "--reset=0.02",
                                      "--stall=0.05:500", "--seed=%d" % seed)
