@@ -960,6 +960,13 @@ struct rumor_store *rumor_node_store(struct rumor_node *node)
 	return node->store;
 }
 
+void rumor_node_rpc_stats(const struct rumor_node *node, struct rumor_http_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (node->http)
+		rumor_http_server_get_stats(node->http, out);
+}
+
 const struct rumor_network *rumor_node_network(const struct rumor_node *node)
 {
 	return &node->network;

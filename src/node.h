@@ -34,6 +34,7 @@
 
 #include "crypto/item.h"
 #include "net/core.h"
+#include "rpc/http_server.h"
 #include "rpc/jsonrpc.h"
 #include "src/options.h"
 
@@ -99,6 +100,8 @@ struct rumor_jsonrpc_server *rumor_node_rpc(struct rumor_node *node);
 
 /* Accessors for the RPC methods. */
 struct rumor_store *rumor_node_store(struct rumor_node *node);
+/* The JSON-RPC port's HTTP server counters (all zero before it listens). */
+void rumor_node_rpc_stats(const struct rumor_node *node, struct rumor_http_stats *out);
 const struct rumor_network *rumor_node_network(const struct rumor_node *node);
 const uint8_t *rumor_node_id(const struct rumor_node *node);
 uint64_t rumor_node_uptime_s(const struct rumor_node *node);

@@ -237,6 +237,49 @@ static void store(struct rumor_metrics_text *t, struct rumor_store *st)
 				   ss.commit_us_buckets, ss.commit_us_sum, NULL);
 }
 
+/* The JSON-RPC port's HTTP server (rpc/http_server.h stats): what an
+ * operator watches when clients are refused, evicted or time out. */
+static void rpc(struct rumor_metrics_text *t, struct rumor_node *node)
+{
+	struct rumor_http_stats st;
+	rumor_node_rpc_stats(node, &st);
+	rumor_metrics_family(t, "rumor_rpc_clients", "gauge", "RPC connections open now.");
+	rumor_metrics_sample_u64(t, "rumor_rpc_clients", st.clients, NULL);
+	rumor_metrics_family(t, "rumor_rpc_connections_total", "counter",
+			     "RPC connections, by result (accepted; refused: over --rpcmaxclients "
+			     "with none to evict; evicted: an unauthenticated one closed to make "
+			     "room).");
+	const struct {
+		const char *result;
+		uint64_t n;
+	} conns[] = {{"accepted", st.connections_accepted},
+		     {"refused", st.connections_refused},
+		     {"evicted", st.connections_evicted}};
+	for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++) {
+		const char *labels[] = {"result", conns[i].result, NULL};
+		rumor_metrics_sample_u64(t, "rumor_rpc_connections_total", conns[i].n, labels);
+	}
+	rumor_metrics_family(t, "rumor_rpc_accepts_deferred_total", "counter",
+			     "Loop turns whose accept cap (a quarter of --rpcmaxclients) left "
+			     "connections in the listen backlog for the next turn.");
+	rumor_metrics_sample_u64(t, "rumor_rpc_accepts_deferred_total", st.accepts_deferred, NULL);
+	rumor_metrics_family(t, "rumor_rpc_requests_total", "counter",
+			     "HTTP requests read on the RPC port (all), and those answered with an "
+			     "HTTP error other than 401 and 408: malformed or oversize input (bad).");
+	const char *all[] = {"result", "all", NULL}, *bad[] = {"result", "bad", NULL};
+	rumor_metrics_sample_u64(t, "rumor_rpc_requests_total", st.requests, all);
+	rumor_metrics_sample_u64(t, "rumor_rpc_requests_total", st.bad_requests, bad);
+	rumor_metrics_family(t, "rumor_rpc_json_refused_total", "counter",
+			     "Request bodies refused while arriving, past a JSON limit.");
+	rumor_metrics_sample_u64(t, "rumor_rpc_json_refused_total", st.json_refused, NULL);
+	rumor_metrics_family(t, "rumor_rpc_timeouts_total", "counter",
+			     "RPC requests answered 408, by what was late (headers: not complete "
+			     "in time; body: shorter than its Content-Length).");
+	const char *hdr[] = {"phase", "headers", NULL}, *body[] = {"phase", "body", NULL};
+	rumor_metrics_sample_u64(t, "rumor_rpc_timeouts_total", st.header_timeouts, hdr);
+	rumor_metrics_sample_u64(t, "rumor_rpc_timeouts_total", st.body_timeouts, body);
+}
+
 static void process(struct rumor_metrics_text *t, struct rumor_node *node)
 {
 	struct rusage ru;
@@ -254,6 +297,7 @@ static void process(struct rumor_metrics_text *t, struct rumor_node *node)
 			     "RPC requests refused for bad or missing credentials (getinfo rpc_auth_failures).");
 	rumor_metrics_sample_u64(t, "rumor_rpc_auth_failures_total", rumor_http_auth_failures_total(),
 				 NULL);
+	rpc(t, node);
 	rumor_metrics_family(t, "rumor_uptime_seconds", "gauge", "Seconds since the node started.");
 	rumor_metrics_sample_u64(t, "rumor_uptime_seconds", rumor_node_uptime_s(node), NULL);
 }

@@ -148,6 +148,9 @@ class Service(TestBase):
                               auth=basic_auth(a.user, "wrong"))
         check_equal(status, 401, "A refuses a wrong password")
         a.close_conn()
+        # One malformed request (GET): a bad request in the RPC metrics.
+        status, _, _ = http_get(a.host, a.port, "/")
+        check_equal(status, 405, "A's RPC port refuses GET")
 
         # The relay is done when B's counters settle: take both scrapes
         # after B has the item and A has seen B's inventory exchange.
@@ -204,6 +207,22 @@ class Service(TestBase):
         check_equal(v(sa, "rumor_rpc_auth_failures_total"),
                     float(a.rpc("getinfo")["rpc_auth_failures"]),
                     "A: auth failures agree with getinfo")
+        # The RPC port's HTTP server: the calls above, one GET refused,
+        # nothing evicted, refused or late.
+        accepted = v(sa, "rumor_rpc_connections_total", result="accepted")
+        check(accepted >= 3, "A: RPC connections accepted (%r)" % accepted)
+        check(v(sa, "rumor_rpc_requests_total", result="all") >= accepted - 1,
+              "A: RPC requests read")
+        check_equal(v(sa, "rumor_rpc_requests_total", result="bad"), 1.0,
+                    "A: one bad RPC request (the GET)")
+        for result in ("refused", "evicted"):
+            check_equal(v(sa, "rumor_rpc_connections_total", result=result), 0.0,
+                        "A: no RPC connection %s" % result)
+        for phase in ("headers", "body"):
+            check_equal(v(sa, "rumor_rpc_timeouts_total", phase=phase), 0.0,
+                        "A: no RPC %s timeout" % phase)
+        check_equal(v(sa, "rumor_rpc_json_refused_total"), 0.0, "A: no JSON body refused")
+        check(v(sa, "rumor_rpc_clients") >= 0, "A: open RPC connections reported")
         check_equal(v(sa, "rumor_relay_requests_in_flight"), float(ra["requests_in_flight"]),
                     "A: requests in flight agree with getrelayinfo")
         check_equal(v(sa, "rumor_relay_request_timeouts_total"),
